@@ -1,0 +1,260 @@
+//! The ingest benchmark: votewatch against DuckDB's own one-statement load, same file, same
+//! DuckDB, same run. Prints rows/s for each and their ratio, then the real-file time and the
+//! cost of loading into a large warehouse.
+//!
+//! `cargo run --release --bin votewatch-bench -- --rows 10000000`
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use votewatch::config::IngestConfig;
+use votewatch::ingest::{ingest_file, IngestOptions};
+use votewatch::synth::{write_votes, Spec};
+use votewatch::warehouse::{Status, Warehouse};
+
+#[derive(Parser)]
+#[command(about = "Benchmark votewatch ingest against a bare DuckDB INSERT ... SELECT")]
+struct Args {
+    /// Rows in the generated file
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Share of lines that repeat a recent line exactly
+    #[arg(long, default_value_t = 0.01)]
+    repeat_share: f64,
+    /// Runs of each contender; the median is reported
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Seed of the generated data
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Working folder (default: a new temporary folder, removed afterwards)
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The real export, timed warm when present
+    #[arg(long, default_value = "../shared/data/votes.jsonl")]
+    real_file: PathBuf,
+    /// Rows already in the warehouse for the large-warehouse check (0 skips it)
+    #[arg(long, default_value_t = 20_000_000)]
+    big_rows: u64,
+    /// Rows of the file loaded into the empty and the large warehouse
+    #[arg(long, default_value_t = 100_000)]
+    small_rows: u64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    println!(
+        "machine: {} cores, DuckDB {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        duckdb_version(&dir)?
+    );
+
+    let file = dir.join("bench.jsonl");
+    let clock = Instant::now();
+    let repeats = generate(&file, args.rows, args.seed, 0, args.repeat_share)?;
+    println!(
+        "generated {} rows ({} exact repeats, {:.1} MB) in {:.1}s",
+        args.rows,
+        repeats,
+        std::fs::metadata(&file)?.len() as f64 / 1e6,
+        clock.elapsed().as_secs_f64()
+    );
+
+    let mut ours = Vec::new();
+    let mut base = Vec::new();
+    for run in 0..args.runs {
+        // Alternate the order so neither side always gets the warmer cache.
+        if run % 2 == 0 {
+            base.push(baseline(&dir, &file, run)?);
+            ours.push(votewatch(&dir, &file, run)?);
+        } else {
+            ours.push(votewatch(&dir, &file, run)?);
+            base.push(baseline(&dir, &file, run)?);
+        }
+    }
+    let ours_t = median(&mut ours);
+    let base_t = median(&mut base);
+    let rps = |t: Duration| args.rows as f64 / t.as_secs_f64();
+    println!(
+        "votewatch ingest : {:>8.3}s  {:>12.0} rows/s  (median of {})",
+        ours_t.as_secs_f64(),
+        rps(ours_t),
+        args.runs
+    );
+    println!(
+        "baseline (SQL)   : {:>8.3}s  {:>12.0} rows/s  (read_json -> INSERT ... SELECT, anti-join on id)",
+        base_t.as_secs_f64(),
+        rps(base_t)
+    );
+    println!(
+        "ratio            : {:.2}  (votewatch rows/s / baseline rows/s; goal >= 1.0)",
+        rps(ours_t) / rps(base_t)
+    );
+    std::fs::remove_file(&file).ok();
+
+    if args.real_file.exists() {
+        let mut times = Vec::new();
+        for run in 0..5 {
+            times.push(votewatch(&dir, &args.real_file, 100 + run)?);
+        }
+        let t = median(&mut times);
+        println!(
+            "real file        : {:>8.3}s  ({}, warm, median of 5; goal <= 0.3s)",
+            t.as_secs_f64(),
+            args.real_file.display()
+        );
+    } else {
+        println!("real file        : skipped ({} not found)", args.real_file.display());
+    }
+
+    if args.big_rows > 0 {
+        big_warehouse_check(&dir, &args)?;
+    }
+    Ok(())
+}
+
+fn duckdb_version(dir: &Path) -> Result<String> {
+    let path = dir.join("version.db");
+    let wh = Warehouse::open(&path)?;
+    let v = wh.query_string("SELECT version()")?;
+    drop(wh);
+    remove_db(&path);
+    Ok(v)
+}
+
+fn generate(path: &Path, rows: u64, seed: u64, first_id: i64, repeat_share: f64) -> Result<u64> {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let repeats = write_votes(
+        &mut out,
+        Spec {
+            rows,
+            seed,
+            first_id,
+            repeat_share,
+        },
+    )?;
+    std::io::Write::flush(&mut out)?;
+    Ok(repeats)
+}
+
+fn remove_db(path: &Path) {
+    std::fs::remove_file(path).ok();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push(".wal");
+    std::fs::remove_file(PathBuf::from(wal)).ok();
+}
+
+/// One votewatch load of `file` into a fresh warehouse.
+fn votewatch(dir: &Path, file: &Path, run: usize) -> Result<Duration> {
+    let db = dir.join(format!("votewatch-{run}.db"));
+    remove_db(&db);
+    let mut wh = Warehouse::open(&db)?;
+    let clock = Instant::now();
+    let outcome = ingest_file(&mut wh, file, &IngestOptions::new(IngestConfig::default()))?;
+    let t = clock.elapsed();
+    if outcome.status != Status::Loaded {
+        bail!("votewatch did not load {}: {:?}", file.display(), outcome.error);
+    }
+    drop(wh);
+    remove_db(&db);
+    Ok(t)
+}
+
+/// The same file loaded by DuckDB alone with one statement.
+fn baseline(dir: &Path, file: &Path, run: usize) -> Result<Duration> {
+    let db = dir.join(format!("baseline-{run}.db"));
+    remove_db(&db);
+    let wh = Warehouse::open(&db)?;
+    let sql = format!(
+        "INSERT INTO blog_analysis.votes \
+         SELECT j.Id, j.PostId, j.VoteTypeId, j.UserId, j.BountyAmount, j.CreationDate, 0 \
+         FROM read_json('{}', format = 'newline_delimited', columns = {{Id: 'BIGINT', \
+           PostId: 'BIGINT', VoteTypeId: 'SMALLINT', UserId: 'BIGINT', \
+           BountyAmount: 'INTEGER', CreationDate: 'TIMESTAMP'}}) j \
+         WHERE NOT EXISTS (SELECT 1 FROM blog_analysis.votes v WHERE v.id = j.Id)",
+        file.display().to_string().replace('\'', "''")
+    );
+    let clock = Instant::now();
+    wh.execute_batch(&sql).context("baseline statement")?;
+    let t = clock.elapsed();
+    drop(wh);
+    remove_db(&db);
+    Ok(t)
+}
+
+/// Loads a small file into an empty warehouse and into one holding `big_rows` votes.
+fn big_warehouse_check(dir: &Path, args: &Args) -> Result<()> {
+    let small = dir.join("small.jsonl");
+    // The small file's Ids come after the large warehouse's, as a daily delivery would.
+    let first_id = (args.big_rows as i64) * 2;
+    generate(&small, args.small_rows, args.seed + 1, first_id, 0.0)?;
+    let opts = IngestOptions::new(IngestConfig::default());
+
+    let empty_db = dir.join("empty.db");
+    remove_db(&empty_db);
+    let mut wh = Warehouse::open(&empty_db)?;
+    let clock = Instant::now();
+    ingest_file(&mut wh, &small, &opts)?;
+    let empty_t = clock.elapsed();
+    drop(wh);
+    remove_db(&empty_db);
+
+    let big_db = dir.join("big.db");
+    remove_db(&big_db);
+    let mut wh = Warehouse::open(&big_db)?;
+    let clock = Instant::now();
+    wh.execute_batch(&format!(
+        "INSERT INTO blog_analysis.votes \
+         SELECT i * 2, 1 + i % 100000, 2, NULL, NULL, \
+                TIMESTAMP '2017-02-28' + to_days(CAST(i * 2000 // {n} AS INTEGER)), 0 \
+         FROM range({n}) t(i)",
+        n = args.big_rows
+    ))?;
+    let fill_t = clock.elapsed();
+    let clock = Instant::now();
+    let outcome = ingest_file(&mut wh, &small, &opts)?;
+    let big_t = clock.elapsed();
+    if outcome.counts.inserted != args.small_rows {
+        bail!("large-warehouse load inserted {} rows", outcome.counts.inserted);
+    }
+    drop(wh);
+    remove_db(&big_db);
+    std::fs::remove_file(&small).ok();
+    println!(
+        "{}k rows into empty    : {:>8.3}s",
+        args.small_rows / 1000,
+        empty_t.as_secs_f64()
+    );
+    println!(
+        "{}k rows into {}M rows : {:>8.3}s  (warehouse filled in {:.1}s)",
+        args.small_rows / 1000,
+        args.big_rows / 1_000_000,
+        big_t.as_secs_f64(),
+        fill_t.as_secs_f64()
+    );
+    println!(
+        "large / empty    : {:.2}  (goal <= 1.3)",
+        big_t.as_secs_f64() / empty_t.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}

@@ -1,0 +1,169 @@
+//! The on-demand commands: they call the same code as the daemon and print for people.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::ingest::{ingest_file, FileOutcome, IngestOptions};
+use crate::warehouse::{Warehouse, WarehouseError};
+
+/// Exit status when every file was handled.
+pub const EXIT_OK: u8 = 0;
+/// Exit status when a file was rejected whole or could not be read.
+pub const EXIT_FILE_NOT_LOADED: u8 = 1;
+/// Exit status when the configuration or the warehouse is unusable.
+pub const EXIT_FATAL: u8 = 2;
+
+/// Loads `files` in order, printing one line per file. Returns the exit status.
+pub fn ingest(
+    wh: &mut Warehouse,
+    files: &[PathBuf],
+    opts: &IngestOptions,
+    out: &mut impl Write,
+) -> Result<u8, WarehouseError> {
+    let mut status = EXIT_OK;
+    for path in files {
+        let outcome = ingest_file(wh, path, opts)?;
+        let _ = writeln!(out, "{}", outcome_line(&outcome));
+        if !outcome.status.is_handled() {
+            status = EXIT_FILE_NOT_LOADED;
+        }
+    }
+    Ok(status)
+}
+
+/// `STATUS  NAME  read N  inserted N  duplicates N  already N  conflicting N  rejected N
+/// blank N  0.12s`, then the reason when there is one.
+pub fn outcome_line(o: &FileOutcome) -> String {
+    let c = &o.counts;
+    let mut line = format!(
+        "{:<14} {}  read {}  inserted {}  duplicates {}  already {}  conflicting {}  rejected {}  blank {}  {:.2}s  (ledger {})",
+        o.status.as_str(),
+        o.path.display(),
+        c.lines,
+        c.inserted,
+        c.duplicates_in_file,
+        c.already_in_warehouse,
+        c.conflicting,
+        c.rejected,
+        c.blank,
+        o.elapsed.as_secs_f64(),
+        o.file_id,
+    );
+    if let Some(error) = &o.error {
+        line.push_str(&format!("\n    {}: {}", o.path.display(), error));
+    }
+    if !o.unknown_fields.is_empty() {
+        line.push_str(&format!(
+            "\n    unknown fields: {}",
+            o.unknown_fields.join(", ")
+        ));
+    }
+    line
+}
+
+/// Recreates the view and prints it.
+pub fn outliers(wh: &Warehouse, out: &mut impl Write) -> Result<u8, WarehouseError> {
+    wh.refresh_view()?;
+    let rows: Vec<Vec<String>> = wh
+        .outlier_weeks()?
+        .iter()
+        .map(|w| vec![w.year.to_string(), w.week.to_string(), w.votes.to_string()])
+        .collect();
+    let _ = write!(out, "{}", table(&["Year", "WeekNumber", "VoteCount"], &rows));
+    let _ = writeln!(out, "({} rows)", rows.len());
+    Ok(EXIT_OK)
+}
+
+/// Prints the ledger, newest first.
+pub fn history(wh: &Warehouse, limit: u64, out: &mut impl Write) -> Result<u8, WarehouseError> {
+    let rows: Vec<Vec<String>> = wh
+        .history(limit)?
+        .into_iter()
+        .map(|h| {
+            let c = h.counts;
+            let note = match h.duplicate_of {
+                Some(d) if h.error.is_empty() => format!("same content as {d}"),
+                _ => h.error,
+            };
+            vec![
+                h.id.to_string(),
+                h.started,
+                h.status,
+                h.file_name,
+                c.lines.to_string(),
+                c.inserted.to_string(),
+                c.duplicates_in_file.to_string(),
+                c.already_in_warehouse.to_string(),
+                c.conflicting.to_string(),
+                c.rejected.to_string(),
+                format!("{:.2}s", h.millis as f64 / 1000.0),
+                note,
+            ]
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "{}",
+        table(
+            &[
+                "id", "started (UTC)", "status", "file", "read", "inserted", "dups", "already",
+                "conflicting", "rejected", "time", "note"
+            ],
+            &rows
+        )
+    );
+    Ok(EXIT_OK)
+}
+
+/// Left-aligned text columns, numbers right-aligned.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = (0..header.len())
+        .map(|i| {
+            !rows.is_empty()
+                && rows
+                    .iter()
+                    .all(|r| r[i].parse::<f64>().is_ok() || r[i].ends_with('s') && r[i].trim_end_matches('s').parse::<f64>().is_ok())
+        })
+        .collect();
+    let render = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .zip(&numeric)
+            .map(|((cell, w), num)| {
+                if *num {
+                    format!("{cell:>w$}")
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
+            .collect();
+        parts.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut s = render(header.to_vec());
+    s += &render(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    for row in rows {
+        s += &render(row.iter().map(String::as_str).collect());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    #[test]
+    fn table_aligns_numbers_right() {
+        let t = table(
+            &["Year", "Name"],
+            &[vec!["2017".into(), "a".into()], vec!["9".into(), "bcd".into()]],
+        );
+        assert_eq!(t, "Year  Name\n----  ----\n2017  a\n   9  bcd\n");
+    }
+}

@@ -1,0 +1,535 @@
+//! Loading one file, exactly once: read and split (a reader thread), validate (parser
+//! threads), stage and commit (the caller's thread, the only one that owns the connection).
+//! The CLI and the daemon both call [`ingest_file`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use duckdb::arrow::array::{
+    Array, ArrayRef, BooleanBuilder, Int16Builder, Int32Builder, Int64Array, Int64Builder,
+    TimestampMicrosecondBuilder,
+};
+use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use duckdb::arrow::record_batch::RecordBatch;
+use tracing::{info, warn};
+
+use crate::config::IngestConfig;
+use crate::input::{Chunk, Layout, Limits, Source, STRUCTURE_MARK};
+use crate::vote::{parse_vote, RejectReason, UnknownFields};
+use crate::warehouse::{
+    Counts, Finish, LedgerEntry, RejectRow, Status, Warehouse, WarehouseError,
+};
+
+/// How many rejects of a file are kept in memory for the report and the log.
+pub const SAMPLE_REJECTS: usize = 5;
+
+#[derive(Debug, Clone, Copy)]
+pub struct IngestOptions {
+    pub limits: IngestConfig,
+    /// Load content whose SHA-256 was loaded before (rows are still deduplicated by Id).
+    pub force: bool,
+    /// Parser threads; 0 means one per available core.
+    pub parsers: usize,
+}
+
+impl IngestOptions {
+    pub fn new(limits: IngestConfig) -> Self {
+        IngestOptions {
+            limits,
+            force: false,
+            parsers: 0,
+        }
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    pub file_id: i64,
+    pub path: PathBuf,
+    pub name: String,
+    pub status: Status,
+    pub counts: Counts,
+    pub unknown_fields: Vec<String>,
+    pub error: Option<String>,
+    pub duplicate_of: Option<i64>,
+    pub sha256: Option<String>,
+    pub elapsed: Duration,
+    /// The first few rejects, for the log and the report; all are in `rejected_votes`.
+    pub sample_rejects: Vec<RejectRow>,
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Loads `path` in one transaction. A bad file is an `Ok` outcome with its status; `Err` means
+/// the warehouse failed and nothing about this file was recorded.
+pub fn ingest_file(
+    wh: &mut Warehouse,
+    path: &Path,
+    opts: &IngestOptions,
+) -> Result<FileOutcome, WarehouseError> {
+    let clock = Instant::now();
+    let started_at = now_micros();
+    let name = file_name(path);
+    let source_path = std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string();
+    let mut entry = LedgerEntry {
+        file_name: name.clone(),
+        source_path,
+        sha256: None,
+        size: None,
+        status: Status::Failed,
+        format: None,
+        forced: opts.force,
+        duplicate_of: None,
+        counts: Counts::default(),
+        unknown_fields: Vec::new(),
+        started_at,
+        finished_at: started_at,
+        error: None,
+    };
+
+    let source = match Source::open(path) {
+        Ok(s) => s,
+        Err(e) => {
+            entry.error = Some(format!("cannot read {name}: {e}"));
+            return record_without_load(wh, entry, path, clock, Vec::new());
+        }
+    };
+    let compression = source.compression;
+
+    let mut load = wh.begin_file()?;
+    let mut staged = StageState::default();
+    let read = read_and_stage(source, opts, &mut load, &mut staged);
+    let (layout, digest) = match read {
+        Ok(Ok(v)) => v,
+        Ok(Err(read_error)) => {
+            load.rollback();
+            entry.error = Some(format!(
+                "cannot read {name} after {} records: {read_error}",
+                staged.counts.lines
+            ));
+            entry.counts = staged.counts;
+            if let Ok(d) = crate::input::hash_file(path) {
+                entry.sha256 = Some(d.sha256);
+                entry.size = Some(d.size);
+            }
+            return record_without_load(wh, entry, path, clock, staged.samples);
+        }
+        Err(warehouse_error) => return Err(warehouse_error),
+    };
+    entry.sha256 = Some(digest.sha256.clone());
+    entry.size = Some(digest.size);
+    entry.format = Some(format_name(layout, compression));
+    entry.unknown_fields = staged.unknown.names();
+    if staged.unknown.overflowed {
+        entry.unknown_fields.push("…".into());
+    }
+    entry.counts = staged.counts;
+
+    if !opts.force {
+        if let Some(earlier) = load.find_loaded(&digest.sha256)? {
+            drop(load);
+            entry.status = Status::DuplicateFile;
+            entry.duplicate_of = Some(earlier);
+            entry.counts = Counts {
+                lines: staged.counts.lines,
+                ..Counts::default()
+            };
+            entry.error = Some(format!(
+                "same content (SHA-256 {}) was loaded before as ledger row {earlier}",
+                &digest.sha256[..12]
+            ));
+            return record_without_load(wh, entry, path, clock, Vec::new());
+        }
+    }
+
+    let c = staged.counts;
+    let non_blank = c.lines - c.blank;
+    let accepted = non_blank - c.rejected;
+    let first_reject = staged
+        .samples
+        .first()
+        .map(|r| format!("; first: {}", describe_reject(r)))
+        .unwrap_or_default();
+    let rejected_whole = if digest.size == 0 {
+        Some("empty file (0 bytes)".to_string())
+    } else if non_blank == 0 {
+        Some("no records: the file holds only blank lines or an empty array".to_string())
+    } else if c.rejected as f64 > opts.limits.max_reject_share * non_blank as f64 {
+        Some(format!(
+            "{} of {} records rejected ({:.1}%), over the limit of {}%{}",
+            c.rejected,
+            non_blank,
+            100.0 * c.rejected as f64 / non_blank as f64,
+            opts.limits.max_reject_share * 100.0,
+            first_reject
+        ))
+    } else if accepted == 0 {
+        Some(format!("no valid votes{first_reject}"))
+    } else {
+        None
+    };
+    let finish = match &rejected_whole {
+        Some(reason) => {
+            entry.status = Status::Rejected;
+            entry.error = Some(reason.clone());
+            Finish::RecordOnly
+        }
+        None => {
+            entry.status = if c.rejected > 0 {
+                Status::Partial
+            } else {
+                Status::Loaded
+            };
+            if c.rejected > 0 {
+                entry.error = Some(format!("{} records rejected{first_reject}", c.rejected));
+            }
+            Finish::Insert
+        }
+    };
+    entry.finished_at = now_micros();
+    let file_id = load.file_id;
+    let counts = load.commit(entry.clone(), finish)?;
+    let outcome = FileOutcome {
+        file_id,
+        path: path.to_path_buf(),
+        name,
+        status: entry.status,
+        counts,
+        unknown_fields: entry.unknown_fields,
+        error: entry.error,
+        duplicate_of: None,
+        sha256: entry.sha256,
+        elapsed: clock.elapsed(),
+        sample_rejects: staged.samples,
+    };
+    log_outcome(&outcome);
+    Ok(outcome)
+}
+
+fn record_without_load(
+    wh: &mut Warehouse,
+    mut entry: LedgerEntry,
+    path: &Path,
+    clock: Instant,
+    samples: Vec<RejectRow>,
+) -> Result<FileOutcome, WarehouseError> {
+    entry.finished_at = now_micros();
+    let file_id = wh.record_only(&entry)?;
+    let outcome = FileOutcome {
+        file_id,
+        path: path.to_path_buf(),
+        name: entry.file_name,
+        status: entry.status,
+        counts: entry.counts,
+        unknown_fields: entry.unknown_fields,
+        error: entry.error,
+        duplicate_of: entry.duplicate_of,
+        sha256: entry.sha256,
+        elapsed: clock.elapsed(),
+        sample_rejects: samples,
+    };
+    log_outcome(&outcome);
+    Ok(outcome)
+}
+
+fn log_outcome(o: &FileOutcome) {
+    let c = &o.counts;
+    for r in &o.sample_rejects {
+        warn!(file = %o.name, line = r.line, element = r.element, reason = %r.reason, "record rejected");
+    }
+    if o.status.is_handled() {
+        info!(
+            file = %o.name, ledger_id = o.file_id, status = %o.status, lines = c.lines,
+            inserted = c.inserted, duplicates = c.duplicates_in_file,
+            already = c.already_in_warehouse, conflicting = c.conflicting,
+            rejected = c.rejected, blank = c.blank, ms = o.elapsed.as_millis() as u64,
+            error = o.error.as_deref().unwrap_or(""), "file done"
+        );
+    } else {
+        warn!(
+            file = %o.name, ledger_id = o.file_id, status = %o.status, lines = c.lines,
+            rejected = c.rejected, error = o.error.as_deref().unwrap_or(""), "file not loaded"
+        );
+    }
+}
+
+pub fn describe_reject(r: &RejectRow) -> String {
+    match r.element {
+        Some(e) => format!("element {e} (line {}): {}", r.line, r.reason),
+        None => format!("line {}: {}", r.line, r.reason),
+    }
+}
+
+fn format_name(layout: Layout, compression: crate::input::Compression) -> String {
+    let base = match layout {
+        Layout::Lines => "jsonl",
+        Layout::Array => "json-array",
+    };
+    match compression {
+        crate::input::Compression::None => base.to_string(),
+        crate::input::Compression::Gzip => format!("{base}+gzip"),
+        crate::input::Compression::Zstd => format!("{base}+zstd"),
+    }
+}
+
+/// What the stage step accumulates over the chunks of a file.
+#[derive(Default)]
+struct StageState {
+    counts: Counts,
+    unknown: UnknownFields,
+    samples: Vec<RejectRow>,
+    /// Highest Id staged so far; a row at or below it is suspect (it may repeat an Id).
+    max_id: i64,
+}
+
+/// A chunk after validation: its votes as one Arrow batch, plus its rejects.
+struct ParsedChunk {
+    votes: Option<RecordBatch>,
+    rejects: Vec<RejectRow>,
+    lines: u64,
+    blank: u64,
+    unknown: UnknownFields,
+}
+
+/// Runs the reader and the parsers and stages their output in order. The outer error is the
+/// warehouse's; the inner one a read error of the file.
+#[allow(clippy::type_complexity)]
+fn read_and_stage(
+    source: Source,
+    opts: &IngestOptions,
+    load: &mut crate::warehouse::FileLoad<'_>,
+    state: &mut StageState,
+) -> Result<Result<(Layout, crate::input::Digest256), std::io::Error>, WarehouseError> {
+    let parsers = match opts.parsers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let limits = Limits {
+        max_record_bytes: opts.limits.max_record_bytes,
+        keep_bytes: opts.limits.reject_keep_bytes,
+        chunk_bytes: 1 << 20,
+    };
+    let ingest_limits = opts.limits;
+    let schema = parsed_schema();
+    std::thread::scope(|scope| {
+        let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(u64, Chunk)>(parsers * 2);
+        let (parsed_tx, parsed_rx) = crossbeam_channel::bounded::<(u64, ParsedChunk)>(parsers * 2);
+        let reader = scope.spawn(move || {
+            let mut seq = 0u64;
+            source.read_records(limits, |chunk| {
+                seq += 1;
+                chunk_tx.send((seq - 1, chunk)).is_ok()
+            })
+        });
+        for _ in 0..parsers {
+            let rx = chunk_rx.clone();
+            let tx = parsed_tx.clone();
+            let schema = schema.clone();
+            scope.spawn(move || {
+                for (seq, chunk) in rx {
+                    if tx.send((seq, parse_chunk(&chunk, &ingest_limits, &schema))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(chunk_rx);
+        drop(parsed_tx);
+
+        // Stage chunks in file order; parsers may finish out of order.
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        let mut failure = None;
+        for (seq, parsed) in &parsed_rx {
+            pending.insert(seq, parsed);
+            while let Some(parsed) = pending.remove(&next) {
+                next += 1;
+                if failure.is_none() {
+                    if let Err(e) = stage_chunk(load, state, parsed) {
+                        failure = Some(e);
+                    }
+                }
+            }
+            if failure.is_some() {
+                // Stop the reader: dropping the receiver makes its sends fail.
+                break;
+            }
+        }
+        drop(parsed_rx);
+        let read = reader.join().expect("reader thread panicked");
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(read),
+        }
+    })
+}
+
+fn stage_chunk(
+    load: &mut crate::warehouse::FileLoad<'_>,
+    state: &mut StageState,
+    parsed: ParsedChunk,
+) -> Result<(), WarehouseError> {
+    let c = &mut state.counts;
+    c.lines += parsed.lines;
+    c.blank += parsed.blank;
+    c.rejected += parsed.rejects.len() as u64;
+    state.unknown.merge(parsed.unknown);
+    let room = SAMPLE_REJECTS.saturating_sub(state.samples.len());
+    state
+        .samples
+        .extend(parsed.rejects.iter().take(room).cloned());
+    if !parsed.rejects.is_empty() {
+        load.append_rejects(&parsed.rejects)?;
+    }
+    if let Some(batch) = parsed.votes {
+        load.append_votes(with_suspects(batch, &mut state.max_id))?;
+    }
+    Ok(())
+}
+
+/// Adds the `suspect` column: true for a row whose Id is not above every Id staged before it.
+/// Runs in file order, so it sees the whole file's history in one integer.
+fn with_suspects(batch: RecordBatch, max_id: &mut i64) -> RecordBatch {
+    let ids = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("column 1 is the Id");
+    let mut suspect = BooleanBuilder::with_capacity(ids.len());
+    for &id in ids.values() {
+        suspect.append_value(id <= *max_id);
+        *max_id = (*max_id).max(id);
+    }
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(suspect.finish()));
+    RecordBatch::try_new(staged_schema(), columns).expect("columns match the stage table")
+}
+
+/// The columns of `temp.vw_stage`, as parsers build them (without `suspect`).
+fn parsed_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+        Field::new("line", DataType::Int64, false),
+        Field::new("id", DataType::Int64, false),
+        Field::new("post_id", DataType::Int64, false),
+        Field::new("vote_type_id", DataType::Int16, false),
+        Field::new("user_id", DataType::Int64, true),
+        Field::new("bounty_amount", DataType::Int32, true),
+        Field::new(
+            "creation_date",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+    ]))
+    });
+    SCHEMA.clone()
+}
+
+/// The columns of `temp.vw_stage`.
+fn staged_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields: Vec<Field> = parsed_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("suspect", DataType::Boolean, false));
+        Arc::new(Schema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> ParsedChunk {
+    let keep = limits.reject_keep_bytes;
+    let n = chunk.records.len();
+    let mut line = Int64Builder::with_capacity(n);
+    let mut id = Int64Builder::with_capacity(n);
+    let mut post_id = Int64Builder::with_capacity(n);
+    let mut vote_type_id = Int16Builder::with_capacity(n);
+    let mut user_id = Int64Builder::with_capacity(n);
+    let mut bounty = Int32Builder::with_capacity(n);
+    let mut created = TimestampMicrosecondBuilder::with_capacity(n);
+    let mut out = ParsedChunk {
+        votes: None,
+        rejects: Vec::new(),
+        lines: n as u64,
+        blank: 0,
+        unknown: UnknownFields::default(),
+    };
+    for r in &chunk.records {
+        let bytes = &chunk.data[r.start..r.end];
+        let result = if let Some(bytes_total) = r.oversize {
+            Err(RejectReason::TooLong {
+                bytes: bytes_total,
+                limit: limits.max_record_bytes as u64,
+            })
+        } else if let Some(what) = bytes.strip_prefix(STRUCTURE_MARK) {
+            out.rejects.push(RejectRow {
+                line: r.line,
+                element: r.element,
+                raw: String::new(),
+                truncated: false,
+                reason: String::from_utf8_lossy(what).into_owned(),
+            });
+            continue;
+        } else if bytes.iter().all(u8::is_ascii_whitespace) {
+            if r.element.is_none() {
+                out.blank += 1;
+                continue;
+            }
+            Err(RejectReason::NotJson("empty array element".into()))
+        } else {
+            parse_vote(bytes, &mut out.unknown)
+        };
+        match result {
+            Ok(v) => {
+                line.append_value(r.line as i64);
+                id.append_value(v.id);
+                post_id.append_value(v.post_id);
+                vote_type_id.append_value(v.vote_type_id);
+                user_id.append_option(v.user_id);
+                bounty.append_option(v.bounty_amount);
+                created.append_value(v.creation_date);
+            }
+            Err(reason) => {
+                let cut = bytes.len().min(keep);
+                out.rejects.push(RejectRow {
+                    line: r.line,
+                    element: r.element,
+                    raw: String::from_utf8_lossy(&bytes[..cut]).into_owned(),
+                    truncated: r.oversize.is_some() || cut < bytes.len(),
+                    reason: reason.to_string(),
+                });
+            }
+        }
+    }
+    if !id.is_empty() {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(line.finish()),
+            Arc::new(id.finish()),
+            Arc::new(post_id.finish()),
+            Arc::new(vote_type_id.finish()),
+            Arc::new(user_id.finish()),
+            Arc::new(bounty.finish()),
+            Arc::new(created.finish()),
+        ];
+        out.votes = Some(
+            RecordBatch::try_new(schema.clone(), columns).expect("columns match the stage schema"),
+        );
+    }
+    out
+}

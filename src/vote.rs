@@ -1,0 +1,644 @@
+//! The data contract: turns one JSON record into a validated [`Vote`] or a specific
+//! [`RejectReason`]. Pure functions, no I/O.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A vote that passed every rule of the data contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vote {
+    pub id: i64,
+    pub post_id: i64,
+    pub vote_type_id: i16,
+    pub user_id: Option<i64>,
+    pub bounty_amount: Option<i32>,
+    /// Microseconds since 1970-01-01T00:00:00 UTC.
+    pub creation_date: i64,
+}
+
+/// Why a record is not a vote. The `Display` text is what the ledger, the log and the report show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RejectReason {
+    NotJson(String),
+    NotObject(&'static str),
+    InvalidUtf8 { offset: usize },
+    BinaryData { offset: usize },
+    TooLong { bytes: u64, limit: u64 },
+    Missing(&'static str),
+    DuplicateField(&'static str),
+    NotInteger { field: &'static str, found: String },
+    OutOfRange { field: &'static str, value: String, rule: &'static str },
+    BadDate { found: String, why: &'static str },
+    NotString { field: &'static str, found: String },
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::NotJson(e) => write!(f, "not JSON: {e}"),
+            RejectReason::NotObject(kind) => write!(f, "not a JSON object (found {kind})"),
+            RejectReason::InvalidUtf8 { offset } => write!(f, "invalid UTF-8 at byte {offset}"),
+            RejectReason::BinaryData { offset } => {
+                write!(f, "binary data (NUL byte at byte {offset})")
+            }
+            RejectReason::TooLong { bytes, limit } => {
+                write!(f, "record is {bytes} bytes, over the {limit}-byte limit")
+            }
+            RejectReason::Missing(field) => write!(f, "missing {field}"),
+            RejectReason::DuplicateField(field) => write!(f, "field {field} appears twice"),
+            RejectReason::NotInteger { field, found } => {
+                write!(f, "{field} not an integer (found {found})")
+            }
+            RejectReason::OutOfRange { field, value, rule } => {
+                write!(f, "{field} out of range ({value}; {rule})")
+            }
+            RejectReason::BadDate { found, why } => {
+                write!(f, "bad date in CreationDate ({found}: {why})")
+            }
+            RejectReason::NotString { field, found } => {
+                write!(f, "{field} not a string (found {found})")
+            }
+        }
+    }
+}
+
+/// Names of fields outside the contract, collected per file. Bounded so that a hostile file
+/// cannot grow it without limit.
+#[derive(Debug, Default, Clone)]
+pub struct UnknownFields {
+    names: BTreeSet<String>,
+    /// Set when more distinct names were seen than are kept.
+    pub overflowed: bool,
+}
+
+impl UnknownFields {
+    const MAX_NAMES: usize = 64;
+    const MAX_NAME_CHARS: usize = 100;
+
+    pub fn insert(&mut self, name: &str) {
+        if self.names.contains(name) {
+            return;
+        }
+        if self.names.len() >= Self::MAX_NAMES {
+            self.overflowed = true;
+            return;
+        }
+        self.names
+            .insert(name.chars().take(Self::MAX_NAME_CHARS).collect());
+    }
+
+    pub fn merge(&mut self, other: UnknownFields) {
+        for name in other.names {
+            self.insert(&name);
+        }
+        self.overflowed |= other.overflowed;
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.names.iter().cloned().collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// Validates one record (a line, or an element of a JSON array) without its line end.
+pub fn parse_vote(record: &[u8], unknown: &mut UnknownFields) -> Result<Vote, RejectReason> {
+    if let Some(offset) = memchr::memchr(0, record) {
+        return Err(RejectReason::BinaryData { offset });
+    }
+    let text = std::str::from_utf8(record).map_err(|e| RejectReason::InvalidUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    let first = text.trim_start().as_bytes().first().copied();
+    if first != Some(b'{') {
+        // Tell "valid JSON but not an object" apart from "not JSON at all".
+        return Err(match serde_json::from_str::<IgnoredAny>(text) {
+            Ok(_) => RejectReason::NotObject(match first {
+                Some(b'[') => "an array",
+                Some(b'"') => "a string",
+                Some(b't' | b'f') => "a boolean",
+                Some(b'n') => "null",
+                _ => "a number",
+            }),
+            Err(e) => RejectReason::NotJson(e.to_string()),
+        });
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let fields = RawFieldsSeed { unknown }
+        .deserialize(&mut de)
+        .and_then(|fields| de.end().map(|()| fields))
+        .map_err(|e| RejectReason::NotJson(e.to_string()))?;
+    fields?.into_vote()
+}
+
+/// The contract's fields as they came, before their values are checked.
+#[derive(Default)]
+struct RawFields<'de> {
+    id: Option<Scalar<'de>>,
+    post_id: Option<Scalar<'de>>,
+    vote_type_id: Option<Scalar<'de>>,
+    user_id: Option<Scalar<'de>>,
+    bounty_amount: Option<Scalar<'de>>,
+    creation_date: Option<Scalar<'de>>,
+}
+
+impl RawFields<'_> {
+    fn into_vote(self) -> Result<Vote, RejectReason> {
+        let id = required_int(self.id, "Id")?;
+        let post_id = required_int(self.post_id, "PostId")?;
+        let vote_type_id = required_int(self.vote_type_id, "VoteTypeId")?;
+        let creation_date = match self.creation_date {
+            None | Some(Scalar::Null) => return Err(RejectReason::Missing("CreationDate")),
+            Some(Scalar::Str(s)) => parse_timestamp(&s).map_err(|why| RejectReason::BadDate {
+                found: quote(&s),
+                why,
+            })?,
+            Some(other) => {
+                return Err(RejectReason::NotString {
+                    field: "CreationDate",
+                    found: other.describe(),
+                })
+            }
+        };
+        positive(id, "Id")?;
+        positive(post_id, "PostId")?;
+        positive(vote_type_id, "VoteTypeId")?;
+        let vote_type_id = i16::try_from(vote_type_id).map_err(|_| RejectReason::OutOfRange {
+            field: "VoteTypeId",
+            value: vote_type_id.to_string(),
+            rule: "must be at most 32767",
+        })?;
+        let user_id = optional_int(self.user_id, "UserId")?;
+        let bounty_amount = optional_int(self.bounty_amount, "BountyAmount")?
+            .map(|b| {
+                i32::try_from(b).map_err(|_| RejectReason::OutOfRange {
+                    field: "BountyAmount",
+                    value: b.to_string(),
+                    rule: "must fit a 32-bit integer",
+                })
+            })
+            .transpose()?;
+        Ok(Vote {
+            id,
+            post_id,
+            vote_type_id,
+            user_id,
+            bounty_amount,
+            creation_date,
+        })
+    }
+}
+
+fn positive(value: i64, field: &'static str) -> Result<(), RejectReason> {
+    if value > 0 {
+        Ok(())
+    } else {
+        Err(RejectReason::OutOfRange {
+            field,
+            value: value.to_string(),
+            rule: "must be > 0",
+        })
+    }
+}
+
+fn required_int(value: Option<Scalar<'_>>, field: &'static str) -> Result<i64, RejectReason> {
+    match value {
+        None | Some(Scalar::Null) => Err(RejectReason::Missing(field)),
+        Some(v) => v.to_int(field),
+    }
+}
+
+/// Absent, `null` and `""` all mean "no value".
+fn optional_int(value: Option<Scalar<'_>>, field: &'static str) -> Result<Option<i64>, RejectReason> {
+    match value {
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Str(s)) if s.is_empty() => Ok(None),
+        Some(v) => v.to_int(field).map(Some),
+    }
+}
+
+/// Quotes a found value for a reason text, cut so a reason stays one readable line.
+fn quote(s: &str) -> String {
+    const MAX: usize = 40;
+    if s.chars().count() > MAX {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{:?}…", cut)
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// A JSON value as far as the contract cares about it.
+enum Scalar<'de> {
+    Int(i64),
+    /// An integer above `i64::MAX`.
+    BigInt(u64),
+    Float(f64),
+    Str(Cow<'de, str>),
+    Bool(bool),
+    Null,
+    Array,
+    Object,
+}
+
+impl Scalar<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::BigInt(u) => u.to_string(),
+            Scalar::Float(x) => format!("{x:?}"),
+            Scalar::Str(s) => quote(s),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Null => "null".to_string(),
+            Scalar::Array => "an array".to_string(),
+            Scalar::Object => "an object".to_string(),
+        }
+    }
+
+    fn to_int(&self, field: &'static str) -> Result<i64, RejectReason> {
+        let out_of_range = |value: String| RejectReason::OutOfRange {
+            field,
+            value,
+            rule: "must fit a 64-bit integer",
+        };
+        match self {
+            Scalar::Int(i) => Ok(*i),
+            Scalar::BigInt(u) => Err(out_of_range(u.to_string())),
+            Scalar::Str(s) => {
+                let digits = s.strip_prefix('-').unwrap_or(s);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(RejectReason::NotInteger {
+                        field,
+                        found: quote(s),
+                    });
+                }
+                s.parse::<i64>().map_err(|_| out_of_range(quote(s)))
+            }
+            other => Err(RejectReason::NotInteger {
+                field,
+                found: other.describe(),
+            }),
+        }
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(i64::try_from(v).map_or(Scalar::BigInt(v), Scalar::Int))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::Float(v))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Array)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Object)
+    }
+}
+
+/// A key of the record object; only unknown keys allocate.
+enum Key {
+    Id,
+    PostId,
+    VoteTypeId,
+    UserId,
+    BountyAmount,
+    CreationDate,
+    Other(String),
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "Id" => Key::Id,
+                    "PostId" => Key::PostId,
+                    "VoteTypeId" => Key::VoteTypeId,
+                    "UserId" => Key::UserId,
+                    "BountyAmount" => Key::BountyAmount,
+                    "CreationDate" => Key::CreationDate,
+                    other => Key::Other(other.to_owned()),
+                })
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct RawFieldsSeed<'u> {
+    unknown: &'u mut UnknownFields,
+}
+
+impl<'de> DeserializeSeed<'de> for RawFieldsSeed<'_> {
+    /// The outer error is a JSON syntax error; the inner one a contract violation found while
+    /// reading (a field given twice).
+    type Value = Result<RawFields<'de>, RejectReason>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RawFieldsSeed<'_> {
+    type Value = Result<RawFields<'de>, RejectReason>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = RawFields::default();
+        let mut duplicate = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            let (slot, name) = match key {
+                Key::Id => (&mut fields.id, "Id"),
+                Key::PostId => (&mut fields.post_id, "PostId"),
+                Key::VoteTypeId => (&mut fields.vote_type_id, "VoteTypeId"),
+                Key::UserId => (&mut fields.user_id, "UserId"),
+                Key::BountyAmount => (&mut fields.bounty_amount, "BountyAmount"),
+                Key::CreationDate => (&mut fields.creation_date, "CreationDate"),
+                Key::Other(name) => {
+                    self.unknown.insert(&name);
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            let value = map.next_value::<Scalar<'de>>()?;
+            if slot.replace(value).is_some() && duplicate.is_none() {
+                duplicate = Some(name);
+            }
+        }
+        Ok(match duplicate {
+            Some(name) => Err(RejectReason::DuplicateField(name)),
+            None => Ok(fields),
+        })
+    }
+}
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
+const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
+
+/// Parses an ISO-8601 date or date-time into microseconds since the epoch, UTC.
+///
+/// Accepted: `YYYY-MM-DD`, then optionally `T` (or a space) and `HH:MM`, `:SS`, a fraction of
+/// 1 to 9 digits (cut to microseconds), and a zone: `Z`, `±HH`, `±HHMM` or `±HH:MM`. No zone
+/// means UTC.
+pub fn parse_timestamp(s: &str) -> Result<i64, &'static str> {
+    let b = s.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err("expected YYYY-MM-DD");
+    }
+    let year = digits(&b[0..4]).ok_or("expected YYYY-MM-DD")?;
+    let month = digits(&b[5..7]).ok_or("expected YYYY-MM-DD")?;
+    let day = digits(&b[8..10]).ok_or("expected YYYY-MM-DD")?;
+    let date = NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32)
+        .ok_or("no such calendar date")?;
+    let days = i64::from(date.num_days_from_ce()) - 719_163;
+    let mut micros = days * MICROS_PER_DAY;
+    let mut rest = &b[10..];
+    if rest.is_empty() {
+        return Ok(micros);
+    }
+    if !matches!(rest[0], b'T' | b't' | b' ') {
+        return Err("expected T between date and time");
+    }
+    rest = &rest[1..];
+    if rest.len() < 5 || rest[2] != b':' {
+        return Err("expected HH:MM after the date");
+    }
+    let hour = digits(&rest[0..2]).ok_or("expected HH:MM after the date")?;
+    let minute = digits(&rest[3..5]).ok_or("expected HH:MM after the date")?;
+    rest = &rest[5..];
+    let mut second = 0;
+    if rest.first() == Some(&b':') {
+        second = rest
+            .get(1..3)
+            .and_then(digits)
+            .ok_or("expected two-digit seconds")?;
+        rest = &rest[3..];
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err("time of day out of range");
+    }
+    micros += (i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second))
+        * MICROS_PER_SECOND;
+    if matches!(rest.first(), Some(b'.' | b',')) {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return Err("fraction of a second must have 1 to 9 digits");
+        }
+        let frac = &rest[1..1 + n];
+        let mut us = 0i64;
+        for i in 0..6 {
+            us = us * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
+        }
+        micros += us;
+        rest = &rest[1 + n..];
+    }
+    match rest {
+        [] | [b'Z' | b'z'] => Ok(micros),
+        [sign @ (b'+' | b'-'), zone @ ..] => {
+            let (h, m) = match zone {
+                [h1, h2] => (digits(&[*h1, *h2]), Some(0)),
+                [h1, h2, m1, m2] => (digits(&[*h1, *h2]), digits(&[*m1, *m2])),
+                [h1, h2, b':', m1, m2] => (digits(&[*h1, *h2]), digits(&[*m1, *m2])),
+                _ => (None, None),
+            };
+            let (h, m) = h.zip(m).ok_or("expected zone as Z, ±HH, ±HHMM or ±HH:MM")?;
+            if h > 23 || m > 59 {
+                return Err("zone offset out of range");
+            }
+            let offset = (i64::from(h) * 60 + i64::from(m)) * 60 * MICROS_PER_SECOND;
+            // Local time = UTC + offset, so UTC = local - offset.
+            Ok(if *sign == b'+' {
+                micros - offset
+            } else {
+                micros + offset
+            })
+        }
+        _ => Err("unexpected text after the time"),
+    }
+}
+
+fn digits(b: &[u8]) -> Option<u16> {
+    b.iter().try_fold(0u16, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u16::from(c - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> i64 {
+        parse_timestamp(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn timestamps_in_every_accepted_form() {
+        // 2022-01-02T00:00:00Z
+        let midnight = 1_641_081_600 * MICROS_PER_SECOND;
+        let cases = [
+            ("2022-01-02", midnight),
+            ("2022-01-02T00:00:00.000", midnight),
+            ("2022-01-02T00:00:00", midnight),
+            ("2022-01-02T00:00", midnight),
+            ("2022-01-02 00:00:00Z", midnight),
+            ("2022-01-02T01:30:00+01:30", midnight),
+            ("2022-01-01T23:00:00-0100", midnight),
+            ("2022-01-02T05:00:00+05", midnight),
+            ("2022-01-02T00:00:00.123456789Z", midnight + 123_456),
+            ("2022-01-02T00:00:01.5", midnight + 1_500_000),
+            ("1970-01-01T00:00:00Z", 0),
+        ];
+        for (input, want) in cases {
+            assert_eq!(ts(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn impossible_or_malformed_timestamps_are_refused() {
+        let cases = [
+            ("2022-02-30", "no such calendar date"),
+            ("2021-02-29T00:00:00", "no such calendar date"),
+            ("2022-13-01", "no such calendar date"),
+            ("2022-1-02", "expected YYYY-MM-DD"),
+            ("02/01/2022", "expected YYYY-MM-DD"),
+            ("2022-01-02T24:00:00", "time of day out of range"),
+            ("2022-01-02T10:61", "time of day out of range"),
+            ("2022-01-02T10:00:00.", "fraction of a second must have 1 to 9 digits"),
+            ("2022-01-02T10:00:00+5", "expected zone as Z, ±HH, ±HHMM or ±HH:MM"),
+            ("2022-01-02T10:00:00 junk", "unexpected text after the time"),
+            ("2022-01-02X10:00", "expected T between date and time"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_timestamp(input), Err(want), "{input}");
+        }
+    }
+
+    fn parse(line: &str) -> Result<Vote, String> {
+        parse_vote(line.as_bytes(), &mut UnknownFields::default()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn real_data_line_parses() {
+        let v = parse(r#"{"Id":"6364","UserId":"14","PostId":"742","VoteTypeId":"8","BountyAmount":"50","CreationDate":"2017-05-21T00:00:00.000"}"#).unwrap();
+        assert_eq!(
+            v,
+            Vote {
+                id: 6364,
+                post_id: 742,
+                vote_type_id: 8,
+                user_id: Some(14),
+                bounty_amount: Some(50),
+                creation_date: ts("2017-05-21"),
+            }
+        );
+    }
+
+    #[test]
+    fn numbers_strings_and_absent_optionals() {
+        let v = parse(r#"{"Id":7,"PostId":3,"VoteTypeId":2,"UserId":-1,"BountyAmount":"","CreationDate":"2022-01-16"}"#).unwrap();
+        assert_eq!((v.id, v.user_id, v.bounty_amount), (7, Some(-1), None));
+        let v = parse(r#"{"Id":"7","PostId":"3","VoteTypeId":"2","UserId":null,"CreationDate":"2022-01-16"}"#).unwrap();
+        assert_eq!(v.user_id, None);
+    }
+
+    #[test]
+    fn each_broken_rule_has_its_own_reason() {
+        let cases = [
+            ("not json", "not JSON: expected ident at line 1 column 2"),
+            ("[1,2]", "not a JSON object (found an array)"),
+            ("42", "not a JSON object (found a number)"),
+            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2""#, "not JSON: EOF while parsing an object at line 1 column 39"),
+            (r#"{"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "missing Id"),
+            (r#"{"Id":null,"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "missing Id"),
+            (r#"{"Id":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "missing PostId"),
+            (r#"{"Id":"1","PostId":"1","CreationDate":"2022-01-01"}"#, "missing VoteTypeId"),
+            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2"}"#, "missing CreationDate"),
+            (r#"{"Id":"x1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, r#"Id not an integer (found "x1")"#),
+            (r#"{"Id":1.5,"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "Id not an integer (found 1.5)"),
+            (r#"{"Id":"","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, r#"Id not an integer (found "")"#),
+            (r#"{"Id":"0","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "Id out of range (0; must be > 0)"),
+            (r#"{"Id":"1","PostId":-4,"VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "PostId out of range (-4; must be > 0)"),
+            (r#"{"Id":"99999999999999999999","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, r#"Id out of range ("99999999999999999999"; must fit a 64-bit integer)"#),
+            (r#"{"Id":"1","PostId":"1","VoteTypeId":"40000","CreationDate":"2022-01-01"}"#, "VoteTypeId out of range (40000; must be at most 32767)"),
+            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2","UserId":"abc","CreationDate":"2022-01-01"}"#, r#"UserId not an integer (found "abc")"#),
+            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2","BountyAmount":true,"CreationDate":"2022-01-01"}"#, "BountyAmount not an integer (found true)"),
+            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-02-30"}"#, r#"bad date in CreationDate ("2022-02-30": no such calendar date)"#),
+            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":20220101}"#, "CreationDate not a string (found 20220101)"),
+            (r#"{"Id":"1","Id":"2","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "field Id appears twice"),
+            ("{\"Id\":\"1\"\u{0}}", "binary data (NUL byte at byte 9)"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse(input), Err(want.to_string()), "{input}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_offset() {
+        let mut unknown = UnknownFields::default();
+        let err = parse_vote(b"{\"Id\":\"\xff\"}", &mut unknown).unwrap_err();
+        assert_eq!(err, RejectReason::InvalidUtf8 { offset: 7 });
+    }
+
+    #[test]
+    fn unknown_fields_are_accepted_and_named() {
+        let mut unknown = UnknownFields::default();
+        let v = parse_vote(
+            br#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01","Extra":{"a":[1]},"Note":"x"}"#,
+            &mut unknown,
+        );
+        assert!(v.is_ok());
+        assert_eq!(unknown.names(), vec!["Extra".to_string(), "Note".to_string()]);
+    }
+
+    #[test]
+    fn escaped_keys_and_values_are_understood() {
+        let v = parse(r#"{"\u0049d":"1","PostId":"\u0031","VoteTypeId":"2","CreationDate":"2022-01-01"}"#).unwrap();
+        assert_eq!((v.id, v.post_id), (1, 1));
+    }
+}

@@ -1,0 +1,480 @@
+//! The only module that talks to DuckDB: the schema, the per-file load transaction (staging,
+//! dedupe, insert, ledger, rejects, view), the ledger queries and the outlier view.
+
+use std::path::{Path, PathBuf};
+
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::{params, Appender, Connection};
+
+const SCHEMA_SQL: &str = include_str!("sql/schema.sql");
+const OUTLIER_WEEKS_SQL: &str = include_str!("sql/outlier_weeks.sql");
+const STAGE_SQL: &str = include_str!("sql/stage.sql");
+const CANDIDATES_SQL: &str = include_str!("sql/candidates.sql");
+const REPEAT_COUNTS_SQL: &str = include_str!("sql/repeat_counts.sql");
+const CLEANUP_SQL: &str = include_str!("sql/cleanup.sql");
+const WAREHOUSE_COUNTS_SQL: &str = include_str!("sql/warehouse_counts.sql");
+const INSERT_VOTES_SQL: &str = include_str!("sql/insert_votes.sql");
+const INSERT_LEDGER_SQL: &str = include_str!("sql/insert_ledger.sql");
+const HISTORY_SQL: &str = include_str!("sql/history.sql");
+
+/// A failure of the warehouse itself (as opposed to a bad file): the caller cannot go on
+/// with this file now.
+#[derive(Debug, thiserror::Error)]
+#[error("warehouse {path}: {what}: {source}")]
+pub struct WarehouseError {
+    pub path: PathBuf,
+    pub what: &'static str,
+    #[source]
+    pub source: duckdb::Error,
+}
+
+impl WarehouseError {
+    /// True when another process holds the DuckDB file (its lock), so a retry may succeed.
+    pub fn is_locked(&self) -> bool {
+        let text = self.source.to_string();
+        text.contains("Could not set lock") || text.contains("Conflicting lock")
+    }
+}
+
+type Result<T> = std::result::Result<T, WarehouseError>;
+
+/// The outcome of one arrival of a file, as the ledger stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Loaded,
+    Partial,
+    DuplicateFile,
+    Rejected,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Loaded => "loaded",
+            Status::Partial => "partial",
+            Status::DuplicateFile => "duplicate_file",
+            Status::Rejected => "rejected",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// Loaded and partial files were handled; the others were not loaded at all.
+    pub fn is_handled(self) -> bool {
+        matches!(self, Status::Loaded | Status::Partial | Status::DuplicateFile)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Per-file counters. `lines` counts every record read, blank ones included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub lines: u64,
+    pub inserted: u64,
+    pub duplicates_in_file: u64,
+    pub already_in_warehouse: u64,
+    pub conflicting: u64,
+    pub rejected: u64,
+    pub blank: u64,
+}
+
+/// One ledger row.
+#[derive(Debug, Clone)]
+pub struct LedgerEntry {
+    pub file_name: String,
+    pub source_path: String,
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+    pub status: Status,
+    pub format: Option<String>,
+    pub forced: bool,
+    pub duplicate_of: Option<i64>,
+    pub counts: Counts,
+    pub unknown_fields: Vec<String>,
+    /// Microseconds since the epoch, UTC.
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub error: Option<String>,
+}
+
+/// A record that is not a vote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectRow {
+    pub line: u64,
+    pub element: Option<u64>,
+    pub raw: String,
+    pub truncated: bool,
+    pub reason: String,
+}
+
+/// One row of `blog_analysis.outlier_weeks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutlierWeek {
+    pub year: i64,
+    pub week: i32,
+    pub votes: i64,
+}
+
+/// One row of `votewatch history`.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub file_name: String,
+    pub status: String,
+    pub counts: Counts,
+    pub started: String,
+    pub millis: i64,
+    pub error: String,
+    pub duplicate_of: Option<i64>,
+}
+
+/// An open warehouse: one DuckDB connection with a single owner.
+pub struct Warehouse {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Warehouse {
+    /// Opens (creating if needed) the DuckDB file and brings its schema and view up to date.
+    pub fn open(path: &Path) -> Result<Warehouse> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // A missing parent shows up as DuckDB's own open error below.
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let conn = Connection::open(path).map_err(|source| WarehouseError {
+            path: path.to_path_buf(),
+            what: "cannot open",
+            source,
+        })?;
+        let wh = Warehouse {
+            conn,
+            path: path.to_path_buf(),
+        };
+        wh.conn
+            .execute_batch(SCHEMA_SQL)
+            .map_err(|e| wh.err("cannot create the schema", e))?;
+        wh.refresh_view()?;
+        Ok(wh)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, what: &'static str, source: duckdb::Error) -> WarehouseError {
+        WarehouseError {
+            path: self.path.clone(),
+            what,
+            source,
+        }
+    }
+
+    /// Recreates `blog_analysis.outlier_weeks`.
+    pub fn refresh_view(&self) -> Result<()> {
+        self.conn
+            .execute_batch(OUTLIER_WEEKS_SQL)
+            .map_err(|e| self.err("cannot create the outlier_weeks view", e))
+    }
+
+    pub fn outlier_weeks(&self) -> Result<Vec<OutlierWeek>> {
+        let run = || -> duckdb::Result<Vec<OutlierWeek>> {
+            let mut stmt = self.conn.prepare(
+                r#"SELECT "Year", "WeekNumber", "VoteCount" FROM blog_analysis.outlier_weeks"#,
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(OutlierWeek {
+                    year: r.get(0)?,
+                    week: r.get(1)?,
+                    votes: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read outlier_weeks", e))
+    }
+
+    pub fn history(&self, limit: u64) -> Result<Vec<HistoryRow>> {
+        let run = || -> duckdb::Result<Vec<HistoryRow>> {
+            let mut stmt = self.conn.prepare(HISTORY_SQL)?;
+            let rows = stmt.query_map(params![limit as i64], |r| {
+                let n = |i: usize| -> duckdb::Result<u64> { Ok(r.get::<_, i64>(i)? as u64) };
+                Ok(HistoryRow {
+                    id: r.get(0)?,
+                    file_name: r.get(1)?,
+                    status: r.get(2)?,
+                    counts: Counts {
+                        lines: n(3)?,
+                        inserted: n(4)?,
+                        duplicates_in_file: n(5)?,
+                        already_in_warehouse: n(6)?,
+                        conflicting: n(7)?,
+                        rejected: n(8)?,
+                        blank: n(9)?,
+                    },
+                    started: r.get(10)?,
+                    millis: r.get(11)?,
+                    error: r.get(12)?,
+                    duplicate_of: r.get(13)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// The ledger id of an earlier arrival of the same content that was loaded.
+    pub fn find_loaded(&self, sha256: &str) -> Result<Option<i64>> {
+        find_loaded(&self.conn, sha256).map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// Records an arrival that loads nothing (a failed read, a duplicate file) in a
+    /// transaction of its own. Returns the ledger id.
+    pub fn record_only(&mut self, entry: &LedgerEntry) -> Result<i64> {
+        self.conn
+            .execute_batch("BEGIN TRANSACTION")
+            .map_err(|e| self.err("cannot begin a transaction", e))?;
+        let result = next_file_id(&self.conn)
+            .and_then(|id| insert_ledger(&self.conn, id, entry).map(|()| id))
+            .and_then(|id| self.conn.execute_batch("COMMIT").map(|()| id));
+        result.map_err(|e| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.err("cannot record the file in the ledger", e)
+        })
+    }
+
+    /// Begins the transaction that loads one file.
+    pub fn begin_file(&mut self) -> Result<FileLoad<'_>> {
+        let conn = &self.conn;
+        let path = &self.path;
+        let err = |what, source| WarehouseError {
+            path: path.clone(),
+            what,
+            source,
+        };
+        conn.execute_batch("BEGIN TRANSACTION")
+            .map_err(|e| err("cannot begin a transaction", e))?;
+        let setup = || -> duckdb::Result<(i64, Appender<'_>, Appender<'_>)> {
+            conn.execute_batch(STAGE_SQL)?;
+            let file_id = next_file_id(conn)?;
+            let stage = conn.appender_to_catalog_and_db("vw_stage", "temp", "main")?;
+            let rejects = conn.appender_to_db("rejected_votes", "blog_analysis")?;
+            Ok((file_id, stage, rejects))
+        };
+        match setup() {
+            Ok((file_id, stage, rejects)) => Ok(FileLoad {
+                conn,
+                path,
+                file_id,
+                stage: Some(stage),
+                rejects: Some(rejects),
+                open: true,
+            }),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(err("cannot prepare the load", e))
+            }
+        }
+    }
+
+    /// Runs a read-only query and returns the first column of the first row; for tests and
+    /// the benchmark.
+    pub fn query_i64(&self, sql: &str) -> Result<i64> {
+        self.conn
+            .query_row(sql, [], |r| r.get(0))
+            .map_err(|e| self.err("query failed", e))
+    }
+
+    /// Runs a read-only query and returns the first column of the first row as text.
+    pub fn query_string(&self, sql: &str) -> Result<String> {
+        self.conn
+            .query_row(sql, [], |r| r.get(0))
+            .map_err(|e| self.err("query failed", e))
+    }
+
+    /// Runs SQL statements; for the benchmark's baseline.
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.conn
+            .execute_batch(sql)
+            .map_err(|e| self.err("statement failed", e))
+    }
+}
+
+fn find_loaded(conn: &Connection, sha256: &str) -> duckdb::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT min(id) FROM blog_analysis.ingested_files \
+         WHERE sha256 = ? AND status IN ('loaded', 'partial')",
+        params![sha256],
+        |r| r.get(0),
+    )
+}
+
+fn next_file_id(conn: &Connection) -> duckdb::Result<i64> {
+    conn.query_row(
+        "SELECT coalesce(max(id), 0) + 1 FROM blog_analysis.ingested_files",
+        [],
+        |r| r.get(0),
+    )
+}
+
+fn insert_ledger(conn: &Connection, id: i64, e: &LedgerEntry) -> duckdb::Result<()> {
+    let c = &e.counts;
+    let unknown = serde_json::to_string(&e.unknown_fields).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        INSERT_LEDGER_SQL,
+        params![
+            id,
+            e.file_name,
+            e.source_path,
+            e.sha256,
+            e.size.map(|s| s as i64),
+            e.status.as_str(),
+            e.format,
+            e.forced,
+            e.duplicate_of,
+            c.lines as i64,
+            c.inserted as i64,
+            c.duplicates_in_file as i64,
+            c.already_in_warehouse as i64,
+            c.conflicting as i64,
+            c.rejected as i64,
+            c.blank as i64,
+            unknown,
+            e.started_at,
+            e.finished_at,
+            e.error,
+        ],
+    )?;
+    Ok(())
+}
+
+/// How the staged rows are turned into votes at the end of a load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Insert the first occurrence of each Id that the warehouse does not hold yet.
+    Insert,
+    /// Record the ledger row and the rejects only (the file is rejected whole).
+    RecordOnly,
+}
+
+/// The open transaction of one file. Dropping it without [`FileLoad::commit`] rolls back.
+pub struct FileLoad<'w> {
+    conn: &'w Connection,
+    path: &'w Path,
+    pub file_id: i64,
+    /// Appends validated rows to the per-connection staging table.
+    stage: Option<Appender<'w>>,
+    /// Appends rejects straight into `rejected_votes`, inside the transaction.
+    rejects: Option<Appender<'w>>,
+    open: bool,
+}
+
+impl<'w> FileLoad<'w> {
+    fn err(&self, what: &'static str, source: duckdb::Error) -> WarehouseError {
+        WarehouseError {
+            path: self.path.to_path_buf(),
+            what,
+            source,
+        }
+    }
+
+    /// [`Warehouse::find_loaded`], inside this transaction.
+    pub fn find_loaded(&self, sha256: &str) -> Result<Option<i64>> {
+        find_loaded(self.conn, sha256).map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// Stages a batch of validated votes (columns as in `sql/stage.sql`).
+    pub fn append_votes(&mut self, batch: RecordBatch) -> Result<()> {
+        let stage = self.stage.as_mut().expect("stage appender open until commit");
+        stage
+            .append_record_batch(batch)
+            .map_err(|e| self.err("cannot stage votes", e))
+    }
+
+    pub fn append_rejects(&mut self, rows: &[RejectRow]) -> Result<()> {
+        let file_id = self.file_id;
+        let app = self.rejects.as_mut().expect("reject appender open until commit");
+        let mut run = || -> duckdb::Result<()> {
+            for r in rows {
+                app.append_row(params![
+                    file_id,
+                    r.line as i64,
+                    r.element.map(|e| e as i64),
+                    r.raw,
+                    r.truncated,
+                    r.reason
+                ])?;
+            }
+            Ok(())
+        };
+        run().map_err(|e| self.err("cannot record rejects", e))
+    }
+
+    /// Finishes the file in one transaction: dedupe, insert, counts, ledger row, view.
+    /// `entry.counts` brings the reader's counts (lines, rejected, blank); the others are
+    /// filled in here and returned.
+    pub fn commit(mut self, mut entry: LedgerEntry, finish: Finish) -> Result<Counts> {
+        let stage = self.stage.take();
+        let rejects = self.rejects.take();
+        let conn = self.conn;
+        let file_id = self.file_id;
+        let run = || -> duckdb::Result<Counts> {
+            // Appenders flush when dropped; flush explicitly to see errors.
+            if let Some(mut a) = stage {
+                a.flush()?;
+            }
+            if let Some(mut a) = rejects {
+                a.flush()?;
+            }
+            let mut counts = entry.counts;
+            if finish == Finish::Insert {
+                conn.execute_batch(CANDIDATES_SQL)?;
+                let (dups, conflicting): (i64, i64) =
+                    conn.query_row(REPEAT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                counts.duplicates_in_file = dups as u64;
+                counts.conflicting = conflicting as u64;
+                let (already, conflicting): (i64, i64) =
+                    conn.query_row(WAREHOUSE_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                counts.already_in_warehouse = already as u64;
+                counts.conflicting += conflicting as u64;
+                counts.inserted = conn.execute(INSERT_VOTES_SQL, params![file_id])? as u64;
+            }
+            entry.counts = counts;
+            insert_ledger(conn, file_id, &entry)?;
+            conn.execute_batch(OUTLIER_WEEKS_SQL)?;
+            crate::failpoint::hit("before_commit");
+            conn.execute_batch("COMMIT")?;
+            Ok(counts)
+        };
+        let result = run();
+        match result {
+            Ok(counts) => {
+                self.open = false;
+                let _ = conn.execute_batch(CLEANUP_SQL);
+                Ok(counts)
+            }
+            Err(e) => Err(self.err("cannot commit the file", e)),
+        }
+    }
+
+    /// Rolls the file back: nothing of it stays.
+    pub fn rollback(self) {
+        drop(self);
+    }
+}
+
+impl Drop for FileLoad<'_> {
+    fn drop(&mut self) {
+        // Appenders must go before the rollback; their rows are discarded with it.
+        self.stage.take();
+        self.rejects.take();
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = self.conn.execute_batch(CLEANUP_SQL);
+        }
+    }
+}

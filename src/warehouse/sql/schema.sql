@@ -1,0 +1,57 @@
+-- The warehouse contract. Every statement is idempotent: it runs each time votewatch opens
+-- the warehouse.
+CREATE SCHEMA IF NOT EXISTS blog_analysis;
+
+-- Format version of the tables below, for future migrations.
+CREATE TABLE IF NOT EXISTS blog_analysis.votewatch_meta (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+INSERT INTO blog_analysis.votewatch_meta VALUES ('schema_version', '1') ON CONFLICT DO NOTHING;
+
+-- The ledger: one row per arrival of a file, whatever happened to it.
+CREATE TABLE IF NOT EXISTS blog_analysis.ingested_files (
+    id                   BIGINT PRIMARY KEY,
+    file_name            VARCHAR NOT NULL,
+    source_path          VARCHAR NOT NULL,
+    sha256               VARCHAR,
+    size_bytes           BIGINT,
+    status               VARCHAR NOT NULL
+        CHECK (status IN ('loaded', 'partial', 'duplicate_file', 'rejected', 'failed')),
+    format               VARCHAR,
+    forced               BOOLEAN NOT NULL,
+    duplicate_of         BIGINT,
+    lines_read           BIGINT NOT NULL,
+    rows_inserted        BIGINT NOT NULL,
+    duplicates_in_file   BIGINT NOT NULL,
+    already_in_warehouse BIGINT NOT NULL,
+    conflicting          BIGINT NOT NULL,
+    rejected             BIGINT NOT NULL,
+    blank_lines          BIGINT NOT NULL,
+    unknown_fields       VARCHAR[] NOT NULL,
+    started_at           TIMESTAMP NOT NULL,
+    finished_at          TIMESTAMP NOT NULL,
+    error                VARCHAR
+);
+
+-- One row per vote Id, ever. No index: DuckDB's zone maps serve range scans, and an ART
+-- index would slow every bulk load.
+CREATE TABLE IF NOT EXISTS blog_analysis.votes (
+    id            BIGINT NOT NULL,
+    post_id       BIGINT NOT NULL,
+    vote_type_id  SMALLINT NOT NULL,
+    user_id       BIGINT,
+    bounty_amount INTEGER,
+    creation_date TIMESTAMP NOT NULL,
+    file_id       BIGINT NOT NULL
+);
+
+-- Records that are not votes, with where they came from and why.
+CREATE TABLE IF NOT EXISTS blog_analysis.rejected_votes (
+    file_id       BIGINT NOT NULL,
+    line_number   BIGINT NOT NULL,
+    element_index BIGINT,
+    raw           VARCHAR NOT NULL,
+    raw_truncated BOOLEAN NOT NULL,
+    reason        VARCHAR NOT NULL
+);

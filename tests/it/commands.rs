@@ -1,0 +1,84 @@
+//! The command line: help, exit statuses, history, and a warehouse that cannot be opened.
+
+use crate::harness::{votes, Env};
+
+#[test]
+fn every_command_has_help() {
+    let env = Env::new();
+    for cmd in [vec!["--help"], vec!["ingest", "--help"], vec!["outliers", "--help"], vec!["history", "--help"]] {
+        let run = env.run(&cmd);
+        assert_eq!(run.code, 0, "{cmd:?}");
+        assert!(run.stdout.contains("Usage: votewatch"), "{cmd:?}: {}", run.stdout);
+    }
+    assert!(env.run(&["ingest", "--help"]).stdout.contains("--force"));
+    assert!(env.run(&["history", "--help"]).stdout.contains("--limit"));
+}
+
+#[test]
+fn history_lists_the_ledger_newest_first() {
+    let env = Env::new();
+    env.write("a.jsonl", votes(1, 3));
+    env.write("b.jsonl", votes(1, 3));
+    env.write("c.jsonl", "bad");
+    env.ingest(&["a.jsonl", "b.jsonl", "c.jsonl"]);
+    let run = env.run(&["history"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("id"), "{}", run.stdout);
+    let firsts: Vec<(&str, &str)> = lines[2..]
+        .iter()
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            let id = w.next().unwrap();
+            let status = w.nth(2).unwrap();
+            (id, status)
+        })
+        .collect();
+    assert_eq!(firsts, vec![("3", "rejected"), ("2", "duplicate_file"), ("1", "loaded")]);
+    let run = env.run(&["history", "--limit", "1"]);
+    assert_eq!(run.stdout.lines().count(), 3);
+}
+
+#[test]
+fn a_warehouse_held_by_another_process_is_a_clear_error() {
+    let env = Env::new();
+    env.write("a.jsonl", votes(1, 3));
+    assert_eq!(env.ingest(&["a.jsonl"]).code, 0);
+    let held = duckdb::Connection::open(env.warehouse()).unwrap();
+    let run = env.ingest(&["a.jsonl"]);
+    drop(held);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("warehouse.db: cannot open"), "{}", run.stderr);
+    assert!(run.stderr.contains("lock"), "{}", run.stderr);
+}
+
+#[test]
+fn a_warehouse_path_that_is_a_folder_is_a_clear_error() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("wh")).unwrap();
+    env.write("a.jsonl", votes(1, 3));
+    let run = env.run(&["ingest", "--warehouse", "wh", "a.jsonl"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.starts_with("votewatch: warehouse wh: cannot open"), "{}", run.stderr);
+}
+
+#[test]
+fn the_warehouse_flag_and_the_config_choose_the_file() {
+    let env = Env::new();
+    env.write("a.jsonl", votes(1, 3));
+    env.write("conf/v.toml", "[warehouse]\npath = \"data/from-config.db\"\n");
+    assert_eq!(env.run(&["ingest", "--config", "conf/v.toml", "a.jsonl"]).code, 0);
+    assert!(env.path("data/from-config.db").exists());
+    assert_eq!(env.run(&["ingest", "--warehouse", "other.db", "a.jsonl"]).code, 0);
+    assert!(env.path("other.db").exists());
+    assert!(!env.warehouse().exists());
+}
+
+#[test]
+fn an_invalid_config_is_named() {
+    let env = Env::new();
+    env.write("bad.toml", "[ingest]\nmax_reject_share = 7\n");
+    let run = env.run(&["history", "--config", "bad.toml"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("invalid config bad.toml: ingest.max_reject_share"), "{}", run.stderr);
+}

@@ -1,0 +1,124 @@
+//! Exactly once: content seen before is not loaded again, a reused name with new content
+//! is, and a crash at any moment leaves all of a file or none.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::harness::{votes, Env};
+
+#[test]
+fn same_content_under_another_name_is_a_duplicate_file() {
+    let env = Env::new();
+    env.write("a.jsonl", votes(1, 10));
+    env.write("b.jsonl", votes(1, 10));
+    let run = env.ingest(&["a.jsonl", "b.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.line_for("b.jsonl").starts_with("duplicate_file"));
+    assert!(run.stdout.contains("was loaded before as ledger row 1"), "{}", run.stdout);
+    let l = env.last_ledger();
+    assert_eq!((l.status.as_str(), l.duplicate_of), ("duplicate_file", Some(1)));
+    assert_eq!(env.votes(), 10);
+}
+
+#[test]
+fn a_reused_name_with_new_content_is_a_new_file() {
+    let env = Env::new();
+    env.write("daily.jsonl", votes(1, 10));
+    assert_eq!(env.ingest(&["daily.jsonl"]).code, 0);
+    env.write("daily.jsonl", votes(11, 5));
+    let run = env.ingest(&["daily.jsonl"]);
+    assert_eq!(run.code, 0);
+    assert!(run.line_for("daily.jsonl").starts_with("loaded"), "{}", run.stdout);
+    assert_eq!(env.votes(), 15);
+    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.ingested_files"), 2);
+}
+
+#[test]
+fn force_loads_seen_content_again_and_dedupes_rows() {
+    let env = Env::new();
+    env.write("a.jsonl", votes(1, 10));
+    assert_eq!(env.ingest(&["a.jsonl"]).code, 0);
+    let run = env.run(&["ingest", "--force", "a.jsonl"]);
+    assert_eq!(run.code, 0);
+    let l = env.last_ledger();
+    assert_eq!(l.status, "loaded");
+    assert_eq!(l.counts, [10, 0, 0, 10, 0, 0, 0]);
+    assert_eq!(env.votes(), 10);
+}
+
+#[test]
+fn a_rejected_content_is_judged_again_when_it_returns() {
+    let env = Env::new();
+    env.write("f.jsonl", "bad\nbad\n");
+    assert_eq!(env.ingest(&["f.jsonl"]).code, 1);
+    assert_eq!(env.ingest(&["f.jsonl"]).code, 1);
+    assert_eq!(env.last_ledger().status, "rejected");
+}
+
+#[test]
+fn a_crash_just_before_commit_leaves_nothing_and_a_rerun_loads_all() {
+    let env = Env::new();
+    env.write("f.jsonl", format!("{}\nbad", votes(1, 1000)));
+    let out = env
+        .command()
+        .env(votewatch::failpoint::ENV, "before_commit")
+        .args(["ingest", "f.jsonl"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failpoint before_commit"));
+    assert_eq!(env.votes(), 0);
+    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.ingested_files"), 0);
+    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.rejected_votes"), 0);
+    let run = env.ingest(&["f.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(env.votes(), 1000);
+    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.rejected_votes"), 1);
+}
+
+/// kill -9 at several moments of a large load: each time the warehouse holds all of the file
+/// or none of it, and a final run completes it exactly once.
+#[test]
+fn kill_9_mid_load_leaves_all_or_nothing() {
+    let env = Env::new();
+    let rows = 1_500_000u64;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(env.path("big.jsonl")).unwrap());
+    votewatch::synth::write_votes(
+        &mut out,
+        votewatch::synth::Spec { rows, seed: 11, first_id: 0, repeat_share: 0.0 },
+    )
+    .unwrap();
+    out.flush().unwrap();
+    drop(out);
+    let mut outcomes = Vec::new();
+    for delay_ms in [50u64, 300, 700, 1200] {
+        let mut child = env
+            .command()
+            .args(["ingest", "--force", "big.jsonl"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if !env.warehouse().exists() {
+            outcomes.push(0);
+            continue;
+        }
+        let votes = env.votes();
+        let ledger = env.count("SELECT count(*) FROM blog_analysis.ingested_files WHERE status = 'loaded'");
+        assert!(votes == 0 || votes == rows as i64, "partial load after kill at {delay_ms} ms: {votes}");
+        assert_eq!(votes > 0, ledger > 0, "votes and ledger disagree after kill at {delay_ms} ms");
+        let by_file = env.count("SELECT count(*) FROM blog_analysis.votes WHERE file_id NOT IN (SELECT id FROM blog_analysis.ingested_files)");
+        assert_eq!(by_file, 0, "votes without a ledger row");
+        outcomes.push(votes);
+    }
+    let run = env.run(&["ingest", "big.jsonl"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(env.votes(), rows as i64);
+    assert_eq!(env.count("SELECT count(DISTINCT id) FROM blog_analysis.votes"), rows as i64);
+    // The kills must have hit a load in flight at least once, or this test proves nothing.
+    assert!(outcomes.contains(&0), "every kill came after the commit: {outcomes:?}");
+}

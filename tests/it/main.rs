@@ -1,0 +1,9 @@
+//! Integration tests: the real executable in a temporary folder, a real DuckDB file.
+
+mod analysts;
+mod commands;
+mod contract;
+mod exactly_once;
+mod harness;
+mod inputs;
+mod worked_example;
