@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::ingest::{ingest_file, FileOutcome, IngestOptions};
+use crate::ingest::{ingest_file, FileOutcome, IngestError, IngestOptions};
 use crate::warehouse::{Warehouse, WarehouseError};
 
 /// Exit status when every file was handled.
@@ -19,7 +19,7 @@ pub fn ingest(
     files: &[PathBuf],
     opts: &IngestOptions,
     out: &mut impl Write,
-) -> Result<u8, WarehouseError> {
+) -> Result<u8, IngestError> {
     let mut status = EXIT_OK;
     for path in files {
         let outcome = ingest_file(wh, path, opts)?;
@@ -69,7 +69,11 @@ pub fn outliers(wh: &Warehouse, out: &mut impl Write) -> Result<u8, WarehouseErr
         .iter()
         .map(|w| vec![w.year.to_string(), w.week.to_string(), w.votes.to_string()])
         .collect();
-    let _ = write!(out, "{}", table(&["Year", "WeekNumber", "VoteCount"], &rows));
+    let _ = write!(
+        out,
+        "{}",
+        table(&["Year", "WeekNumber", "VoteCount"], &rows)
+    );
     let _ = writeln!(out, "({} rows)", rows.len());
     Ok(EXIT_OK)
 }
@@ -106,8 +110,18 @@ pub fn history(wh: &Warehouse, limit: u64, out: &mut impl Write) -> Result<u8, W
         "{}",
         table(
             &[
-                "id", "started (UTC)", "status", "file", "read", "inserted", "dups", "already",
-                "conflicting", "rejected", "time", "note"
+                "id",
+                "started (UTC)",
+                "status",
+                "file",
+                "read",
+                "inserted",
+                "dups",
+                "already",
+                "conflicting",
+                "rejected",
+                "time",
+                "note"
             ],
             &rows
         )
@@ -126,9 +140,10 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let numeric: Vec<bool> = (0..header.len())
         .map(|i| {
             !rows.is_empty()
-                && rows
-                    .iter()
-                    .all(|r| r[i].parse::<f64>().is_ok() || r[i].ends_with('s') && r[i].trim_end_matches('s').parse::<f64>().is_ok())
+                && rows.iter().all(|r| {
+                    r[i].parse::<f64>().is_ok()
+                        || r[i].ends_with('s') && r[i].trim_end_matches('s').parse::<f64>().is_ok()
+                })
         })
         .collect();
     let render = |cells: Vec<&str>| {
@@ -147,7 +162,15 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         parts.join("  ").trim_end().to_string() + "\n"
     };
     let mut s = render(header.to_vec());
-    s += &render(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    s += &render(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
     for row in rows {
         s += &render(row.iter().map(String::as_str).collect());
     }
@@ -162,7 +185,10 @@ mod tests {
     fn table_aligns_numbers_right() {
         let t = table(
             &["Year", "Name"],
-            &[vec!["2017".into(), "a".into()], vec!["9".into(), "bcd".into()]],
+            &[
+                vec!["2017".into(), "a".into()],
+                vec!["9".into(), "bcd".into()],
+            ],
         );
         assert_eq!(t, "Year  Name\n----  ----\n2017  a\n   9  bcd\n");
     }

@@ -7,12 +7,65 @@ use serde::Deserialize;
 /// Where the configuration is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/votewatch.toml";
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub warehouse: WarehouseConfig,
     pub ingest: IngestConfig,
     pub paths: PathsConfig,
+    pub daemon: DaemonConfig,
+}
+
+/// How `votewatch run` watches landing/.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// How long a closed (or moved-in) file's size and mtime must stay the same.
+    pub settle_ms: u64,
+    /// Full listing of landing/ as a backstop for lost events.
+    pub rescan_secs: u64,
+    /// File names taken from landing/ (case-insensitive globs).
+    pub patterns: Vec<String>,
+    /// Names ending like this are in-progress uploads and left alone.
+    pub ignore_suffixes: Vec<String>,
+    /// Archive to processed/YYYY-MM-DD/ instead of processed/.
+    pub processed_by_day: bool,
+    /// Longest wait between attempts to open a busy warehouse.
+    pub max_backoff_ms: u64,
+}
+
+impl DaemonConfig {
+    pub fn settle(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.settle_ms)
+    }
+    pub fn rescan_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.rescan_secs)
+    }
+    pub fn max_backoff(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.max_backoff_ms)
+    }
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        let kinds = ["jsonl", "ndjson", "json"];
+        let mut patterns = Vec::new();
+        for k in kinds {
+            for c in ["", ".gz", ".zst"] {
+                patterns.push(format!("*.{k}{c}"));
+            }
+        }
+        DaemonConfig {
+            settle_ms: 100,
+            rescan_secs: 30,
+            patterns,
+            ignore_suffixes: [".tmp", ".part", ".partial", ".crdownload", ".filepart", "~"]
+                .map(String::from)
+                .to_vec(),
+            processed_by_day: false,
+            max_backoff_ms: 5000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -35,16 +88,6 @@ pub struct PathsConfig {
     pub landing: PathBuf,
     pub processed: PathBuf,
     pub failed: PathBuf,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            warehouse: WarehouseConfig::default(),
-            ingest: IngestConfig::default(),
-            paths: PathsConfig::default(),
-        }
-    }
 }
 
 impl Default for WarehouseConfig {
@@ -126,6 +169,15 @@ impl Config {
         }
         if i.reject_keep_bytes == 0 || i.reject_keep_bytes > i.max_record_bytes {
             return Err("ingest.reject_keep_bytes must be between 1 and max_record_bytes".into());
+        }
+        for p in &self.daemon.patterns {
+            globset::Glob::new(p).map_err(|e| format!("daemon.patterns: {e}"))?;
+        }
+        if self.daemon.rescan_secs == 0 {
+            return Err("daemon.rescan_secs must be at least 1".into());
+        }
+        if self.daemon.max_backoff_ms < 10 {
+            return Err("daemon.max_backoff_ms must be at least 10".into());
         }
         if self.warehouse.path.as_os_str().is_empty() {
             return Err("warehouse.path must not be empty".into());

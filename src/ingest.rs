@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -18,20 +19,66 @@ use tracing::{info, warn};
 use crate::config::IngestConfig;
 use crate::input::{Chunk, Layout, Limits, Source, STRUCTURE_MARK};
 use crate::vote::{parse_vote, RejectReason, UnknownFields};
-use crate::warehouse::{
-    Counts, Finish, LedgerEntry, RejectRow, Status, Warehouse, WarehouseError,
-};
+use crate::warehouse::{Counts, Finish, LedgerEntry, RejectRow, Status, Warehouse, WarehouseError};
 
 /// How many rejects of a file are kept in memory for the report and the log.
 pub const SAMPLE_REJECTS: usize = 5;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IngestOptions {
     pub limits: IngestConfig,
     /// Load content whose SHA-256 was loaded before (rows are still deduplicated by Id).
     pub force: bool,
     /// Parser threads; 0 means one per available core.
     pub parsers: usize,
+    /// Read a symlink's target (the CLI, where the user names the file) or refuse it (the
+    /// daemon, which must never read outside landing/).
+    pub follow_symlinks: bool,
+    /// Lets another thread stop a load before it commits (the daemon's SIGTERM), and shows
+    /// that a long load is making progress (the daemon's watchdog).
+    pub interrupt: Option<Interrupt>,
+}
+
+/// Shared between the daemon's threads: a stop request, and the time of the last sign of
+/// progress.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    stop: Arc<AtomicBool>,
+    /// Milliseconds since an arbitrary start, set on every chunk and loop turn.
+    beat_ms: Arc<AtomicU64>,
+}
+
+impl Interrupt {
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    pub fn beat(&self) {
+        self.beat_ms.store(clock_ms(), Ordering::Relaxed);
+    }
+
+    /// True when a beat came within `period`.
+    pub fn alive_within(&self, period: Duration) -> bool {
+        clock_ms().saturating_sub(self.beat_ms.load(Ordering::Relaxed)) <= period.as_millis() as u64
+    }
+}
+
+fn clock_ms() -> u64 {
+    static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+    START.elapsed().as_millis() as u64
+}
+
+/// Why a file has no outcome: nothing about it was recorded, and it should be tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    #[error("stopped before commit")]
+    Stopped,
 }
 
 impl IngestOptions {
@@ -40,6 +87,8 @@ impl IngestOptions {
             limits,
             force: false,
             parsers: 0,
+            follow_symlinks: true,
+            interrupt: None,
         }
     }
 }
@@ -72,12 +121,12 @@ fn file_name(path: &Path) -> String {
 }
 
 /// Loads `path` in one transaction. A bad file is an `Ok` outcome with its status; `Err` means
-/// the warehouse failed and nothing about this file was recorded.
+/// the warehouse failed or a stop was requested, and nothing about this file was recorded.
 pub fn ingest_file(
     wh: &mut Warehouse,
     path: &Path,
     opts: &IngestOptions,
-) -> Result<FileOutcome, WarehouseError> {
+) -> Result<FileOutcome, IngestError> {
     let clock = Instant::now();
     let started_at = now_micros();
     let name = file_name(path);
@@ -101,11 +150,11 @@ pub fn ingest_file(
         error: None,
     };
 
-    let source = match Source::open(path) {
+    let source = match Source::open(path, opts.follow_symlinks) {
         Ok(s) => s,
         Err(e) => {
             entry.error = Some(format!("cannot read {name}: {e}"));
-            return record_without_load(wh, entry, path, clock, Vec::new());
+            return Ok(record_without_load(wh, entry, path, clock, Vec::new())?);
         }
     };
     let compression = source.compression;
@@ -115,6 +164,15 @@ pub fn ingest_file(
     let read = read_and_stage(source, opts, &mut load, &mut staged);
     let (layout, digest) = match read {
         Ok(Ok(v)) => v,
+        Ok(Err(_))
+            if opts
+                .interrupt
+                .as_ref()
+                .is_some_and(Interrupt::stop_requested) =>
+        {
+            load.rollback();
+            return Err(IngestError::Stopped);
+        }
         Ok(Err(read_error)) => {
             load.rollback();
             entry.error = Some(format!(
@@ -126,9 +184,9 @@ pub fn ingest_file(
                 entry.sha256 = Some(d.sha256);
                 entry.size = Some(d.size);
             }
-            return record_without_load(wh, entry, path, clock, staged.samples);
+            return Ok(record_without_load(wh, entry, path, clock, staged.samples)?);
         }
-        Err(warehouse_error) => return Err(warehouse_error),
+        Err(warehouse_error) => return Err(warehouse_error.into()),
     };
     entry.sha256 = Some(digest.sha256.clone());
     entry.size = Some(digest.size);
@@ -152,8 +210,16 @@ pub fn ingest_file(
                 "same content (SHA-256 {}) was loaded before as ledger row {earlier}",
                 &digest.sha256[..12]
             ));
-            return record_without_load(wh, entry, path, clock, Vec::new());
+            return Ok(record_without_load(wh, entry, path, clock, Vec::new())?);
         }
+    }
+    if opts
+        .interrupt
+        .as_ref()
+        .is_some_and(Interrupt::stop_requested)
+    {
+        load.rollback();
+        return Err(IngestError::Stopped);
     }
 
     let c = staged.counts;
@@ -328,9 +394,16 @@ fn read_and_stage(
     std::thread::scope(|scope| {
         let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(u64, Chunk)>(parsers * 2);
         let (parsed_tx, parsed_rx) = crossbeam_channel::bounded::<(u64, ParsedChunk)>(parsers * 2);
+        let interrupt = opts.interrupt.clone();
         let reader = scope.spawn(move || {
             let mut seq = 0u64;
             source.read_records(limits, |chunk| {
+                if let Some(i) = &interrupt {
+                    if i.stop_requested() {
+                        return false;
+                    }
+                    i.beat();
+                }
                 seq += 1;
                 chunk_tx.send((seq - 1, chunk)).is_ok()
             })
@@ -341,7 +414,10 @@ fn read_and_stage(
             let schema = schema.clone();
             scope.spawn(move || {
                 for (seq, chunk) in rx {
-                    if tx.send((seq, parse_chunk(&chunk, &ingest_limits, &schema))).is_err() {
+                    if tx
+                        .send((seq, parse_chunk(&chunk, &ingest_limits, &schema)))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -423,18 +499,18 @@ fn with_suspects(batch: RecordBatch, max_id: &mut i64) -> RecordBatch {
 fn parsed_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
-        Field::new("line", DataType::Int64, false),
-        Field::new("id", DataType::Int64, false),
-        Field::new("post_id", DataType::Int64, false),
-        Field::new("vote_type_id", DataType::Int16, false),
-        Field::new("user_id", DataType::Int64, true),
-        Field::new("bounty_amount", DataType::Int32, true),
-        Field::new(
-            "creation_date",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-        ),
-    ]))
+            Field::new("line", DataType::Int64, false),
+            Field::new("id", DataType::Int64, false),
+            Field::new("post_id", DataType::Int64, false),
+            Field::new("vote_type_id", DataType::Int16, false),
+            Field::new("user_id", DataType::Int64, true),
+            Field::new("bounty_amount", DataType::Int32, true),
+            Field::new(
+                "creation_date",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+        ]))
     });
     SCHEMA.clone()
 }
@@ -517,7 +593,7 @@ fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> Pars
             }
         }
     }
-    if !id.is_empty() {
+    if !id.values_slice().is_empty() {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(line.finish()),
             Arc::new(id.finish()),

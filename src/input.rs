@@ -141,9 +141,47 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 
+/// Opens a regular file for reading. Never blocks on a FIFO (the open is non-blocking and
+/// anything but a regular file is refused with what it is), and with `follow_symlinks` false
+/// refuses a symlink instead of reading its target.
+pub fn open_regular(path: &Path, follow_symlinks: bool) -> io::Result<File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
+    if !follow_symlinks {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+    {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) && !follow_symlinks => {
+            return Err(io::Error::other(
+                "not a regular file (a symlink; never followed)",
+            ))
+        }
+        other => other?,
+    };
+    let ft = file.metadata()?.file_type();
+    let what = if ft.is_file() {
+        return Ok(file);
+    } else if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "a device"
+    } else {
+        "of an unknown kind"
+    };
+    Err(io::Error::other(format!("not a regular file ({what})")))
+}
+
 /// Hashes a file without parsing it (the daemon's reconcile uses this).
 pub fn hash_file(path: &Path) -> io::Result<Digest256> {
-    let file = File::open(path)?;
+    let file = open_regular(path, false)?;
     HashingReader {
         inner: file,
         hasher: Sha256::new(),
@@ -153,17 +191,15 @@ pub fn hash_file(path: &Path) -> io::Result<Digest256> {
 }
 
 impl Source {
-    /// Opens `path`; the compression comes from the name and must match the content.
-    pub fn open(path: &Path) -> io::Result<Source> {
+    /// Opens `path`; the compression comes from the name and must match the content. With
+    /// `follow_symlinks` false a symlink is refused rather than followed.
+    pub fn open(path: &Path, follow_symlinks: bool) -> io::Result<Source> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let compression = Compression::from_name(&name);
-        let mut file = File::open(path)?;
-        if !file.metadata()?.is_file() {
-            return Err(io::Error::other("not a regular file"));
-        }
+        let mut file = open_regular(path, follow_symlinks)?;
         let mut head = [0u8; 4];
         let n = read_up_to(&mut file, &mut head)?;
         file.seek(SeekFrom::Start(0))?;
@@ -202,13 +238,17 @@ impl Source {
         mut sink: impl FnMut(Chunk) -> bool,
     ) -> io::Result<(Layout, Digest256)> {
         let (prefix, layout) = sniff(&mut self.decoder)?;
-        let mut reader = BufReader::with_capacity(1 << 18, io::Cursor::new(prefix).chain(self.decoder));
+        let mut reader =
+            BufReader::with_capacity(1 << 18, io::Cursor::new(prefix).chain(self.decoder));
         let finished = match layout {
             Layout::Lines => split_lines(&mut reader, limits, &mut sink)?,
             Layout::Array => split_array(&mut reader, limits, &mut sink)?,
         };
         if !finished {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "reading was stopped"));
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "reading was stopped",
+            ));
         }
         let (_, decoder) = reader.into_inner().into_inner();
         let digest = decoder.into_hashing().finish()?;
@@ -233,7 +273,11 @@ fn sniff(decoder: &mut Decoder) -> io::Result<(Vec<u8>, Layout)> {
         prefix.extend_from_slice(&buf[..n]);
         let body = prefix.strip_prefix(&BOM[..]).unwrap_or(&prefix);
         if let Some(&c) = body.iter().find(|b| !b.is_ascii_whitespace()) {
-            let layout = if c == b'[' { Layout::Array } else { Layout::Lines };
+            let layout = if c == b'[' {
+                Layout::Array
+            } else {
+                Layout::Lines
+            };
             return Ok((strip_bom(prefix), layout));
         }
         if n == 0 || prefix.len() >= LOOK {
@@ -300,7 +344,9 @@ impl<'s, S: FnMut(Chunk) -> bool> ChunkBuilder<'s, S> {
             // Over the bound: keep only the first `keep_bytes` of the record.
             let keep_end = self.start + self.limits.keep_bytes;
             self.chunk.data.truncate(keep_end);
-            let room = keep_end.saturating_sub(self.chunk.data.len()).min(bytes.len());
+            let room = keep_end
+                .saturating_sub(self.chunk.data.len())
+                .min(bytes.len());
             self.chunk.data.extend_from_slice(&bytes[..room]);
         }
         self.len = new_len;
@@ -497,7 +543,11 @@ fn split_array(
     }
     if let Some(line) = trailing_line {
         b.line = line;
-        note_structure_error(&mut b, element, "unexpected text after the closing ] of the array");
+        note_structure_error(
+            &mut b,
+            element,
+            "unexpected text after the closing ] of the array",
+        );
     }
     b.flush();
     Ok(!b.stopped)
@@ -505,7 +555,11 @@ fn split_array(
 
 /// Adds a record whose text is a description of a structural problem, so that it is rejected
 /// with that reason and counted like any other bad record.
-fn note_structure_error<S: FnMut(Chunk) -> bool>(b: &mut ChunkBuilder<'_, S>, element: u64, what: &str) {
+fn note_structure_error<S: FnMut(Chunk) -> bool>(
+    b: &mut ChunkBuilder<'_, S>,
+    element: u64,
+    what: &str,
+) {
     b.chunk.data.extend_from_slice(STRUCTURE_MARK);
     b.chunk.data.extend_from_slice(what.as_bytes());
     b.end(Some(element), false);
@@ -516,7 +570,10 @@ fn note_structure_error<S: FnMut(Chunk) -> bool>(b: &mut ChunkBuilder<'_, S>, el
 pub const STRUCTURE_MARK: &[u8] = b"\x00votewatch-structure:";
 
 fn trim_end(b: &[u8]) -> &[u8] {
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
     &b[..end]
 }
 
@@ -532,12 +589,15 @@ mod tests {
         }
     }
 
-    fn records(layout_input: &[u8], limits: Limits) -> (Layout, Vec<(String, u64, Option<u64>, Option<u64>)>) {
+    /// (text, line, element, oversize) of each record.
+    type Seen = (String, u64, Option<u64>, Option<u64>);
+
+    fn records(layout_input: &[u8], limits: Limits) -> (Layout, Vec<Seen>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.jsonl");
         std::fs::write(&path, layout_input).unwrap();
         let mut out = Vec::new();
-        let (layout, digest) = Source::open(&path)
+        let (layout, digest) = Source::open(&path, false)
             .unwrap()
             .read_records(limits, |chunk| {
                 for r in &chunk.records {
@@ -575,14 +635,23 @@ mod tests {
         let (_, recs) = records(b"0123456789abcdefXYZ\nok\n", limits());
         assert_eq!(
             recs,
-            vec![("0123".into(), 1, None, Some(19)), ("ok".into(), 2, None, None)]
+            vec![
+                ("0123".into(), 1, None, Some(19)),
+                ("ok".into(), 2, None, None)
+            ]
         );
     }
 
     #[test]
     fn array_elements_with_lines_and_indexes() {
         let input = b"[\n {\"a\":\"x,]\"},\n {\"b\":[1,2]}\n]\n";
-        let (layout, recs) = records(input, Limits { max_record_bytes: 100, ..limits() });
+        let (layout, recs) = records(
+            input,
+            Limits {
+                max_record_bytes: 100,
+                ..limits()
+            },
+        );
         assert_eq!(layout, Layout::Array);
         assert_eq!(
             recs,
@@ -595,7 +664,13 @@ mod tests {
 
     #[test]
     fn a_truncated_array_yields_its_partial_element_and_a_structure_error() {
-        let (_, recs) = records(b"[{\"a\":1},{\"b\"", Limits { max_record_bytes: 100, ..limits() });
+        let (_, recs) = records(
+            b"[{\"a\":1},{\"b\"",
+            Limits {
+                max_record_bytes: 100,
+                ..limits()
+            },
+        );
         assert_eq!(recs.len(), 3);
         assert_eq!(recs[1].0, "{\"b\"");
         assert!(recs[2].0.ends_with("the JSON array is not closed with ]"));
@@ -603,8 +678,17 @@ mod tests {
 
     #[test]
     fn a_chunk_boundary_does_not_split_records() {
-        let input: Vec<u8> = (0..1000).flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes()).collect();
-        let (_, recs) = records(&input, Limits { max_record_bytes: 100, keep_bytes: 10, chunk_bytes: 7 });
+        let input: Vec<u8> = (0..1000)
+            .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
+            .collect();
+        let (_, recs) = records(
+            &input,
+            Limits {
+                max_record_bytes: 100,
+                keep_bytes: 10,
+                chunk_bytes: 7,
+            },
+        );
         assert_eq!(recs.len(), 1000);
         assert_eq!(recs[999].0, "{\"n\":999}");
         assert_eq!(recs[999].1, 1000);

@@ -2,19 +2,27 @@
 //!
 //! Code map, in the order a file flows through it:
 //! - [`config`]: the TOML configuration and its defaults.
+//! - [`daemon`]: `votewatch run`: watch landing/, batch ready files, archive, report.
+//! - [`settle`]: when a file in landing/ is complete enough to take.
 //! - [`input`]: opening a file (compression, hash), splitting it into records.
 //! - [`vote`]: the data contract: a record becomes a vote or a specific reject reason.
 //! - [`ingest`]: one file, one transaction: reader thread, parser threads, staging, commit.
 //! - [`warehouse`]: the only module that talks to DuckDB (schema, ledger, load, view).
+//! - [`archive`]: moving a file to processed/ or failed/ without overwriting anything.
+//! - [`report`]: the per-batch report as data and text.
 //! - [`commands`]: the CLI commands' output (ingest lines, outlier and history tables).
 //! - [`synth`]: deterministic test and benchmark data shaped like the real export.
 //! - [`failpoint`]: crash points for the crash-safety tests.
 
+pub mod archive;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod failpoint;
 pub mod ingest;
-pub mod synth;
 pub mod input;
+pub mod report;
+pub mod settle;
+pub mod synth;
 pub mod vote;
 pub mod warehouse;

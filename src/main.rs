@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use votewatch::commands::{self, EXIT_FATAL};
+use votewatch::commands::{self, EXIT_FATAL, EXIT_OK};
 use votewatch::config::Config;
+use votewatch::daemon::Control;
 use votewatch::ingest::IngestOptions;
 use votewatch::warehouse::Warehouse;
 
@@ -30,6 +31,15 @@ struct WarehouseArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Watch the landing folder and load every file dropped there, exactly once (the daemon)
+    Run {
+        /// Configuration file [default: config/votewatch.toml when present, else built-in defaults]
+        #[arg(long, env = "VOTEWATCH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Log format on stderr
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
     /// Load files now, in the order given, exactly as the daemon would
     Ingest {
         #[command(flatten)]
@@ -56,15 +66,30 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOTEWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VOTEWATCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    match &cli.command {
+        Command::Run { log_format, .. } => init_logging(*log_format, "info"),
+        _ => init_logging(LogFormat::Text, "warn"),
+    }
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -87,6 +112,11 @@ fn open(args: &WarehouseArgs) -> anyhow::Result<(Config, Warehouse)> {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     Ok(match cli.command {
+        Command::Run { config, .. } => {
+            let controls = signals()?;
+            votewatch::daemon::run(votewatch::daemon::ConfigSource { path: config }, controls)?;
+            EXIT_OK
+        }
         Command::Ingest { wh, force, files } => {
             let (config, mut wh) = open(&wh)?;
             let mut opts = IngestOptions::new(config.ingest);
@@ -102,4 +132,24 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             commands::history(&wh, limit, &mut out)?
         }
     })
+}
+
+/// SIGTERM and SIGINT become `Control::Stop`, SIGHUP `Control::Reload`.
+fn signals() -> anyhow::Result<crossbeam_channel::Receiver<Control>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            let control = if sig == SIGHUP {
+                Control::Reload
+            } else {
+                Control::Stop
+            };
+            if tx.send(control).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// A vote that passed every rule of the data contract.
@@ -25,15 +25,35 @@ pub struct Vote {
 pub enum RejectReason {
     NotJson(String),
     NotObject(&'static str),
-    InvalidUtf8 { offset: usize },
-    BinaryData { offset: usize },
-    TooLong { bytes: u64, limit: u64 },
+    InvalidUtf8 {
+        offset: usize,
+    },
+    BinaryData {
+        offset: usize,
+    },
+    TooLong {
+        bytes: u64,
+        limit: u64,
+    },
     Missing(&'static str),
     DuplicateField(&'static str),
-    NotInteger { field: &'static str, found: String },
-    OutOfRange { field: &'static str, value: String, rule: &'static str },
-    BadDate { found: String, why: &'static str },
-    NotString { field: &'static str, found: String },
+    NotInteger {
+        field: &'static str,
+        found: String,
+    },
+    OutOfRange {
+        field: &'static str,
+        value: String,
+        rule: &'static str,
+    },
+    BadDate {
+        found: String,
+        why: &'static str,
+    },
+    NotString {
+        field: &'static str,
+        found: String,
+    },
 }
 
 impl fmt::Display for RejectReason {
@@ -215,7 +235,10 @@ fn required_int(value: Option<Scalar<'_>>, field: &'static str) -> Result<i64, R
 }
 
 /// Absent, `null` and `""` all mean "no value".
-fn optional_int(value: Option<Scalar<'_>>, field: &'static str) -> Result<Option<i64>, RejectReason> {
+fn optional_int(
+    value: Option<Scalar<'_>>,
+    field: &'static str,
+) -> Result<Option<i64>, RejectReason> {
     match value {
         None | Some(Scalar::Null) => Ok(None),
         Some(Scalar::Str(s)) if s.is_empty() => Ok(None),
@@ -463,8 +486,8 @@ pub fn parse_timestamp(s: &str) -> Result<i64, &'static str> {
     if hour > 23 || minute > 59 || second > 59 {
         return Err("time of day out of range");
     }
-    micros += (i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second))
-        * MICROS_PER_SECOND;
+    micros +=
+        (i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)) * MICROS_PER_SECOND;
     if matches!(rest.first(), Some(b'.' | b',')) {
         let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
         if n == 0 || n > 9 {
@@ -549,8 +572,14 @@ mod tests {
             ("02/01/2022", "expected YYYY-MM-DD"),
             ("2022-01-02T24:00:00", "time of day out of range"),
             ("2022-01-02T10:61", "time of day out of range"),
-            ("2022-01-02T10:00:00.", "fraction of a second must have 1 to 9 digits"),
-            ("2022-01-02T10:00:00+5", "expected zone as Z, ±HH, ±HHMM or ±HH:MM"),
+            (
+                "2022-01-02T10:00:00.",
+                "fraction of a second must have 1 to 9 digits",
+            ),
+            (
+                "2022-01-02T10:00:00+5",
+                "expected zone as Z, ±HH, ±HHMM or ±HH:MM",
+            ),
             ("2022-01-02T10:00:00 junk", "unexpected text after the time"),
             ("2022-01-02X10:00", "expected T between date and time"),
         ];
@@ -583,7 +612,10 @@ mod tests {
     fn numbers_strings_and_absent_optionals() {
         let v = parse(r#"{"Id":7,"PostId":3,"VoteTypeId":2,"UserId":-1,"BountyAmount":"","CreationDate":"2022-01-16"}"#).unwrap();
         assert_eq!((v.id, v.user_id, v.bounty_amount), (7, Some(-1), None));
-        let v = parse(r#"{"Id":"7","PostId":"3","VoteTypeId":"2","UserId":null,"CreationDate":"2022-01-16"}"#).unwrap();
+        let v = parse(
+            r#"{"Id":"7","PostId":"3","VoteTypeId":"2","UserId":null,"CreationDate":"2022-01-16"}"#,
+        )
+        .unwrap();
         assert_eq!(v.user_id, None);
     }
 
@@ -593,24 +625,78 @@ mod tests {
             ("not json", "not JSON: expected ident at line 1 column 2"),
             ("[1,2]", "not a JSON object (found an array)"),
             ("42", "not a JSON object (found a number)"),
-            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2""#, "not JSON: EOF while parsing an object at line 1 column 39"),
-            (r#"{"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "missing Id"),
-            (r#"{"Id":null,"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "missing Id"),
-            (r#"{"Id":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "missing PostId"),
-            (r#"{"Id":"1","PostId":"1","CreationDate":"2022-01-01"}"#, "missing VoteTypeId"),
-            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2"}"#, "missing CreationDate"),
-            (r#"{"Id":"x1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, r#"Id not an integer (found "x1")"#),
-            (r#"{"Id":1.5,"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "Id not an integer (found 1.5)"),
-            (r#"{"Id":"","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, r#"Id not an integer (found "")"#),
-            (r#"{"Id":"0","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "Id out of range (0; must be > 0)"),
-            (r#"{"Id":"1","PostId":-4,"VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "PostId out of range (-4; must be > 0)"),
-            (r#"{"Id":"99999999999999999999","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, r#"Id out of range ("99999999999999999999"; must fit a 64-bit integer)"#),
-            (r#"{"Id":"1","PostId":"1","VoteTypeId":"40000","CreationDate":"2022-01-01"}"#, "VoteTypeId out of range (40000; must be at most 32767)"),
-            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2","UserId":"abc","CreationDate":"2022-01-01"}"#, r#"UserId not an integer (found "abc")"#),
-            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2","BountyAmount":true,"CreationDate":"2022-01-01"}"#, "BountyAmount not an integer (found true)"),
-            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-02-30"}"#, r#"bad date in CreationDate ("2022-02-30": no such calendar date)"#),
-            (r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":20220101}"#, "CreationDate not a string (found 20220101)"),
-            (r#"{"Id":"1","Id":"2","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#, "field Id appears twice"),
+            (
+                r#"{"Id":"1","PostId":"1","VoteTypeId":"2""#,
+                "not JSON: EOF while parsing an object at line 1 column 39",
+            ),
+            (
+                r#"{"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+                "missing Id",
+            ),
+            (
+                r#"{"Id":null,"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+                "missing Id",
+            ),
+            (
+                r#"{"Id":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+                "missing PostId",
+            ),
+            (
+                r#"{"Id":"1","PostId":"1","CreationDate":"2022-01-01"}"#,
+                "missing VoteTypeId",
+            ),
+            (
+                r#"{"Id":"1","PostId":"1","VoteTypeId":"2"}"#,
+                "missing CreationDate",
+            ),
+            (
+                r#"{"Id":"x1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+                r#"Id not an integer (found "x1")"#,
+            ),
+            (
+                r#"{"Id":1.5,"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+                "Id not an integer (found 1.5)",
+            ),
+            (
+                r#"{"Id":"","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+                r#"Id not an integer (found "")"#,
+            ),
+            (
+                r#"{"Id":"0","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+                "Id out of range (0; must be > 0)",
+            ),
+            (
+                r#"{"Id":"1","PostId":-4,"VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+                "PostId out of range (-4; must be > 0)",
+            ),
+            (
+                r#"{"Id":"99999999999999999999","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+                r#"Id out of range ("99999999999999999999"; must fit a 64-bit integer)"#,
+            ),
+            (
+                r#"{"Id":"1","PostId":"1","VoteTypeId":"40000","CreationDate":"2022-01-01"}"#,
+                "VoteTypeId out of range (40000; must be at most 32767)",
+            ),
+            (
+                r#"{"Id":"1","PostId":"1","VoteTypeId":"2","UserId":"abc","CreationDate":"2022-01-01"}"#,
+                r#"UserId not an integer (found "abc")"#,
+            ),
+            (
+                r#"{"Id":"1","PostId":"1","VoteTypeId":"2","BountyAmount":true,"CreationDate":"2022-01-01"}"#,
+                "BountyAmount not an integer (found true)",
+            ),
+            (
+                r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-02-30"}"#,
+                r#"bad date in CreationDate ("2022-02-30": no such calendar date)"#,
+            ),
+            (
+                r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":20220101}"#,
+                "CreationDate not a string (found 20220101)",
+            ),
+            (
+                r#"{"Id":"1","Id":"2","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+                "field Id appears twice",
+            ),
             ("{\"Id\":\"1\"\u{0}}", "binary data (NUL byte at byte 9)"),
         ];
         for (input, want) in cases {
@@ -633,12 +719,18 @@ mod tests {
             &mut unknown,
         );
         assert!(v.is_ok());
-        assert_eq!(unknown.names(), vec!["Extra".to_string(), "Note".to_string()]);
+        assert_eq!(
+            unknown.names(),
+            vec!["Extra".to_string(), "Note".to_string()]
+        );
     }
 
     #[test]
     fn escaped_keys_and_values_are_understood() {
-        let v = parse(r#"{"\u0049d":"1","PostId":"\u0031","VoteTypeId":"2","CreationDate":"2022-01-01"}"#).unwrap();
+        let v = parse(
+            r#"{"\u0049d":"1","PostId":"\u0031","VoteTypeId":"2","CreationDate":"2022-01-01"}"#,
+        )
+        .unwrap();
         assert_eq!((v.id, v.post_id), (1, 1));
     }
 }

@@ -119,7 +119,10 @@ fn main() -> Result<()> {
             args.real_file.display()
         );
     } else {
-        println!("real file        : skipped ({} not found)", args.real_file.display());
+        println!(
+            "real file        : skipped ({} not found)",
+            args.real_file.display()
+        );
     }
 
     if args.big_rows > 0 {
@@ -168,7 +171,11 @@ fn votewatch(dir: &Path, file: &Path, run: usize) -> Result<Duration> {
     let outcome = ingest_file(&mut wh, file, &IngestOptions::new(IngestConfig::default()))?;
     let t = clock.elapsed();
     if outcome.status != Status::Loaded {
-        bail!("votewatch did not load {}: {:?}", file.display(), outcome.error);
+        bail!(
+            "votewatch did not load {}: {:?}",
+            file.display(),
+            outcome.error
+        );
     }
     drop(wh);
     remove_db(&db);
@@ -230,7 +237,10 @@ fn big_warehouse_check(dir: &Path, args: &Args) -> Result<()> {
     let outcome = ingest_file(&mut wh, &small, &opts)?;
     let big_t = clock.elapsed();
     if outcome.counts.inserted != args.small_rows {
-        bail!("large-warehouse load inserted {} rows", outcome.counts.inserted);
+        bail!(
+            "large-warehouse load inserted {} rows",
+            outcome.counts.inserted
+        );
     }
     drop(wh);
     remove_db(&big_db);

@@ -59,9 +59,24 @@ impl Status {
         }
     }
 
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Loaded,
+            Status::Partial,
+            Status::DuplicateFile,
+            Status::Rejected,
+            Status::Failed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
     /// Loaded and partial files were handled; the others were not loaded at all.
     pub fn is_handled(self) -> bool {
-        matches!(self, Status::Loaded | Status::Partial | Status::DuplicateFile)
+        matches!(
+            self,
+            Status::Loaded | Status::Partial | Status::DuplicateFile
+        )
     }
 }
 
@@ -232,6 +247,44 @@ impl Warehouse {
         find_loaded(&self.conn, sha256).map_err(|e| self.err("cannot read the ledger", e))
     }
 
+    /// The latest ledger row for this path and content whose file was never archived: the
+    /// daemon committed it, then stopped before moving the file.
+    pub fn find_unarchived(
+        &self,
+        source_path: &str,
+        sha256: &str,
+    ) -> Result<Option<(i64, Status)>> {
+        let run = || -> duckdb::Result<Option<(i64, String)>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, status FROM blog_analysis.ingested_files \
+                 WHERE source_path = ? AND sha256 = ? AND archived_to IS NULL \
+                 ORDER BY id DESC LIMIT 1",
+            )?;
+            let mut rows = stmt.query(params![source_path, sha256])?;
+            match rows.next()? {
+                Some(r) => Ok(Some((r.get(0)?, r.get(1)?))),
+                None => Ok(None),
+            }
+        };
+        let row = run().map_err(|e| self.err("cannot read the ledger", e))?;
+        Ok(row.and_then(|(id, s)| Status::parse(&s).map(|st| (id, st))))
+    }
+
+    /// Records where the daemon moved a file.
+    pub fn set_archived(&self, file_id: i64, archived_to: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE blog_analysis.ingested_files SET archived_to = ? WHERE id = ?",
+                params![archived_to, file_id],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err("cannot update the ledger", e))
+    }
+
+    pub fn count_outlier_weeks(&self) -> Result<i64> {
+        self.query_i64("SELECT count(*) FROM blog_analysis.outlier_weeks")
+    }
+
     /// Records an arrival that loads nothing (a failed read, a duplicate file) in a
     /// transaction of its own. Returns the ledger id.
     pub fn record_only(&mut self, entry: &LedgerEntry) -> Result<i64> {
@@ -389,7 +442,10 @@ impl<'w> FileLoad<'w> {
 
     /// Stages a batch of validated votes (columns as in `sql/stage.sql`).
     pub fn append_votes(&mut self, batch: RecordBatch) -> Result<()> {
-        let stage = self.stage.as_mut().expect("stage appender open until commit");
+        let stage = self
+            .stage
+            .as_mut()
+            .expect("stage appender open until commit");
         stage
             .append_record_batch(batch)
             .map_err(|e| self.err("cannot stage votes", e))
@@ -397,7 +453,10 @@ impl<'w> FileLoad<'w> {
 
     pub fn append_rejects(&mut self, rows: &[RejectRow]) -> Result<()> {
         let file_id = self.file_id;
-        let app = self.rejects.as_mut().expect("reject appender open until commit");
+        let app = self
+            .rejects
+            .as_mut()
+            .expect("reject appender open until commit");
         let mut run = || -> duckdb::Result<()> {
             for r in rows {
                 app.append_row(params![

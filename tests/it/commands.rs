@@ -5,10 +5,19 @@ use crate::harness::{votes, Env};
 #[test]
 fn every_command_has_help() {
     let env = Env::new();
-    for cmd in [vec!["--help"], vec!["ingest", "--help"], vec!["outliers", "--help"], vec!["history", "--help"]] {
+    for cmd in [
+        vec!["--help"],
+        vec!["ingest", "--help"],
+        vec!["outliers", "--help"],
+        vec!["history", "--help"],
+    ] {
         let run = env.run(&cmd);
         assert_eq!(run.code, 0, "{cmd:?}");
-        assert!(run.stdout.contains("Usage: votewatch"), "{cmd:?}: {}", run.stdout);
+        assert!(
+            run.stdout.contains("Usage: votewatch"),
+            "{cmd:?}: {}",
+            run.stdout
+        );
     }
     assert!(env.run(&["ingest", "--help"]).stdout.contains("--force"));
     assert!(env.run(&["history", "--help"]).stdout.contains("--limit"));
@@ -34,7 +43,10 @@ fn history_lists_the_ledger_newest_first() {
             (id, status)
         })
         .collect();
-    assert_eq!(firsts, vec![("3", "rejected"), ("2", "duplicate_file"), ("1", "loaded")]);
+    assert_eq!(
+        firsts,
+        vec![("3", "rejected"), ("2", "duplicate_file"), ("1", "loaded")]
+    );
     let run = env.run(&["history", "--limit", "1"]);
     assert_eq!(run.stdout.lines().count(), 3);
 }
@@ -48,7 +60,11 @@ fn a_warehouse_held_by_another_process_is_a_clear_error() {
     let run = env.ingest(&["a.jsonl"]);
     drop(held);
     assert_eq!(run.code, 2, "{}", run.stdout);
-    assert!(run.stderr.contains("warehouse.db: cannot open"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warehouse.db: cannot open"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("lock"), "{}", run.stderr);
 }
 
@@ -59,17 +75,33 @@ fn a_warehouse_path_that_is_a_folder_is_a_clear_error() {
     env.write("a.jsonl", votes(1, 3));
     let run = env.run(&["ingest", "--warehouse", "wh", "a.jsonl"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.starts_with("votewatch: warehouse wh: cannot open"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("votewatch: warehouse wh: cannot open"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn the_warehouse_flag_and_the_config_choose_the_file() {
     let env = Env::new();
     env.write("a.jsonl", votes(1, 3));
-    env.write("conf/v.toml", "[warehouse]\npath = \"data/from-config.db\"\n");
-    assert_eq!(env.run(&["ingest", "--config", "conf/v.toml", "a.jsonl"]).code, 0);
+    env.write(
+        "conf/v.toml",
+        "[warehouse]\npath = \"data/from-config.db\"\n",
+    );
+    assert_eq!(
+        env.run(&["ingest", "--config", "conf/v.toml", "a.jsonl"])
+            .code,
+        0
+    );
     assert!(env.path("data/from-config.db").exists());
-    assert_eq!(env.run(&["ingest", "--warehouse", "other.db", "a.jsonl"]).code, 0);
+    assert_eq!(
+        env.run(&["ingest", "--warehouse", "other.db", "a.jsonl"])
+            .code,
+        0
+    );
     assert!(env.path("other.db").exists());
     assert!(!env.warehouse().exists());
 }
@@ -80,5 +112,10 @@ fn an_invalid_config_is_named() {
     env.write("bad.toml", "[ingest]\nmax_reject_share = 7\n");
     let run = env.run(&["history", "--config", "bad.toml"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("invalid config bad.toml: ingest.max_reject_share"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("invalid config bad.toml: ingest.max_reject_share"),
+        "{}",
+        run.stderr
+    );
 }

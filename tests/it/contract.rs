@@ -5,7 +5,14 @@ use crate::harness::{vote, votes, Env};
 #[test]
 fn blank_lines_are_skipped_and_counted() {
     let env = Env::new();
-    env.write("f.jsonl", format!("{}\n\n   \n{}\n", vote(1, "2022-01-03"), vote(2, "2022-01-03")));
+    env.write(
+        "f.jsonl",
+        format!(
+            "{}\n\n   \n{}\n",
+            vote(1, "2022-01-03"),
+            vote(2, "2022-01-03")
+        ),
+    );
     let run = env.ingest(&["f.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let l = env.last_ledger();
@@ -30,7 +37,11 @@ fn bad_lines_are_rejected_with_line_number_and_reason() {
     env.write("f.jsonl", body);
     let run = env.ingest(&["f.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert!(run.line_for("f.jsonl").starts_with("partial"), "{}", run.stdout);
+    assert!(
+        run.line_for("f.jsonl").starts_with("partial"),
+        "{}",
+        run.stdout
+    );
     let l = env.last_ledger();
     assert_eq!(l.status, "partial");
     assert_eq!(l.counts, [17, 11, 0, 0, 0, 6, 0]);
@@ -38,12 +49,21 @@ fn bad_lines_are_rejected_with_line_number_and_reason() {
     let rejects = env.rows(
         "SELECT line_number::VARCHAR, reason, raw FROM blog_analysis.rejected_votes ORDER BY line_number",
     );
-    let got: Vec<(&str, &str)> = rejects.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
+    let got: Vec<(&str, &str)> = rejects
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
     assert_eq!(got[0].0, "2");
     assert!(got[0].1.starts_with("not JSON"), "{}", got[0].1);
     assert_eq!(got[1], ("3", "not a JSON object (found an array)"));
     assert_eq!(got[2], ("4", "missing Id"));
-    assert_eq!(got[3], ("5", r#"bad date in CreationDate ("2022-02-30": no such calendar date)"#));
+    assert_eq!(
+        got[3],
+        (
+            "5",
+            r#"bad date in CreationDate ("2022-02-30": no such calendar date)"#
+        )
+    );
     assert_eq!(got[4], ("6", r#"Id not an integer (found "x")"#));
     assert_eq!(got[5], ("7", "Id out of range (0; must be > 0)"));
     assert_eq!(rejects[0][2], "{not json");
@@ -83,9 +103,16 @@ fn unknown_fields_are_accepted_and_reported() {
     );
     let run = env.ingest(&["f.jsonl"]);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains("unknown fields: Score, Tags"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("unknown fields: Score, Tags"),
+        "{}",
+        run.stdout
+    );
     let l = env.last_ledger();
-    assert_eq!((l.status.as_str(), l.unknown_fields.as_str()), ("loaded", "Score,Tags"));
+    assert_eq!(
+        (l.status.as_str(), l.unknown_fields.as_str()),
+        ("loaded", "Score,Tags")
+    );
     assert_eq!(env.votes(), 1);
 }
 
@@ -95,9 +122,9 @@ fn first_occurrence_wins_within_a_file() {
     let body = [
         vote(5, "2022-01-03"),
         vote(3, "2022-01-03"),
-        vote(5, "2022-01-03"),            // exact repeat: duplicate
-        vote(5, "2022-01-10"),            // other values: conflicting
-        vote(3, "2022-01-03"),            // exact repeat: duplicate
+        vote(5, "2022-01-03"), // exact repeat: duplicate
+        vote(5, "2022-01-10"), // other values: conflicting
+        vote(3, "2022-01-03"), // exact repeat: duplicate
         vote(7, "2022-01-03"),
     ]
     .join("\n");
@@ -119,10 +146,18 @@ fn first_occurrence_wins_within_a_file() {
 #[test]
 fn first_occurrence_wins_across_files() {
     let env = Env::new();
-    env.write("a.jsonl", [vote(1, "2022-01-03"), vote(2, "2022-01-03")].join("\n"));
+    env.write(
+        "a.jsonl",
+        [vote(1, "2022-01-03"), vote(2, "2022-01-03")].join("\n"),
+    );
     env.write(
         "b.jsonl",
-        [vote(1, "2022-01-03"), vote(2, "2023-05-05"), vote(3, "2022-01-03")].join("\n"),
+        [
+            vote(1, "2022-01-03"),
+            vote(2, "2023-05-05"),
+            vote(3, "2022-01-03"),
+        ]
+        .join("\n"),
     );
     let run = env.ingest(&["a.jsonl", "b.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
@@ -145,11 +180,19 @@ fn over_the_reject_share_the_file_is_rejected_whole_but_rejects_are_kept() {
     env.write("f.jsonl", format!("{}\nbad\nbad\nbad", votes(1, 2)));
     let run = env.ingest(&["f.jsonl"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
-    assert!(run.stdout.contains("3 of 5 records rejected (60.0%), over the limit of 50%"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("3 of 5 records rejected (60.0%), over the limit of 50%"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(env.votes(), 0);
     let l = env.last_ledger();
     assert_eq!(l.status, "rejected");
-    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.rejected_votes WHERE file_id = 1"), 3);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.rejected_votes WHERE file_id = 1"),
+        3
+    );
 }
 
 #[test]

@@ -15,9 +15,16 @@ fn same_content_under_another_name_is_a_duplicate_file() {
     let run = env.ingest(&["a.jsonl", "b.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.line_for("b.jsonl").starts_with("duplicate_file"));
-    assert!(run.stdout.contains("was loaded before as ledger row 1"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("was loaded before as ledger row 1"),
+        "{}",
+        run.stdout
+    );
     let l = env.last_ledger();
-    assert_eq!((l.status.as_str(), l.duplicate_of), ("duplicate_file", Some(1)));
+    assert_eq!(
+        (l.status.as_str(), l.duplicate_of),
+        ("duplicate_file", Some(1))
+    );
     assert_eq!(env.votes(), 10);
 }
 
@@ -29,9 +36,16 @@ fn a_reused_name_with_new_content_is_a_new_file() {
     env.write("daily.jsonl", votes(11, 5));
     let run = env.ingest(&["daily.jsonl"]);
     assert_eq!(run.code, 0);
-    assert!(run.line_for("daily.jsonl").starts_with("loaded"), "{}", run.stdout);
+    assert!(
+        run.line_for("daily.jsonl").starts_with("loaded"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(env.votes(), 15);
-    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.ingested_files"), 2);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.ingested_files"),
+        2
+    );
 }
 
 #[test]
@@ -69,12 +83,21 @@ fn a_crash_just_before_commit_leaves_nothing_and_a_rerun_loads_all() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("failpoint before_commit"));
     assert_eq!(env.votes(), 0);
-    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.ingested_files"), 0);
-    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.rejected_votes"), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.ingested_files"),
+        0
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.rejected_votes"),
+        0
+    );
     let run = env.ingest(&["f.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(env.votes(), 1000);
-    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.rejected_votes"), 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.rejected_votes"),
+        1
+    );
 }
 
 /// kill -9 at several moments of a large load: each time the warehouse holds all of the file
@@ -86,7 +109,12 @@ fn kill_9_mid_load_leaves_all_or_nothing() {
     let mut out = std::io::BufWriter::new(std::fs::File::create(env.path("big.jsonl")).unwrap());
     votewatch::synth::write_votes(
         &mut out,
-        votewatch::synth::Spec { rows, seed: 11, first_id: 0, repeat_share: 0.0 },
+        votewatch::synth::Spec {
+            rows,
+            seed: 11,
+            first_id: 0,
+            repeat_share: 0.0,
+        },
     )
     .unwrap();
     out.flush().unwrap();
@@ -108,9 +136,17 @@ fn kill_9_mid_load_leaves_all_or_nothing() {
             continue;
         }
         let votes = env.votes();
-        let ledger = env.count("SELECT count(*) FROM blog_analysis.ingested_files WHERE status = 'loaded'");
-        assert!(votes == 0 || votes == rows as i64, "partial load after kill at {delay_ms} ms: {votes}");
-        assert_eq!(votes > 0, ledger > 0, "votes and ledger disagree after kill at {delay_ms} ms");
+        let ledger =
+            env.count("SELECT count(*) FROM blog_analysis.ingested_files WHERE status = 'loaded'");
+        assert!(
+            votes == 0 || votes == rows as i64,
+            "partial load after kill at {delay_ms} ms: {votes}"
+        );
+        assert_eq!(
+            votes > 0,
+            ledger > 0,
+            "votes and ledger disagree after kill at {delay_ms} ms"
+        );
         let by_file = env.count("SELECT count(*) FROM blog_analysis.votes WHERE file_id NOT IN (SELECT id FROM blog_analysis.ingested_files)");
         assert_eq!(by_file, 0, "votes without a ledger row");
         outcomes.push(votes);
@@ -118,7 +154,13 @@ fn kill_9_mid_load_leaves_all_or_nothing() {
     let run = env.run(&["ingest", "big.jsonl"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(env.votes(), rows as i64);
-    assert_eq!(env.count("SELECT count(DISTINCT id) FROM blog_analysis.votes"), rows as i64);
+    assert_eq!(
+        env.count("SELECT count(DISTINCT id) FROM blog_analysis.votes"),
+        rows as i64
+    );
     // The kills must have hit a load in flight at least once, or this test proves nothing.
-    assert!(outcomes.contains(&0), "every kill came after the commit: {outcomes:?}");
+    assert!(
+        outcomes.contains(&0),
+        "every kill came after the commit: {outcomes:?}"
+    );
 }

@@ -28,7 +28,11 @@ impl Run {
     pub fn line_for(&self, name: &str) -> &str {
         self.stdout
             .lines()
-            .find(|l| l.split_whitespace().nth(1).is_some_and(|p| p.ends_with(name)))
+            .find(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|p| p.ends_with(name))
+            })
             .unwrap_or_else(|| panic!("no line for {name} in:\n{}", self.stdout))
     }
 }
@@ -47,7 +51,9 @@ pub fn shared(name: &str) -> PathBuf {
 }
 
 pub fn test_data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 impl Env {
@@ -143,31 +149,29 @@ impl Env {
         self.with_db(|c| {
             c.query_row(
                 &format!(
-                    "SELECT id, status, lines_read, rows_inserted, duplicates_in_file, \
+                    "SELECT status, lines_read, rows_inserted, duplicates_in_file, \
                      already_in_warehouse, conflicting, rejected, blank_lines, \
                      coalesce(error, ''), duplicate_of, array_to_string(unknown_fields, ','), \
-                     coalesce(format, ''), sha256 \
+                     coalesce(format, '') \
                      FROM blog_analysis.ingested_files WHERE {filter} ORDER BY id DESC LIMIT 1"
                 ),
                 [],
                 |r| {
                     Ok(Ledger {
-                        id: r.get(0)?,
-                        status: r.get(1)?,
+                        status: r.get(0)?,
                         counts: [
+                            r.get(1)?,
                             r.get(2)?,
                             r.get(3)?,
                             r.get(4)?,
                             r.get(5)?,
                             r.get(6)?,
                             r.get(7)?,
-                            r.get(8)?,
                         ],
-                        error: r.get(9)?,
-                        duplicate_of: r.get(10)?,
-                        unknown_fields: r.get(11)?,
-                        format: r.get(12)?,
-                        sha256: r.get(13)?,
+                        error: r.get(8)?,
+                        duplicate_of: r.get(9)?,
+                        unknown_fields: r.get(10)?,
+                        format: r.get(11)?,
                     })
                 },
             )
@@ -180,14 +184,12 @@ impl Env {
 /// blank].
 #[derive(Debug)]
 pub struct Ledger {
-    pub id: i64,
     pub status: String,
     pub counts: [i64; 7],
     pub error: String,
     pub duplicate_of: Option<i64>,
     pub unknown_fields: String,
     pub format: String,
-    pub sha256: Option<String>,
 }
 
 /// A valid vote line.

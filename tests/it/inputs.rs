@@ -19,7 +19,11 @@ fn json_lines_under_every_accepted_name() {
         let run = env.ingest(&[name]);
         assert_eq!(run.code, 0, "{name}: {}", run.stdout);
         let l = env.last_ledger();
-        assert_eq!((l.status.as_str(), l.format.as_str()), ("loaded", "jsonl"), "{name}");
+        assert_eq!(
+            (l.status.as_str(), l.format.as_str()),
+            ("loaded", "jsonl"),
+            "{name}"
+        );
         assert_eq!(env.votes(), 3, "{name}");
     }
 }
@@ -30,7 +34,10 @@ fn gzip_and_zstd_files_are_decompressed_and_hashed_as_stored() {
     let plain = votes(1, 1000);
     let gz = gzip(plain.as_bytes());
     env.write("a.jsonl.gz", &gz);
-    env.write("b.jsonl.zst", zstd::encode_all(votes(1001, 1000).as_bytes(), 3).unwrap());
+    env.write(
+        "b.jsonl.zst",
+        zstd::encode_all(votes(1001, 1000).as_bytes(), 3).unwrap(),
+    );
     let run = env.ingest(&["a.jsonl.gz", "b.jsonl.zst"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(env.votes(), 2000);
@@ -44,7 +51,11 @@ fn gzip_and_zstd_files_are_decompressed_and_hashed_as_stored() {
 #[test]
 fn crlf_bom_and_no_final_newline() {
     let env = Env::new();
-    let body = format!("\u{feff}{}\r\n\r\n{}", vote(1, "2022-01-03"), vote(2, "2022-01-04"));
+    let body = format!(
+        "\u{feff}{}\r\n\r\n{}",
+        vote(1, "2022-01-03"),
+        vote(2, "2022-01-04")
+    );
     env.write("f.jsonl", body);
     let run = env.ingest(&["f.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
@@ -66,9 +77,16 @@ fn a_json_array_is_accepted_and_its_rejects_name_the_element() {
     let run = env.ingest(&["old-dump.json"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let l = env.last_ledger();
-    assert_eq!((l.status.as_str(), l.format.as_str()), ("partial", "json-array"));
+    assert_eq!(
+        (l.status.as_str(), l.format.as_str()),
+        ("partial", "json-array")
+    );
     assert_eq!(l.counts, [4, 3, 0, 0, 0, 1, 0]);
-    assert!(l.error.contains("element 2 (line 4): missing PostId"), "{}", l.error);
+    assert!(
+        l.error.contains("element 2 (line 4): missing PostId"),
+        "{}",
+        l.error
+    );
     assert_eq!(
         env.rows("SELECT element_index::VARCHAR, line_number::VARCHAR, reason FROM blog_analysis.rejected_votes"),
         vec![vec!["2", "4", "missing PostId"]]
@@ -92,15 +110,25 @@ fn an_empty_file_is_rejected_with_a_clear_reason() {
     env.write("blank.jsonl", "\n\n  \n");
     let run = env.ingest(&["empty.jsonl", "blank.jsonl"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("empty.jsonl: empty file (0 bytes)"), "{}", run.stdout);
-    assert!(run.stdout.contains("blank.jsonl: no records"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("empty.jsonl: empty file (0 bytes)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("blank.jsonl: no records"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(env.last_ledger().status, "rejected");
 }
 
 #[test]
 fn a_binary_file_is_rejected_not_a_crash() {
     let env = Env::new();
-    let noise: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let noise: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     env.write("image.json", noise);
     let run = env.ingest(&["image.json"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -119,15 +147,29 @@ fn invalid_utf8_is_rejected_per_line() {
     assert_eq!(env.ingest(&["f.jsonl"]).code, 0);
     let l = env.last_ledger();
     assert_eq!(l.status, "partial");
-    assert!(l.error.contains("line 4: invalid UTF-8 at byte 9"), "{}", l.error);
+    assert!(
+        l.error.contains("line 4: invalid UTF-8 at byte 8"),
+        "{}",
+        l.error
+    );
 }
 
 #[test]
 fn an_overlong_line_is_rejected_and_cut() {
     let env = Env::new();
-    env.write("small.toml", "[ingest]\nmax_record_bytes = 200\nreject_keep_bytes = 20\n");
+    env.write(
+        "small.toml",
+        "[ingest]\nmax_record_bytes = 200\nreject_keep_bytes = 20\n",
+    );
     let long = format!(r#"{{"Id":"2","Pad":"{}"}}"#, "x".repeat(5000));
-    env.write("f.jsonl", format!("{}\n{long}\n{}", vote(1, "2022-01-03"), vote(3, "2022-01-03")));
+    env.write(
+        "f.jsonl",
+        format!(
+            "{}\n{long}\n{}",
+            vote(1, "2022-01-03"),
+            vote(3, "2022-01-03")
+        ),
+    );
     let run = env.run(&["ingest", "--config", "small.toml", "f.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(env.votes(), 2);
@@ -162,9 +204,16 @@ fn a_truncated_gzip_fails_and_loads_nothing() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     let l = env.last_ledger();
     assert_eq!(l.status, "failed");
-    assert!(l.error.starts_with("cannot read cut.jsonl.gz after"), "{}", l.error);
+    assert!(
+        l.error.starts_with("cannot read cut.jsonl.gz after"),
+        "{}",
+        l.error
+    );
     assert_eq!(env.votes(), 0);
-    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.rejected_votes"), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.rejected_votes"),
+        0
+    );
 }
 
 #[test]
@@ -173,7 +222,12 @@ fn a_missing_file_fails_and_the_next_file_still_loads() {
     env.write("ok.jsonl", votes(1, 2));
     let run = env.ingest(&["nope.jsonl", "ok.jsonl"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("nope.jsonl: cannot read nope.jsonl: No such file"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("nope.jsonl: cannot read nope.jsonl: No such file"),
+        "{}",
+        run.stdout
+    );
     assert!(run.line_for("ok.jsonl").starts_with("loaded"));
     assert_eq!(env.votes(), 2);
 }
@@ -184,7 +238,12 @@ fn a_large_file_streams_through_many_chunks() {
     let mut out = std::io::BufWriter::new(std::fs::File::create(env.path("big.jsonl")).unwrap());
     let repeats = votewatch::synth::write_votes(
         &mut out,
-        votewatch::synth::Spec { rows: 300_000, seed: 3, first_id: 0, repeat_share: 0.01 },
+        votewatch::synth::Spec {
+            rows: 300_000,
+            seed: 3,
+            first_id: 0,
+            repeat_share: 0.01,
+        },
     )
     .unwrap();
     out.flush().unwrap();
@@ -195,5 +254,33 @@ fn a_large_file_streams_through_many_chunks() {
     assert_eq!(l.counts[1], 300_000 - repeats as i64);
     assert_eq!(l.counts[2], repeats as i64);
     assert_eq!(env.votes(), 300_000 - repeats as i64);
-    assert_eq!(env.count("SELECT count(DISTINCT id) FROM blog_analysis.votes"), env.votes());
+    assert_eq!(
+        env.count("SELECT count(DISTINCT id) FROM blog_analysis.votes"),
+        env.votes()
+    );
+}
+
+#[test]
+fn a_fifo_or_folder_is_refused_without_blocking() {
+    let env = Env::new();
+    let status = std::process::Command::new("mkfifo")
+        .arg(env.path("pipe.jsonl"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::create_dir(env.path("dir.jsonl")).unwrap();
+    let run = env.ingest(&["pipe.jsonl", "dir.jsonl"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout
+            .contains("pipe.jsonl: cannot read pipe.jsonl: not a regular file (a FIFO)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("dir.jsonl: cannot read dir.jsonl: not a regular file (a directory)"),
+        "{}",
+        run.stdout
+    );
 }

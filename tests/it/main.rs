@@ -3,6 +3,7 @@
 mod analysts;
 mod commands;
 mod contract;
+mod daemon;
 mod exactly_once;
 mod harness;
 mod inputs;

@@ -2,7 +2,8 @@
 
 use crate::harness::{shared, test_data, Env};
 
-const OUTLIERS: &str = r#"SELECT "Year", "WeekNumber", "VoteCount" FROM blog_analysis.outlier_weeks"#;
+const OUTLIERS: &str =
+    r#"SELECT "Year", "WeekNumber", "VoteCount" FROM blog_analysis.outlier_weeks"#;
 
 #[test]
 fn sample_file_gives_the_six_outlier_weeks() {
@@ -20,7 +21,14 @@ fn sample_file_gives_the_six_outlier_weeks() {
     });
     assert_eq!(
         weeks,
-        vec![(2022, 0, 1), (2022, 1, 3), (2022, 2, 3), (2022, 5, 1), (2022, 6, 1), (2022, 8, 1)]
+        vec![
+            (2022, 0, 1),
+            (2022, 1, 3),
+            (2022, 2, 3),
+            (2022, 5, 1),
+            (2022, 6, 1),
+            (2022, 8, 1)
+        ]
     );
 }
 
@@ -32,8 +40,14 @@ fn outliers_command_prints_the_view() {
     let run = env.run(&["outliers"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["Year", "WeekNumber", "VoteCount"]);
-    let body: Vec<Vec<&str>> = lines[2..8].iter().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["Year", "WeekNumber", "VoteCount"]
+    );
+    let body: Vec<Vec<&str>> = lines[2..8]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(body[0], ["2022", "0", "1"]);
     assert_eq!(body[1], ["2022", "1", "3"]);
     assert_eq!(body[5], ["2022", "8", "1"]);
@@ -47,14 +61,20 @@ fn real_file_loads_every_vote_once_and_again_adds_nothing() {
     let run = env.ingest(&[real.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(env.votes(), 40_299);
-    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.outlier_weeks"), 162);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.outlier_weeks"),
+        162
+    );
     let first = env.rows(&format!("{OUTLIERS} LIMIT 1"));
     assert_eq!(first, vec![vec!["BigInt(2017)", "Int(9)", "BigInt(1561)"]]);
     let l = env.last_ledger();
     assert_eq!(l.status, "loaded");
     assert_eq!(l.counts, [40_299, 40_299, 0, 0, 0, 0, 0]);
     // UserId -1 and absent fields are kept as they came.
-    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.votes WHERE user_id IS NOT NULL"), 2576);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.votes WHERE user_id IS NOT NULL"),
+        2576
+    );
 
     // The same content again, under another name: a duplicate file, nothing added.
     let copy = env.path("again.jsonl");
@@ -63,7 +83,10 @@ fn real_file_loads_every_vote_once_and_again_adds_nothing() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(env.votes(), 40_299);
     let l = env.last_ledger();
-    assert_eq!((l.status.as_str(), l.duplicate_of), ("duplicate_file", Some(1)));
+    assert_eq!(
+        (l.status.as_str(), l.duplicate_of),
+        ("duplicate_file", Some(1))
+    );
 
     // Forced: loaded again, every row found already in the warehouse.
     let run = env.run(&["ingest", "--force", "again.jsonl"]);

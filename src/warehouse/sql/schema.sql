@@ -31,7 +31,9 @@ CREATE TABLE IF NOT EXISTS blog_analysis.ingested_files (
     unknown_fields       VARCHAR[] NOT NULL,
     started_at           TIMESTAMP NOT NULL,
     finished_at          TIMESTAMP NOT NULL,
-    error                VARCHAR
+    error                VARCHAR,
+    -- Where the daemon moved the file after the commit (NULL until it did).
+    archived_to          VARCHAR
 );
 
 -- One row per vote Id, ever. No index: DuckDB's zone maps serve range scans, and an ART

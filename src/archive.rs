@@ -1,0 +1,159 @@
+//! Moving a file out of landing/ once its transaction has ended: to processed/ (optionally
+//! in a folder per day) or to failed/ with a reason file beside it. A name that exists
+//! already gets a numbered suffix; nothing is ever overwritten.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// `votes.jsonl.gz` with `n` = 2 becomes `votes.2.jsonl.gz`; `n` = 0 keeps the name.
+pub fn suffixed(name: &str, n: u32) -> String {
+    if n == 0 {
+        return name.to_string();
+    }
+    match name.find('.').filter(|&i| i > 0) {
+        Some(i) => format!("{}.{n}{}", &name[..i], &name[i..]),
+        None => format!("{name}.{n}"),
+    }
+}
+
+/// Moves `src` into `dest_dir` under its own name or the first free suffixed one, and
+/// returns where it went. The move is a hard link then an unlink, so an existing file is
+/// never replaced, even by a concurrent writer; a symlink or FIFO is moved as the entry it
+/// is, never followed. Across file systems a regular file is copied and synced first.
+pub fn move_into(src: &Path, dest_dir: &Path) -> io::Result<PathBuf> {
+    fs::create_dir_all(dest_dir)?;
+    let name = src
+        .file_name()
+        .ok_or_else(|| io::Error::other("no file name"))?
+        .to_string_lossy()
+        .into_owned();
+    match link_free_name(src, dest_dir, &name) {
+        Ok(target) => {
+            fs::remove_file(src)?;
+            sync_dir(dest_dir);
+            if let Some(parent) = src.parent() {
+                sync_dir(parent);
+            }
+            Ok(target)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(src, dest_dir, &name),
+        Err(e) => Err(e),
+    }
+}
+
+/// The cross-device case: copy to a hidden temporary name in the destination, sync it, link
+/// it to a free name there, then remove the temporary copy and the source.
+fn copy_across(src: &Path, dest_dir: &Path, name: &str) -> io::Result<PathBuf> {
+    if !fs::symlink_metadata(src)?.file_type().is_file() {
+        return Err(io::Error::other(
+            "cannot move a non-regular file to another file system",
+        ));
+    }
+    let tmp = dest_dir.join(format!(".{name}.votewatch-tmp"));
+    let result = fs::copy(src, &tmp)
+        .and_then(|_| File::open(&tmp)?.sync_all())
+        .and_then(|()| link_free_name(&tmp, dest_dir, name))
+        .and_then(|placed| {
+            fs::remove_file(src)?;
+            Ok(placed)
+        });
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
+fn link_free_name(src: &Path, dest_dir: &Path, name: &str) -> io::Result<PathBuf> {
+    for n in 0..10_000 {
+        let target = dest_dir.join(suffixed(name, n));
+        match fs::hard_link(src, &target) {
+            Ok(()) => return Ok(target),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free name in the destination"))
+}
+
+/// Writes `text` beside an archived file as `<name>.reason.txt` (suffixed if taken).
+pub fn write_reason(archived: &Path, text: &str) -> io::Result<PathBuf> {
+    let dir = archived.parent().unwrap_or(Path::new("."));
+    let base = format!(
+        "{}.reason.txt",
+        archived
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    for n in 0..10_000 {
+        let path = dir.join(if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}.{n}")
+        });
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                f.write_all(text.as_bytes())?;
+                f.sync_all()?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free name for the reason file"))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_go_before_the_extensions() {
+        assert_eq!(suffixed("votes.jsonl.gz", 0), "votes.jsonl.gz");
+        assert_eq!(suffixed("votes.jsonl.gz", 2), "votes.2.jsonl.gz");
+        assert_eq!(suffixed("votes", 1), "votes.1");
+    }
+
+    #[test]
+    fn a_taken_name_gets_a_suffix_and_nothing_is_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let landing = dir.path().join("landing");
+        let processed = dir.path().join("processed");
+        fs::create_dir_all(&landing).unwrap();
+        fs::create_dir_all(&processed).unwrap();
+        fs::write(processed.join("a.jsonl"), "old").unwrap();
+        fs::write(landing.join("a.jsonl"), "new").unwrap();
+        let placed = move_into(&landing.join("a.jsonl"), &processed).unwrap();
+        assert_eq!(placed, processed.join("a.1.jsonl"));
+        assert_eq!(
+            fs::read_to_string(processed.join("a.jsonl")).unwrap(),
+            "old"
+        );
+        assert_eq!(fs::read_to_string(&placed).unwrap(), "new");
+        assert!(!landing.join("a.jsonl").exists());
+        let reason = write_reason(&placed, "rejected").unwrap();
+        assert_eq!(reason, processed.join("a.1.jsonl.reason.txt"));
+    }
+
+    #[test]
+    fn a_symlink_moves_as_a_link_and_its_target_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("secret.txt");
+        fs::write(&outside, "keep").unwrap();
+        let landing = dir.path().join("landing");
+        fs::create_dir_all(&landing).unwrap();
+        std::os::unix::fs::symlink(&outside, landing.join("x.jsonl")).unwrap();
+        let placed = move_into(&landing.join("x.jsonl"), &dir.path().join("failed")).unwrap();
+        assert!(fs::symlink_metadata(&placed)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "keep");
+    }
+}

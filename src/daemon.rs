@@ -1,0 +1,649 @@
+//! `votewatch run`: watch landing/, load every ready file exactly once, archive it, report
+//! each batch, and keep going through restarts, bad files, busy warehouses and signals.
+//!
+//! One thread runs the loop below and owns the warehouse while a batch runs; the notify
+//! watcher and the signal handler only send messages to it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+use notify::{EventKind, RecursiveMode, Watcher};
+use tracing::{error, info, warn};
+
+use crate::archive;
+use crate::config::Config;
+use crate::ingest::{ingest_file, FileOutcome, IngestError, IngestOptions, Interrupt};
+use crate::report::BatchReport;
+use crate::settle::{Readiness, Stamp};
+use crate::warehouse::{Status, Warehouse};
+
+/// What the outside world asks of the daemon (signals, or a test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// SIGTERM / SIGINT: stop taking files, finish or roll back the one in hand, exit.
+    Stop,
+    /// SIGHUP: read the configuration again.
+    Reload,
+}
+
+/// Where the configuration came from, so SIGHUP can read it again.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    pub path: Option<PathBuf>,
+}
+
+impl ConfigSource {
+    pub fn load(&self) -> anyhow::Result<Config> {
+        Ok(Config::load(self.path.as_deref())?)
+    }
+}
+
+/// Running totals, for systemd's STATUS= line and the log.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    loaded: u64,
+    not_loaded: u64,
+    batches: u64,
+}
+
+/// Runs until `controls` says Stop (or is closed). Errors are fatal: systemd restarts us.
+pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<()> {
+    let mut config = source.load()?;
+    create_dirs(&mut config)?;
+    let interrupt = Interrupt::default();
+    let controls = forward_controls(controls, interrupt.clone());
+
+    let (event_tx, event_rx) = crossbeam_channel::bounded(8192);
+    let overflow = Arc::new(AtomicBool::new(false));
+    let overflow_flag = overflow.clone();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Never block the watcher; a lost event is found again by the next rescan.
+        if event_tx.try_send(res).is_err() {
+            overflow_flag.store(true, Ordering::Relaxed);
+        }
+    })?;
+    watcher.watch(&config.paths.landing, RecursiveMode::NonRecursive)?;
+
+    let mut state = State::new(&config);
+    let watchdog = Watchdog::start(interrupt.clone());
+
+    // Reconcile what a crash may have left, then load what is waiting.
+    let mut wh_guard = state.open_warehouse(&config, &controls, &interrupt)?;
+    if let Some(wh) = wh_guard.as_mut() {
+        state.reconcile(&config, wh)?;
+    }
+    drop(wh_guard);
+    if interrupt.stop_requested() {
+        return Ok(());
+    }
+    state.scan(&config, Instant::now());
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+    state.status_line();
+    info!(landing = %config.paths.landing.display(), "watching");
+
+    let mut next_rescan = Instant::now() + config.daemon.rescan_interval();
+    loop {
+        interrupt.beat();
+        let now = Instant::now();
+        let mut wake = next_rescan.min(now + Duration::from_secs(1));
+        if let Some(t) = state.readiness.next_check() {
+            wake = wake.min(t.max(now + Duration::from_millis(5)));
+        }
+        select! {
+            recv(event_rx) -> ev => if let Ok(ev) = ev { state.on_event(&config, ev, Instant::now()) },
+            recv(controls) -> c => match c {
+                Ok(Control::Stop) | Err(_) => interrupt.request_stop(),
+                Ok(Control::Reload) => reload(&source, &mut config, &mut state, &mut watcher),
+            },
+            default(wake.saturating_duration_since(now)) => {}
+        }
+        while let Ok(ev) = event_rx.try_recv() {
+            state.on_event(&config, ev, Instant::now());
+        }
+        if interrupt.stop_requested() {
+            break;
+        }
+        if overflow.swap(false, Ordering::Relaxed)
+            || state.rescan_needed
+            || Instant::now() >= next_rescan
+        {
+            state.rescan_needed = false;
+            state.scan(&config, Instant::now());
+            next_rescan = Instant::now() + config.daemon.rescan_interval();
+        }
+        let ready = state.take_ready(Instant::now());
+        if !ready.is_empty() {
+            state.run_batch(&config, ready, &controls, &interrupt)?;
+            state.status_line();
+        }
+        if interrupt.stop_requested() {
+            break;
+        }
+    }
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    info!("stopped");
+    drop(watchdog);
+    Ok(())
+}
+
+/// A stop must reach a load in progress at once, not when the loop next reads its channel:
+/// this thread raises the stop flag as the request arrives, then passes the message on.
+fn forward_controls(controls: Receiver<Control>, interrupt: Interrupt) -> Receiver<Control> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for c in controls.iter() {
+            if c == Control::Stop {
+                interrupt.request_stop();
+            }
+            if tx.send(c).is_err() {
+                return;
+            }
+        }
+        // The sender is gone (the process is ending): treat it as a stop.
+        interrupt.request_stop();
+        let _ = tx.send(Control::Stop);
+    });
+    rx
+}
+
+/// Creates the folders and makes their paths absolute, so that the paths of events and of
+/// directory listings are spelled the same way.
+fn create_dirs(config: &mut Config) -> anyhow::Result<()> {
+    let p = &mut config.paths;
+    for dir in [&mut p.landing, &mut p.processed, &mut p.failed] {
+        std::fs::create_dir_all(&*dir)
+            .and_then(|()| std::fs::canonicalize(&*dir))
+            .map(|abs| *dir = abs)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn reload(
+    source: &ConfigSource,
+    config: &mut Config,
+    state: &mut State,
+    watcher: &mut notify::RecommendedWatcher,
+) {
+    match source
+        .load()
+        .and_then(|mut new| create_dirs(&mut new).map(|()| new))
+    {
+        Ok(new) => {
+            if new.paths.landing != config.paths.landing {
+                let _ = watcher.unwatch(&config.paths.landing);
+                if let Err(e) = watcher.watch(&new.paths.landing, RecursiveMode::NonRecursive) {
+                    error!(error = %e, "new configuration not applied: cannot watch its landing folder");
+                    let _ = watcher.watch(&config.paths.landing, RecursiveMode::NonRecursive);
+                    return;
+                }
+            }
+            state.readiness.set_settle(new.daemon.settle());
+            state.filter = NameFilter::new(&new);
+            state.rescan_needed = true;
+            *config = new;
+            info!("configuration reloaded");
+        }
+        Err(e) => {
+            error!(error = %format!("{e:#}"), "configuration not reloaded; keeping the old one")
+        }
+    }
+}
+
+/// The daemon's view of landing/.
+struct State {
+    readiness: Readiness,
+    filter: NameFilter,
+    /// Names already logged as ignored, so each is logged once.
+    logged: HashSet<PathBuf>,
+    /// Files that were handled but could not be moved out of landing/, with their stamp
+    /// then: they are not loaded again unless they change.
+    stuck: HashMap<PathBuf, Option<Stamp>>,
+    totals: Totals,
+    rescan_needed: bool,
+}
+
+impl State {
+    fn new(config: &Config) -> Self {
+        State {
+            readiness: Readiness::new(config.daemon.settle()),
+            filter: NameFilter::new(config),
+            logged: HashSet::new(),
+            stuck: HashMap::new(),
+            totals: Totals::default(),
+            rescan_needed: false,
+        }
+    }
+
+    fn log_once(&mut self, path: &Path, why: &str) {
+        if self.logged.insert(path.to_path_buf()) {
+            info!(file = %path.display(), reason = why, "left alone");
+        }
+    }
+
+    /// Decides whether a landing entry is a candidate at all.
+    fn candidate(&mut self, path: &Path) -> bool {
+        match self.filter.check(path) {
+            Ok(()) => true,
+            Err(why) => {
+                self.log_once(path, why);
+                false
+            }
+        }
+    }
+
+    fn on_event(&mut self, config: &Config, ev: notify::Result<notify::Event>, now: Instant) {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                warn!(error = %e, "watch error; rescanning");
+                self.rescan_needed = true;
+                return;
+            }
+        };
+        tracing::debug!(?ev, "file-system event");
+        if ev.need_rescan() {
+            self.rescan_needed = true;
+        }
+        let landing = &config.paths.landing;
+        let in_landing = |p: &Path| p.parent() == Some(landing.as_path());
+        match ev.kind {
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if ev.paths.len() == 2 => {
+                self.readiness.forget(&ev.paths[0]);
+                let to = &ev.paths[1];
+                if in_landing(to) && self.candidate(to) {
+                    self.readiness.completed(to, now);
+                }
+            }
+            kind => {
+                for p in ev.paths.iter().filter(|p| in_landing(p)) {
+                    match kind {
+                        EventKind::Remove(_)
+                        | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                            self.readiness.forget(p)
+                        }
+                        EventKind::Create(CreateKind::Folder) => self.log_once(p, "a directory"),
+                        EventKind::Create(_)
+                        | EventKind::Modify(ModifyKind::Data(_))
+                        | EventKind::Modify(ModifyKind::Any)
+                            if self.candidate(p) =>
+                        {
+                            match entry_kind(p) {
+                                // Links, FIFOs and sockets never get a close event.
+                                Some(EntryKind::Special) => self.readiness.completed(p, now),
+                                Some(EntryKind::File) => self.readiness.written(p, now),
+                                Some(EntryKind::Dir) => self.log_once(p, "a directory"),
+                                None => {}
+                            }
+                        }
+                        EventKind::Access(AccessKind::Close(AccessMode::Write))
+                        | EventKind::Modify(ModifyKind::Name(_))
+                            if self.candidate(p) =>
+                        {
+                            self.readiness.completed(p, now);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lists landing/: the directory is the truth, events are hints.
+    fn scan(&mut self, config: &Config, now: Instant) {
+        let entries = match std::fs::read_dir(&config.paths.landing) {
+            Ok(e) => e,
+            Err(e) => {
+                error!(landing = %config.paths.landing.display(), error = %e, "cannot list landing");
+                return;
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if self.readiness.is_known(&path) || !self.candidate(&path) {
+                continue;
+            }
+            match entry_kind(&path) {
+                Some(EntryKind::Dir) => self.log_once(&path, "a directory"),
+                Some(_) => {
+                    if self.stuck.get(&path).is_some_and(|s| *s == stamp(&path)) {
+                        continue;
+                    }
+                    self.stuck.remove(&path);
+                    self.readiness.found(&path, now);
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn take_ready(&mut self, now: Instant) -> Vec<PathBuf> {
+        self.readiness.take_ready(now, stamp)
+    }
+
+    /// Opens the warehouse, waiting with backoff while another process holds it. Returns
+    /// `None` when a stop was requested while waiting.
+    fn open_warehouse(
+        &mut self,
+        config: &Config,
+        controls: &Receiver<Control>,
+        interrupt: &Interrupt,
+    ) -> anyhow::Result<Option<Warehouse>> {
+        let mut delay = Duration::from_millis(50);
+        let mut waited = Duration::ZERO;
+        loop {
+            match Warehouse::open(&config.warehouse.path) {
+                Ok(wh) => {
+                    if !waited.is_zero() {
+                        info!(
+                            waited_ms = waited.as_millis() as u64,
+                            "warehouse free again"
+                        );
+                    }
+                    return Ok(Some(wh));
+                }
+                Err(e) if e.is_locked() => {
+                    if waited.is_zero() || delay >= config.daemon.max_backoff() {
+                        warn!(warehouse = %config.warehouse.path.display(), retry_ms = delay.as_millis() as u64, "warehouse busy (held by another process); waiting");
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+            interrupt.beat();
+            match controls.recv_timeout(delay) {
+                Ok(Control::Stop) | Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    interrupt.request_stop();
+                    return Ok(None);
+                }
+                Ok(Control::Reload) => self.rescan_needed = true,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            }
+            waited += delay;
+            delay = (delay * 2).min(config.daemon.max_backoff());
+        }
+    }
+
+    /// Archives files that a crash left in landing/ after their transaction committed.
+    fn reconcile(&mut self, config: &Config, wh: &mut Warehouse) -> anyhow::Result<()> {
+        let Ok(entries) = std::fs::read_dir(&config.paths.landing) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry_kind(&path) != Some(EntryKind::File) || self.filter.check(&path).is_err() {
+                continue;
+            }
+            let Ok(digest) = crate::input::hash_file(&path) else {
+                continue;
+            };
+            let source = canonical(&path);
+            if let Some((id, status)) = wh.find_unarchived(&source, &digest.sha256)? {
+                info!(file = %path.display(), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
+                self.archive(config, wh, &path, id, status, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads `files` (oldest first), each in its own transaction, then reports the batch.
+    fn run_batch(
+        &mut self,
+        config: &Config,
+        files: Vec<PathBuf>,
+        controls: &Receiver<Control>,
+        interrupt: &Interrupt,
+    ) -> anyhow::Result<()> {
+        let Some(mut wh) = self.open_warehouse(config, controls, interrupt)? else {
+            return Ok(());
+        };
+        let mut opts = IngestOptions::new(config.ingest);
+        opts.follow_symlinks = false;
+        opts.interrupt = Some(interrupt.clone());
+        let mut outcomes: Vec<(FileOutcome, Option<PathBuf>)> = Vec::new();
+        let mut left = files.into_iter();
+        for path in left.by_ref() {
+            if interrupt.stop_requested() || matches!(controls.try_recv(), Ok(Control::Stop)) {
+                interrupt.request_stop();
+                break;
+            }
+            match ingest_file(&mut wh, &path, &opts) {
+                Ok(outcome) => {
+                    let placed = self.archive(
+                        config,
+                        &mut wh,
+                        &path,
+                        outcome.file_id,
+                        outcome.status,
+                        Some(&outcome),
+                    );
+                    match outcome.status.is_handled() {
+                        true => self.totals.loaded += 1,
+                        false => self.totals.not_loaded += 1,
+                    }
+                    outcomes.push((outcome, placed));
+                }
+                Err(IngestError::Stopped) => {
+                    info!(file = %path.display(), "stopped before commit; the file stays in landing");
+                    break;
+                }
+                Err(IngestError::Warehouse(e)) => {
+                    // Not this file's fault: keep it for the next batch.
+                    error!(file = %path.display(), error = %e, "warehouse error; will retry");
+                    self.readiness.found(&path, Instant::now());
+                    break;
+                }
+            }
+        }
+        // Whatever was not reached waits for the next batch.
+        for path in left {
+            self.readiness.found(&path, Instant::now());
+        }
+        if let Err(e) = wh.refresh_view() {
+            error!(error = %e, "cannot refresh outlier_weeks");
+        }
+        let outlier_weeks = wh.count_outlier_weeks().ok();
+        drop(wh);
+        self.totals.batches += 1;
+        if !outcomes.is_empty() {
+            let report = BatchReport::new(outcomes, outlier_weeks);
+            info!(summary = %report.subject(), "batch done");
+            crate::report::deliver(config, &report);
+        }
+        Ok(())
+    }
+
+    /// Moves a file whose outcome is committed: processed/ when handled, failed/ (with a
+    /// reason file) otherwise. Returns where it went.
+    fn archive(
+        &mut self,
+        config: &Config,
+        wh: &mut Warehouse,
+        path: &Path,
+        file_id: i64,
+        status: Status,
+        outcome: Option<&FileOutcome>,
+    ) -> Option<PathBuf> {
+        crate::failpoint::hit("before_archive");
+        let dest = if status.is_handled() {
+            let mut d = config.paths.processed.clone();
+            if config.daemon.processed_by_day {
+                d.push(chrono::Utc::now().format("%Y-%m-%d").to_string());
+            }
+            d
+        } else {
+            config.paths.failed.clone()
+        };
+        match archive::move_into(path, &dest) {
+            Ok(placed) => {
+                if !status.is_handled() {
+                    let text = reason_text(file_id, status, outcome);
+                    if let Err(e) = archive::write_reason(&placed, &text) {
+                        warn!(file = %placed.display(), error = %e, "cannot write the reason file");
+                    }
+                }
+                if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {
+                    warn!(ledger_id = file_id, error = %e, "cannot record where the file went");
+                }
+                Some(placed)
+            }
+            Err(e) => {
+                error!(file = %path.display(), error = %e, "cannot move the file out of landing; it will not be loaded again until it changes");
+                self.stuck.insert(path.to_path_buf(), stamp(path));
+                None
+            }
+        }
+    }
+
+    fn status_line(&self) {
+        let t = self.totals;
+        let line = format!(
+            "files handled {}, not loaded {}, batches {}, waiting {}",
+            t.loaded,
+            t.not_loaded,
+            t.batches,
+            self.readiness.len()
+        );
+        notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
+    }
+}
+
+fn reason_text(file_id: i64, status: Status, outcome: Option<&FileOutcome>) -> String {
+    let mut text = format!("status: {status}\nledger id: {file_id}\n");
+    if let Some(o) = outcome {
+        if let Some(e) = &o.error {
+            text.push_str(&format!("reason: {e}\n"));
+        }
+        for r in &o.sample_rejects {
+            text.push_str(&format!("reject: {}\n", crate::ingest::describe_reject(r)));
+        }
+        if o.counts.rejected > 0 {
+            text.push_str(&format!(
+                "all rejects: SELECT line_number, reason, raw FROM blog_analysis.rejected_votes WHERE file_id = {file_id} ORDER BY line_number;\n"
+            ));
+        }
+    } else {
+        text.push_str("reason: recorded in the ledger before a restart\n");
+    }
+    text
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    File,
+    Dir,
+    /// A symlink, FIFO, socket or device: refused with a reason, never read.
+    Special,
+}
+
+fn entry_kind(path: &Path) -> Option<EntryKind> {
+    let ft = std::fs::symlink_metadata(path).ok()?.file_type();
+    Some(if ft.is_file() {
+        EntryKind::File
+    } else if ft.is_dir() {
+        EntryKind::Dir
+    } else {
+        EntryKind::Special
+    })
+}
+
+/// Size and modification time, without following a symlink.
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+fn canonical(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Which names in landing/ are taken: not hidden, no temporary suffix, and matching one of
+/// the configured patterns.
+pub struct NameFilter {
+    patterns: globset::GlobSet,
+    ignore_suffixes: Vec<String>,
+}
+
+impl NameFilter {
+    pub fn new(config: &Config) -> Self {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in &config.daemon.patterns {
+            // Patterns were validated when the configuration was loaded.
+            if let Ok(g) = globset::GlobBuilder::new(p).case_insensitive(true).build() {
+                b.add(g);
+            }
+        }
+        NameFilter {
+            patterns: b.build().unwrap_or_else(|_| globset::GlobSet::empty()),
+            ignore_suffixes: config.daemon.ignore_suffixes.clone(),
+        }
+    }
+
+    pub fn check(&self, path: &Path) -> Result<(), &'static str> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            return Err("hidden file");
+        }
+        if self
+            .ignore_suffixes
+            .iter()
+            .any(|s| name.ends_with(s.as_str()))
+        {
+            return Err("temporary name");
+        }
+        if !self.patterns.is_match(&name) {
+            return Err("name matches no configured pattern");
+        }
+        Ok(())
+    }
+}
+
+fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        let _ = sd_notify::notify(states);
+    }
+}
+
+/// Pings systemd's watchdog while the main loop (or a load in progress) shows signs of life.
+struct Watchdog {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn start(interrupt: Interrupt) -> Watchdog {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = sd_notify::watchdog_enabled().map(|period| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let tick = period / 3;
+                while !stop.load(Ordering::Relaxed) {
+                    if interrupt.alive_within(period) {
+                        notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+                    }
+                    std::thread::sleep(tick);
+                }
+            })
+        });
+        Watchdog { stop, thread }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

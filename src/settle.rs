@@ -1,0 +1,225 @@
+//! Readiness: which files in landing/ are complete and may be taken. A file is eligible once
+//! it was closed after writing, moved in, or found by a scan; it is ready once its size and
+//! modification time have then stayed the same for the settle time. Pure state: the caller
+//! feeds events and the clock, and says how to look at a file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// What a file looked like: size and modification time.
+pub type Stamp = (u64, SystemTime);
+
+#[derive(Debug)]
+struct Watched {
+    /// Closed after writing, moved in, or found by a scan (no event to wait for).
+    eligible: bool,
+    last: Option<Stamp>,
+    /// When `last` was last seen to change.
+    changed_at: Instant,
+}
+
+#[derive(Debug)]
+pub struct Readiness {
+    settle: Duration,
+    files: HashMap<PathBuf, Watched>,
+}
+
+impl Readiness {
+    pub fn new(settle: Duration) -> Self {
+        Readiness {
+            settle,
+            files: HashMap::new(),
+        }
+    }
+
+    pub fn set_settle(&mut self, settle: Duration) {
+        self.settle = settle;
+    }
+
+    fn entry(&mut self, path: &Path, now: Instant) -> &mut Watched {
+        self.files
+            .entry(path.to_path_buf())
+            .or_insert_with(|| Watched {
+                eligible: false,
+                last: None,
+                changed_at: now,
+            })
+    }
+
+    /// The file was created or written to: it is not complete until closed.
+    pub fn written(&mut self, path: &Path, now: Instant) {
+        let w = self.entry(path, now);
+        w.eligible = false;
+        w.changed_at = now;
+    }
+
+    /// The file was closed after writing, or renamed into landing.
+    pub fn completed(&mut self, path: &Path, now: Instant) {
+        let w = self.entry(path, now);
+        w.eligible = true;
+        w.changed_at = now;
+    }
+
+    /// A scan saw the file. A file seen for the first time is eligible (its events, if any,
+    /// were missed); one already known keeps what its events said.
+    pub fn found(&mut self, path: &Path, now: Instant) {
+        if !self.files.contains_key(path) {
+            self.completed(path, now);
+        }
+    }
+
+    pub fn forget(&mut self, path: &Path) {
+        self.files.remove(path);
+    }
+
+    pub fn is_known(&self, path: &Path) -> bool {
+        self.files.contains_key(path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Returns the files that are ready (and stops watching them), oldest modification first.
+    /// `stat` gives a file's stamp, or `None` when it is gone.
+    pub fn take_ready(
+        &mut self,
+        now: Instant,
+        mut stat: impl FnMut(&Path) -> Option<Stamp>,
+    ) -> Vec<PathBuf> {
+        let mut ready = Vec::new();
+        let mut gone = Vec::new();
+        for (path, w) in &mut self.files {
+            if !w.eligible {
+                continue;
+            }
+            match stat(path) {
+                None => gone.push(path.clone()),
+                Some(stamp) if w.last != Some(stamp) => {
+                    w.last = Some(stamp);
+                    w.changed_at = now;
+                    if self.settle.is_zero() {
+                        ready.push((stamp.1, path.clone()));
+                    }
+                }
+                Some(stamp) => {
+                    if now.duration_since(w.changed_at) >= self.settle {
+                        ready.push((stamp.1, path.clone()));
+                    }
+                }
+            }
+        }
+        for path in gone {
+            self.files.remove(&path);
+        }
+        ready.sort();
+        ready
+            .into_iter()
+            .map(|(_, path)| {
+                self.files.remove(&path);
+                path
+            })
+            .collect()
+    }
+
+    /// When the next eligible file could become ready, for the caller's wait.
+    pub fn next_check(&self) -> Option<Instant> {
+        self.files
+            .values()
+            .filter(|w| w.eligible)
+            .map(|w| w.changed_at + self.settle)
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SETTLE: Duration = Duration::from_millis(100);
+
+    fn stamp(size: u64) -> Option<Stamp> {
+        Some((size, SystemTime::UNIX_EPOCH + Duration::from_secs(size)))
+    }
+
+    #[test]
+    fn a_closed_file_is_ready_after_the_settle_time() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(SETTLE);
+        let p = Path::new("landing/a.jsonl");
+        r.written(p, t0);
+        assert!(
+            r.take_ready(t0 + SETTLE * 5, |_| stamp(10)).is_empty(),
+            "still open"
+        );
+        r.completed(p, t0 + SETTLE * 5);
+        assert!(r.take_ready(t0 + SETTLE * 5, |_| stamp(10)).is_empty());
+        assert!(r
+            .take_ready(t0 + SETTLE * 5 + SETTLE / 2, |_| stamp(10))
+            .is_empty());
+        assert_eq!(
+            r.take_ready(t0 + SETTLE * 6, |_| stamp(10)),
+            vec![p.to_path_buf()]
+        );
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_file_that_keeps_changing_is_not_taken() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(SETTLE);
+        let p = Path::new("a.jsonl");
+        r.found(p, t0);
+        for i in 0..10 {
+            let now = t0 + SETTLE * i;
+            assert!(r.take_ready(now, |_| stamp(i as u64)).is_empty());
+        }
+        assert_eq!(r.take_ready(t0 + SETTLE * 11, |_| stamp(9)).len(), 1);
+    }
+
+    #[test]
+    fn a_scan_does_not_override_a_write_in_progress() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(SETTLE);
+        let p = Path::new("a.jsonl");
+        r.written(p, t0);
+        r.found(p, t0);
+        assert!(r.take_ready(t0 + SETTLE * 10, |_| stamp(1)).is_empty());
+    }
+
+    #[test]
+    fn gone_files_are_dropped_and_ready_ones_come_oldest_first() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(SETTLE);
+        r.found(Path::new("new"), t0);
+        r.found(Path::new("old"), t0);
+        r.found(Path::new("gone"), t0);
+        let stat = |p: &Path| match p.to_str().unwrap() {
+            "new" => stamp(9),
+            "old" => stamp(1),
+            _ => None,
+        };
+        r.take_ready(t0, stat);
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            r.take_ready(t0 + SETTLE, stat),
+            vec![PathBuf::from("old"), PathBuf::from("new")]
+        );
+    }
+
+    #[test]
+    fn next_check_is_the_earliest_settle_deadline() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(SETTLE);
+        assert_eq!(r.next_check(), None);
+        r.written(Path::new("a"), t0);
+        assert_eq!(r.next_check(), None);
+        r.completed(Path::new("a"), t0 + SETTLE);
+        assert_eq!(r.next_check(), Some(t0 + SETTLE * 2));
+    }
+}

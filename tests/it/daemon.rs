@@ -1,0 +1,548 @@
+//! `votewatch run`: the real daemon in a temporary folder, files dropped as suppliers do.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{votes, Env};
+
+const CONFIG: &str = r#"
+[warehouse]
+path = "warehouse.db"
+[daemon]
+settle_ms = 100
+rescan_secs = 1
+max_backoff_ms = 200
+"#;
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(env: &Env) -> Daemon {
+        Daemon::start_with(env, &[])
+    }
+
+    pub fn start_with(env: &Env, extra_env: &[(&str, &str)]) -> Daemon {
+        if !env.path("votewatch.toml").exists() {
+            env.write("votewatch.toml", CONFIG);
+        }
+        let log = env.path(&format!("daemon-{}.log", unique()));
+        let mut cmd = env.command();
+        cmd.args(["run", "--config", "votewatch.toml"])
+            .env("VOTEWATCH_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start daemon");
+        let d = Daemon {
+            child: Some(child),
+            log,
+        };
+        d.wait_log("watching", Duration::from_secs(30));
+        d
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn wait_log(&self, needle: &str, timeout: Duration) {
+        let ok = wait_until(timeout, || self.log().contains(needle));
+        assert!(ok, "daemon log never said {needle:?}:\n{}", self.log());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(mut self) -> (i32, Duration) {
+        let t = Instant::now();
+        self.signal("TERM");
+        let status = self.child.take().unwrap().wait().unwrap();
+        (status.code().unwrap_or(-1), t.elapsed())
+    }
+
+    /// Waits for the process to end by itself (a failpoint abort).
+    pub fn wait_exit(mut self, timeout: Duration) -> Option<i32> {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(st) = child.try_wait().unwrap() {
+                return Some(st.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// Writes under a temporary name, then renames into landing/: the safe way to drop a file.
+pub fn drop_file(env: &Env, name: &str, body: impl AsRef<[u8]>) -> PathBuf {
+    let tmp = env.write(&format!("landing/{name}.part"), body);
+    let dest = env.path(&format!("landing/{name}"));
+    fs::rename(&tmp, &dest).unwrap();
+    dest
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn processed(env: &Env) -> Vec<String> {
+    names(&env.path("processed"))
+}
+
+fn landing(env: &Env) -> Vec<String> {
+    names(&env.path("landing"))
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_file_dropped_by_rename_is_loaded_and_archived() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    drop_file(&env, "a.jsonl", votes(1, 50));
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["a.jsonl"]),
+        "{}",
+        d.log()
+    );
+    assert!(landing(&env).is_empty());
+    let (code, _) = d.stop();
+    assert_eq!(code, 0);
+    assert_eq!(env.votes(), 50);
+    let l = env.last_ledger();
+    assert_eq!(l.status, "loaded");
+    let archived = env.rows("SELECT archived_to FROM blog_analysis.ingested_files");
+    assert!(
+        archived[0][0].ends_with("processed/a.jsonl"),
+        "{archived:?}"
+    );
+}
+
+#[test]
+fn a_slow_writer_is_loaded_once_and_complete() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let path = env.path("landing/slow.jsonl");
+    let mut f = fs::File::create(&path).unwrap();
+    for i in 0..20 {
+        writeln!(f, "{}", votes(1 + i * 10, 10)).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        processed(&env).is_empty(),
+        "taken while still being written"
+    );
+    drop(f);
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["slow.jsonl"]),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 200);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.ingested_files"),
+        1
+    );
+}
+
+#[test]
+fn two_hundred_files_at_once_are_each_loaded_once() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    for i in 0..200 {
+        drop_file(&env, &format!("f{i:03}.jsonl"), votes(1 + i * 5, 5));
+    }
+    assert!(
+        wait_until(Duration::from_secs(120), || processed(&env).len() == 200),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 1000);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.ingested_files"),
+        200
+    );
+    assert_eq!(env.count("SELECT count(DISTINCT file_name) FROM blog_analysis.ingested_files WHERE status = 'loaded'"), 200);
+}
+
+#[test]
+fn files_waiting_at_start_are_loaded_and_folders_are_created() {
+    let env = Env::new();
+    env.write("landing/early.jsonl", votes(1, 7));
+    env.write("landing/notes.txt", "not a vote file");
+    env.write("landing/.hidden.jsonl", votes(100, 1));
+    env.write("landing/upload.jsonl.part", votes(200, 1));
+    let d = Daemon::start(&env);
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["early.jsonl"]),
+        "{}",
+        d.log()
+    );
+    assert!(env.path("failed").is_dir());
+    assert_eq!(
+        landing(&env),
+        [".hidden.jsonl", "notes.txt", "upload.jsonl.part"]
+    );
+    let log = d.log();
+    assert_eq!(log.matches("notes.txt").count(), 1, "logged once:\n{log}");
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 7);
+}
+
+#[test]
+fn a_reused_name_with_new_content_is_loaded_and_archived_beside_the_first() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    drop_file(&env, "daily.jsonl", votes(1, 5));
+    assert!(wait_until(WAIT, || processed(&env).len() == 1));
+    drop_file(&env, "daily.jsonl", votes(6, 5));
+    assert!(
+        wait_until(WAIT, || processed(&env).len() == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(processed(&env), ["daily.1.jsonl", "daily.jsonl"]);
+    // The same content a third time is a duplicate file: recorded, archived, not loaded.
+    drop_file(&env, "daily.jsonl", votes(6, 5));
+    assert!(
+        wait_until(WAIT, || processed(&env).len() == 3),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 10);
+    assert_eq!(env.last_ledger().status, "duplicate_file");
+}
+
+#[test]
+fn a_name_taken_in_processed_gets_a_suffix() {
+    let env = Env::new();
+    env.write("processed/x.jsonl", "an older file with this name");
+    let d = Daemon::start(&env);
+    drop_file(&env, "x.jsonl", votes(1, 3));
+    assert!(
+        wait_until(WAIT, || processed(&env).len() == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        fs::read_to_string(env.path("processed/x.jsonl")).unwrap(),
+        "an older file with this name"
+    );
+    assert_eq!(
+        fs::read_to_string(env.path("processed/x.1.jsonl")).unwrap(),
+        votes(1, 3)
+    );
+    assert_eq!(d.stop().0, 0);
+}
+
+#[test]
+fn bad_entries_are_refused_with_a_reason_and_the_daemon_goes_on() {
+    let env = Env::new();
+    let outside = env.write("outside/secret.jsonl", votes(1, 3));
+    let d = Daemon::start(&env);
+    fs::create_dir_all(env.path("landing")).unwrap();
+    std::os::unix::fs::symlink(&outside, env.path("landing/link.jsonl")).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(env.path("landing/pipe.jsonl"))
+        .status()
+        .unwrap()
+        .success());
+    fs::create_dir(env.path("landing/sub.jsonl")).unwrap();
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(votes(10, 2000).as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    drop_file(&env, "broken.jsonl.gz", &gz[..gz.len() / 2]);
+    drop_file(&env, "bad.jsonl", "nonsense\nmore nonsense\n");
+    drop_file(&env, "good.jsonl", votes(5000, 4));
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["good.jsonl"]),
+        "{}",
+        d.log()
+    );
+    let failed = || names(&env.path("failed"));
+    assert!(
+        wait_until(WAIT, || failed().len() == 8),
+        "failed/: {:?}\n{}",
+        failed(),
+        d.log()
+    );
+    assert_eq!(
+        failed(),
+        [
+            "bad.jsonl",
+            "bad.jsonl.reason.txt",
+            "broken.jsonl.gz",
+            "broken.jsonl.gz.reason.txt",
+            "link.jsonl",
+            "link.jsonl.reason.txt",
+            "pipe.jsonl",
+            "pipe.jsonl.reason.txt"
+        ]
+    );
+    let reason = |n: &str| fs::read_to_string(env.path(&format!("failed/{n}.reason.txt"))).unwrap();
+    assert!(
+        reason("link.jsonl").contains("not a regular file (a symlink; never followed)"),
+        "{}",
+        reason("link.jsonl")
+    );
+    assert!(reason("pipe.jsonl").contains("not a regular file (a FIFO)"));
+    assert!(reason("broken.jsonl.gz").contains("status: failed"));
+    assert!(reason("bad.jsonl").contains("status: rejected"));
+    assert!(
+        reason("bad.jsonl").contains("line 1: not JSON"),
+        "{}",
+        reason("bad.jsonl")
+    );
+    // The symlink's target was neither read nor moved.
+    assert_eq!(fs::read_to_string(&outside).unwrap(), votes(1, 3));
+    assert_eq!(landing(&env), ["sub.jsonl"]);
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 4);
+}
+
+#[test]
+fn a_busy_warehouse_is_waited_for_then_everything_loads() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let held = duckdb::Connection::open(env.warehouse()).unwrap();
+    drop_file(&env, "a.jsonl", votes(1, 5));
+    drop_file(&env, "b.jsonl", votes(6, 5));
+    d.wait_log("warehouse busy", WAIT);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(processed(&env).is_empty());
+    drop(held);
+    assert!(
+        wait_until(WAIT, || processed(&env).len() == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 10);
+}
+
+fn big_file(env: &Env, name: &str, rows: u64) -> PathBuf {
+    let path = env.path(&format!("landing/{name}.part"));
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut out = std::io::BufWriter::new(fs::File::create(&path).unwrap());
+    votewatch::synth::write_votes(
+        &mut out,
+        votewatch::synth::Spec {
+            rows,
+            seed: 5,
+            first_id: 0,
+            repeat_share: 0.0,
+        },
+    )
+    .unwrap();
+    out.flush().unwrap();
+    path
+}
+
+#[test]
+fn sigterm_mid_load_exits_cleanly_and_a_restart_completes() {
+    let env = Env::new();
+    let rows = 2_000_000;
+    let part = big_file(&env, "big.jsonl", rows);
+    let d = Daemon::start(&env);
+    fs::rename(&part, env.path("landing/big.jsonl")).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let (code, took) = d.stop();
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(10), "stop took {took:?}");
+    let votes_after_stop = env.votes();
+    assert!(
+        votes_after_stop == 0 || votes_after_stop == rows as i64,
+        "partial file: {votes_after_stop}"
+    );
+    let d = Daemon::start(&env);
+    assert!(
+        wait_until(Duration::from_secs(120), || processed(&env)
+            == ["big.jsonl"]),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), rows as i64);
+}
+
+#[test]
+fn a_crash_before_commit_or_before_the_move_is_recovered_exactly_once() {
+    for point in ["before_commit", "before_archive"] {
+        let env = Env::new();
+        drop_file(&env, "a.jsonl", votes(1, 100));
+        let d = Daemon::start_with(&env, &[(votewatch::failpoint::ENV, point)]);
+        assert!(d.wait_exit(WAIT).is_some(), "{point}: no crash");
+        assert_eq!(landing(&env), ["a.jsonl"], "{point}");
+        let d = Daemon::start(&env);
+        assert!(
+            wait_until(WAIT, || processed(&env) == ["a.jsonl"]),
+            "{point}: {}",
+            d.log()
+        );
+        assert_eq!(d.stop().0, 0);
+        assert_eq!(env.votes(), 100, "{point}");
+        assert_eq!(
+            env.count("SELECT count(*) FROM blog_analysis.ingested_files"),
+            1,
+            "{point}"
+        );
+        assert_eq!(
+            env.count(
+                "SELECT count(*) FROM blog_analysis.ingested_files WHERE archived_to IS NOT NULL"
+            ),
+            1,
+            "{point}"
+        );
+    }
+}
+
+#[test]
+fn kill_9_during_a_large_load_then_restart() {
+    let env = Env::new();
+    let rows = 1_000_000;
+    let part = big_file(&env, "big.jsonl", rows);
+    drop_file(&env, "small.jsonl", votes(50_000_000, 10));
+    let d = Daemon::start(&env);
+    fs::rename(&part, env.path("landing/big.jsonl")).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    d.kill9();
+    let d = Daemon::start(&env);
+    assert!(
+        wait_until(Duration::from_secs(120), || processed(&env).len() == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), rows as i64 + 10);
+    assert_eq!(
+        env.count("SELECT count(DISTINCT id) FROM blog_analysis.votes"),
+        rows as i64 + 10
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.ingested_files WHERE archived_to IS NULL"),
+        0
+    );
+    assert!(landing(&env).is_empty());
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_the_old_one() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    env.write("votewatch.toml", "[daemon]\nsettle_ms = \"soon\"\n");
+    d.signal("HUP");
+    d.wait_log("configuration not reloaded", WAIT);
+    drop_file(&env, "a.jsonl", votes(1, 2));
+    assert!(
+        wait_until(WAIT, || processed(&env).len() == 1),
+        "{}",
+        d.log()
+    );
+    env.write("votewatch.toml", CONFIG);
+    d.signal("HUP");
+    d.wait_log("configuration reloaded", WAIT);
+    assert_eq!(d.stop().0, 0);
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let env = Env::new();
+    env.write("votewatch.toml", CONFIG);
+    let log = env.path("json.log");
+    let mut child = env
+        .command()
+        .args(["run", "--config", "votewatch.toml", "--log-format", "json"])
+        .env("VOTEWATCH_LOG", "info")
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    drop_file(&env, "a.jsonl", votes(1, 2));
+    assert!(wait_until(WAIT, || processed(&env).len() == 1));
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let text = fs::read_to_string(&log).unwrap();
+    let mut saw_file = false;
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if v["message"] == "file done" {
+            assert_eq!(v["file"], "a.jsonl");
+            assert_eq!(v["inserted"], 2);
+            saw_file = true;
+        }
+    }
+    assert!(saw_file, "{text}");
+}
