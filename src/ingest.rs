@@ -12,6 +12,7 @@ use duckdb::arrow::array::{
     Array, ArrayRef, BooleanBuilder, Int16Builder, Int32Builder, Int64Array, Int64Builder,
     TimestampMicrosecondBuilder,
 };
+use duckdb::arrow::compute::{filter_record_batch, not};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
 use tracing::{info, warn};
@@ -160,8 +161,12 @@ pub fn ingest_file(
     let compression = source.compression;
 
     let mut load = wh.begin_file()?;
-    let mut staged = StageState::default();
+    let mut staged = StageState {
+        max_id: load.max_id_before,
+        ..StageState::default()
+    };
     let read = read_and_stage(source, opts, &mut load, &mut staged);
+    let staged_in = clock.elapsed();
     let (layout, digest) = match read {
         Ok(Ok(v)) => v,
         Ok(Err(_))
@@ -268,7 +273,9 @@ pub fn ingest_file(
     };
     entry.finished_at = now_micros();
     let file_id = load.file_id;
-    let counts = load.commit(entry.clone(), finish)?;
+    let commit_clock = Instant::now();
+    let counts = load.commit(entry.clone(), finish, staged.direct_rows)?;
+    tracing::debug!(file = %name, stage_ms = staged_in.as_millis() as u64, commit_ms = commit_clock.elapsed().as_millis() as u64, "load phases");
     let outcome = FileOutcome {
         file_id,
         path: path.to_path_buf(),
@@ -358,8 +365,10 @@ struct StageState {
     counts: Counts,
     unknown: UnknownFields,
     samples: Vec<RejectRow>,
-    /// Highest Id staged so far; a row at or below it is suspect (it may repeat an Id).
+    /// Highest Id seen so far, starting from the warehouse's.
     max_id: i64,
+    /// Rows appended straight to `votes`.
+    direct_rows: u64,
 }
 
 /// A chunk after validation: its votes as one Arrow batch, plus its rejects.
@@ -472,27 +481,69 @@ fn stage_chunk(
         load.append_rejects(&parsed.rejects)?;
     }
     if let Some(batch) = parsed.votes {
-        load.append_votes(with_suspects(batch, &mut state.max_id))?;
+        route_batch(load, state, batch)?;
     }
     Ok(())
 }
 
-/// Adds the `suspect` column: true for a row whose Id is not above every Id staged before it.
-/// Runs in file order, so it sees the whole file's history in one integer.
-fn with_suspects(batch: RecordBatch, max_id: &mut i64) -> RecordBatch {
+/// Splits a parsed batch in file order. A row whose Id is above every Id seen so far (the
+/// warehouse's maximum when the file began, then the file's own) cannot repeat anything, so
+/// it goes straight into `votes`; any other row is staged and resolved at commit. A file
+/// sorted by Id with new Ids never stages a row.
+fn route_batch(
+    load: &mut crate::warehouse::FileLoad<'_>,
+    state: &mut StageState,
+    batch: RecordBatch,
+) -> Result<(), WarehouseError> {
     let ids = batch
         .column(1)
         .as_any()
         .downcast_ref::<Int64Array>()
         .expect("column 1 is the Id");
-    let mut suspect = BooleanBuilder::with_capacity(ids.len());
+    let mut direct = BooleanBuilder::with_capacity(ids.len());
+    let mut all_direct = true;
     for &id in ids.values() {
-        suspect.append_value(id <= *max_id);
-        *max_id = (*max_id).max(id);
+        let new = id > state.max_id;
+        all_direct &= new;
+        direct.append_value(new);
+        state.max_id = state.max_id.max(id);
     }
-    let mut columns = batch.columns().to_vec();
-    columns.push(Arc::new(suspect.finish()));
-    RecordBatch::try_new(staged_schema(), columns).expect("columns match the stage table")
+    let direct = direct.finish();
+    let (new_rows, staged) = if all_direct {
+        (batch, None)
+    } else {
+        let staged = filter_record_batch(&batch, &not(&direct).expect("same length"))
+            .expect("mask matches the batch");
+        (
+            filter_record_batch(&batch, &direct).expect("mask matches the batch"),
+            Some(staged),
+        )
+    };
+    if new_rows.num_rows() > 0 {
+        state.direct_rows += new_rows.num_rows() as u64;
+        load.append_new_votes(as_votes_batch(&new_rows, load.file_id))?;
+    }
+    if let Some(staged) = staged.filter(|b| b.num_rows() > 0) {
+        load.append_staged(staged)?;
+    }
+    Ok(())
+}
+
+/// The columns of `blog_analysis.votes`: the parsed columns less `line`, plus `file_id`.
+fn as_votes_batch(batch: &RecordBatch, file_id: i64) -> RecordBatch {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields: Vec<Field> = parsed_schema()
+            .fields()
+            .iter()
+            .skip(1)
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("file_id", DataType::Int64, false));
+        Arc::new(Schema::new(fields))
+    });
+    let mut columns = batch.columns()[1..].to_vec();
+    columns.push(Arc::new(Int64Array::from_value(file_id, batch.num_rows())));
+    RecordBatch::try_new(SCHEMA.clone(), columns).expect("columns match the votes table")
 }
 
 /// The columns of `temp.vw_stage`, as parsers build them (without `suspect`).
@@ -511,20 +562,6 @@ fn parsed_schema() -> SchemaRef {
                 false,
             ),
         ]))
-    });
-    SCHEMA.clone()
-}
-
-/// The columns of `temp.vw_stage`.
-fn staged_schema() -> SchemaRef {
-    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-        let mut fields: Vec<Field> = parsed_schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new("suspect", DataType::Boolean, false));
-        Arc::new(Schema::new(fields))
     });
     SCHEMA.clone()
 }

@@ -43,10 +43,22 @@ struct Args {
     /// Rows of the file loaded into the empty and the large warehouse
     #[arg(long, default_value_t = 100_000)]
     small_rows: u64,
+    /// Only write the generated file here and exit (for profiling by hand)
+    #[arg(long)]
+    generate_to: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(path) = &args.generate_to {
+        let repeats = generate(path, args.rows, args.seed, 0, args.repeat_share)?;
+        println!(
+            "wrote {} rows ({repeats} repeats) to {}",
+            args.rows,
+            path.display()
+        );
+        return Ok(());
+    }
     let tmp;
     let dir = match &args.dir {
         Some(d) => {

@@ -9,7 +9,7 @@ use duckdb::{params, Appender, Connection};
 const SCHEMA_SQL: &str = include_str!("sql/schema.sql");
 const OUTLIER_WEEKS_SQL: &str = include_str!("sql/outlier_weeks.sql");
 const STAGE_SQL: &str = include_str!("sql/stage.sql");
-const CANDIDATES_SQL: &str = include_str!("sql/candidates.sql");
+const RESOLVE_SQL: &str = include_str!("sql/resolve.sql");
 const REPEAT_COUNTS_SQL: &str = include_str!("sql/repeat_counts.sql");
 const CLEANUP_SQL: &str = include_str!("sql/cleanup.sql");
 const WAREHOUSE_COUNTS_SQL: &str = include_str!("sql/warehouse_counts.sql");
@@ -311,27 +311,31 @@ impl Warehouse {
         };
         conn.execute_batch("BEGIN TRANSACTION")
             .map_err(|e| err("cannot begin a transaction", e))?;
-        let setup = || -> duckdb::Result<(i64, Appender<'_>, Appender<'_>)> {
+        let setup = || -> duckdb::Result<FileLoad<'_>> {
             conn.execute_batch(STAGE_SQL)?;
             let file_id = next_file_id(conn)?;
-            let stage = conn.appender_to_catalog_and_db("vw_stage", "temp", "main")?;
-            let rejects = conn.appender_to_db("rejected_votes", "blog_analysis")?;
-            Ok((file_id, stage, rejects))
-        };
-        match setup() {
-            Ok((file_id, stage, rejects)) => Ok(FileLoad {
+            conn.execute("INSERT INTO temp.vw_file VALUES (?)", params![file_id])?;
+            let max_id_before = conn.query_row(
+                "SELECT coalesce(max(id), 0) FROM blog_analysis.votes",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(FileLoad {
                 conn,
                 path,
                 file_id,
-                stage: Some(stage),
-                rejects: Some(rejects),
+                max_id_before,
+                staged_rows: 0,
+                votes: Some(conn.appender_to_db("votes", "blog_analysis")?),
+                stage: Some(conn.appender_to_catalog_and_db("vw_stage", "temp", "main")?),
+                rejects: Some(conn.appender_to_db("rejected_votes", "blog_analysis")?),
                 open: true,
-            }),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(err("cannot prepare the load", e))
-            }
-        }
+            })
+        };
+        setup().map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            err("cannot prepare the load", e)
+        })
     }
 
     /// Runs a read-only query and returns the first column of the first row; for tests and
@@ -419,7 +423,14 @@ pub struct FileLoad<'w> {
     conn: &'w Connection,
     path: &'w Path,
     pub file_id: i64,
-    /// Appends validated rows to the per-connection staging table.
+    /// The highest Id in the warehouse when the file began. A row whose Id is above it and
+    /// above every Id before it in the file is new for sure.
+    pub max_id_before: i64,
+    /// Rows appended to the staging table.
+    staged_rows: u64,
+    /// Appends rows that are new for sure straight into `votes`, inside the transaction.
+    votes: Option<Appender<'w>>,
+    /// Appends the other rows to the per-connection staging table.
     stage: Option<Appender<'w>>,
     /// Appends rejects straight into `rejected_votes`, inside the transaction.
     rejects: Option<Appender<'w>>,
@@ -440,8 +451,20 @@ impl<'w> FileLoad<'w> {
         find_loaded(self.conn, sha256).map_err(|e| self.err("cannot read the ledger", e))
     }
 
-    /// Stages a batch of validated votes (columns as in `sql/stage.sql`).
-    pub fn append_votes(&mut self, batch: RecordBatch) -> Result<()> {
+    /// Appends rows that are new for sure to `votes` (its columns, `file_id` last).
+    pub fn append_new_votes(&mut self, batch: RecordBatch) -> Result<()> {
+        let votes = self
+            .votes
+            .as_mut()
+            .expect("votes appender open until commit");
+        votes
+            .append_record_batch(batch)
+            .map_err(|e| self.err("cannot append votes", e))
+    }
+
+    /// Stages rows to resolve at the end of the file (columns as in `sql/stage.sql`).
+    pub fn append_staged(&mut self, batch: RecordBatch) -> Result<()> {
+        self.staged_rows += batch.num_rows() as u64;
         let stage = self
             .stage
             .as_mut()
@@ -476,31 +499,45 @@ impl<'w> FileLoad<'w> {
     /// Finishes the file in one transaction: dedupe, insert, counts, ledger row, view.
     /// `entry.counts` brings the reader's counts (lines, rejected, blank); the others are
     /// filled in here and returned.
-    pub fn commit(mut self, mut entry: LedgerEntry, finish: Finish) -> Result<Counts> {
+    /// `direct_rows` is how many rows went through [`FileLoad::append_new_votes`].
+    pub fn commit(
+        mut self,
+        mut entry: LedgerEntry,
+        finish: Finish,
+        direct_rows: u64,
+    ) -> Result<Counts> {
+        let votes = self.votes.take();
         let stage = self.stage.take();
         let rejects = self.rejects.take();
         let conn = self.conn;
         let file_id = self.file_id;
+        let staged_rows = self.staged_rows;
         let run = || -> duckdb::Result<Counts> {
             // Appenders flush when dropped; flush explicitly to see errors.
-            if let Some(mut a) = stage {
-                a.flush()?;
-            }
-            if let Some(mut a) = rejects {
+            for mut a in [votes, stage, rejects].into_iter().flatten() {
                 a.flush()?;
             }
             let mut counts = entry.counts;
             if finish == Finish::Insert {
-                conn.execute_batch(CANDIDATES_SQL)?;
-                let (dups, conflicting): (i64, i64) =
-                    conn.query_row(REPEAT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                counts.duplicates_in_file = dups as u64;
-                counts.conflicting = conflicting as u64;
-                let (already, conflicting): (i64, i64) =
-                    conn.query_row(WAREHOUSE_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                counts.already_in_warehouse = already as u64;
-                counts.conflicting += conflicting as u64;
-                counts.inserted = conn.execute(INSERT_VOTES_SQL, params![file_id])? as u64;
+                counts.inserted = direct_rows;
+                if staged_rows > 0 {
+                    conn.execute_batch(RESOLVE_SQL)?;
+                    let (dups, conflicting): (i64, i64) =
+                        conn.query_row(REPEAT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    counts.duplicates_in_file = dups as u64;
+                    counts.conflicting = conflicting as u64;
+                    let (already, conflicting): (i64, i64) =
+                        conn.query_row(WAREHOUSE_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    counts.already_in_warehouse = already as u64;
+                    counts.conflicting += conflicting as u64;
+                    counts.inserted += conn.execute(INSERT_VOTES_SQL, params![file_id])? as u64;
+                }
+            } else {
+                // Rejected whole: the votes appended so far must go (the rejects stay).
+                conn.execute(
+                    "DELETE FROM blog_analysis.votes WHERE file_id = ?",
+                    params![file_id],
+                )?;
             }
             entry.counts = counts;
             insert_ledger(conn, file_id, &entry)?;
@@ -529,6 +566,7 @@ impl<'w> FileLoad<'w> {
 impl Drop for FileLoad<'_> {
     fn drop(&mut self) {
         // Appenders must go before the rollback; their rows are discarded with it.
+        self.votes.take();
         self.stage.take();
         self.rejects.take();
         if self.open {

@@ -1,4 +1,5 @@
 SELECT
-    count(*) FILTER (WHERE same)     AS duplicates,
-    count(*) FILTER (WHERE NOT same) AS conflicting
-FROM temp.vw_repeats;
+    count(*) FILTER (WHERE same_as_first)     AS duplicates,
+    count(*) FILTER (WHERE NOT same_as_first) AS conflicting
+FROM temp.vw_ranked
+WHERE rn > 1;

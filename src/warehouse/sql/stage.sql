@@ -1,6 +1,6 @@
--- Per-connection staging for the file being loaded; validated rows land here first.
--- suspect: the Id is not above every Id on earlier lines of the file, so the row may repeat
--- one of them. In a file sorted by Id no row is suspect.
+-- Per-connection staging for the file being loaded. Rows whose Id is above every Id before
+-- them (in the warehouse and earlier in the file) are new for sure and go straight into
+-- votes; only the others land here to be resolved at the end of the file.
 CREATE OR REPLACE TEMP TABLE vw_stage (
     line          BIGINT NOT NULL,
     id            BIGINT NOT NULL,
@@ -8,6 +8,7 @@ CREATE OR REPLACE TEMP TABLE vw_stage (
     vote_type_id  SMALLINT NOT NULL,
     user_id       BIGINT,
     bounty_amount INTEGER,
-    creation_date TIMESTAMP NOT NULL,
-    suspect       BOOLEAN NOT NULL
+    creation_date TIMESTAMP NOT NULL
 );
+-- The ledger id of the file being loaded, for the statements below.
+CREATE OR REPLACE TEMP TABLE vw_file (id BIGINT NOT NULL);
