@@ -129,6 +129,14 @@ impl UnknownFields {
 
 /// Validates one record (a line, or an element of a JSON array) without its line end.
 pub fn parse_vote(record: &[u8], unknown: &mut UnknownFields) -> Result<Vote, RejectReason> {
+    match parse_plain(record) {
+        Some(vote) => Ok(vote),
+        None => parse_full(record, unknown),
+    }
+}
+
+/// The full parser: any JSON, every rule, a specific reason for each failure.
+fn parse_full(record: &[u8], unknown: &mut UnknownFields) -> Result<Vote, RejectReason> {
     if let Some(offset) = memchr::memchr(0, record) {
         return Err(RejectReason::BinaryData { offset });
     }
@@ -441,6 +449,147 @@ impl<'de> Visitor<'de> for RawFieldsSeed<'_> {
     }
 }
 
+/// A value seen by [`parse_plain`]: the byte range of a string's content or of an integer.
+#[derive(Clone, Copy)]
+enum Plain {
+    Str(usize, usize),
+    Int(usize, usize),
+}
+
+/// The fast path for the shape nearly every record has: one flat object of contract fields,
+/// each once, whose values are strings of printable ASCII without escapes or plain integers.
+/// Returns `None` for anything else, valid or not, and for any rule broken; the full parser
+/// then decides, so both paths accept exactly the same votes.
+fn parse_plain(b: &[u8]) -> Option<Vote> {
+    let ws = |mut i: usize| {
+        while matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            i += 1;
+        }
+        i
+    };
+    // The end of a string whose content starts at `i`: no escapes, no control or non-ASCII
+    // bytes (so the record is valid UTF-8 without checking).
+    let string_end = |mut i: usize| loop {
+        match *b.get(i)? {
+            b'"' => return Some(i),
+            b'\\' | 0..=0x1f | 0x80..=0xff => return None,
+            _ => i += 1,
+        }
+    };
+    let mut fields: [Option<Plain>; 6] = [None; 6];
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = ws(i);
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(i + 1)?;
+        let slot = match &b[i + 1..key_end] {
+            b"Id" => 0,
+            b"PostId" => 1,
+            b"VoteTypeId" => 2,
+            b"UserId" => 3,
+            b"BountyAmount" => 4,
+            b"CreationDate" => 5,
+            _ => return None,
+        };
+        i = ws(key_end + 1);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = ws(i + 1);
+        let value = match *b.get(i)? {
+            b'"' => {
+                let end = string_end(i + 1)?;
+                let v = Plain::Str(i + 1, end);
+                i = end + 1;
+                v
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                i += usize::from(b[i] == b'-');
+                let digits = i;
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+                // JSON forbids leading zeros; fractions and exponents are not integers.
+                let n = i - digits;
+                if n == 0
+                    || (n > 1 && b[digits] == b'0')
+                    || matches!(b.get(i), Some(b'.' | b'e' | b'E'))
+                {
+                    return None;
+                }
+                Plain::Int(start, i)
+            }
+            _ => return None,
+        };
+        if fields[slot].replace(value).is_some() {
+            return None;
+        }
+        i = ws(i);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    if ws(i + 1) != b.len() {
+        return None;
+    }
+    let int = |f: Option<Plain>| -> Option<i64> {
+        let (s, e) = match f? {
+            Plain::Str(s, e) | Plain::Int(s, e) => (s, e),
+        };
+        let (neg, digits) = match &b[s..e] {
+            [b'-', rest @ ..] => (true, rest),
+            all => (false, all),
+        };
+        // Up to 18 digits cannot overflow; longer ones take the full path.
+        if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let v = digits
+            .iter()
+            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'));
+        Some(if neg { -v } else { v })
+    };
+    let optional = |f: Option<Plain>| -> Option<Option<i64>> {
+        match f {
+            None => Some(None),
+            Some(Plain::Str(s, e)) if s == e => Some(None),
+            Some(_) => int(f).map(Some),
+        }
+    };
+    let id = int(fields[0]).filter(|&v| v > 0)?;
+    let post_id = int(fields[1]).filter(|&v| v > 0)?;
+    let vote_type_id = int(fields[2])
+        .filter(|&v| v > 0)
+        .and_then(|v| i16::try_from(v).ok())?;
+    let user_id = optional(fields[3])?;
+    let bounty_amount = match optional(fields[4])? {
+        Some(v) => Some(i32::try_from(v).ok()?),
+        None => None,
+    };
+    let creation_date = match fields[5]? {
+        // ASCII by construction, so this cannot fail.
+        Plain::Str(s, e) => parse_timestamp(std::str::from_utf8(&b[s..e]).ok()?).ok()?,
+        Plain::Int(..) => return None,
+    };
+    Some(Vote {
+        id,
+        post_id,
+        vote_type_id,
+        user_id,
+        bounty_amount,
+        creation_date,
+    })
+}
+
 const MICROS_PER_SECOND: i64 = 1_000_000;
 const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 
@@ -722,6 +871,65 @@ mod tests {
         assert_eq!(
             unknown.names(),
             vec!["Extra".to_string(), "Note".to_string()]
+        );
+    }
+
+    /// Both parsers must accept exactly the same votes: every input here is checked against
+    /// the full parser alone.
+    #[test]
+    fn the_fast_path_agrees_with_the_full_parser() {
+        let mut inputs: Vec<String> = vec![
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#.into(),
+            r#" { "Id" : 1 , "PostId":2,"VoteTypeId":3,"CreationDate":"2022-01-01T10:00:00Z" } "#.into(),
+            r#"{"Id":"007","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":007,"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":-0,"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":1e3,"PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","UserId":"","BountyAmount":"","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","UserId":"-1","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","UserId":"- 1","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","UserId":"-","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","BountyAmount":"3000000000","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":"9223372036854775807","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01",}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"} x"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01""#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":2022}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"0","CreationDate":"2022-01-01"}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01","Id":"1"}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01","X":"1"}"#.into(),
+            r#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01A"}"#.into(),
+            r#"{}"#.into(),
+            "{\"Id\":\"1\",\"PostId\":\"1\",\"VoteTypeId\":\"2\",\"CreationDate\":\"2022-01-01\u{e9}\"}".into(),
+        ];
+        let mut gen = Vec::new();
+        crate::synth::write_votes(
+            &mut gen,
+            crate::synth::Spec {
+                rows: 2000,
+                seed: 1,
+                first_id: 0,
+                repeat_share: 0.0,
+            },
+        )
+        .unwrap();
+        inputs.extend(String::from_utf8(gen).unwrap().lines().map(String::from));
+        let mut fast_hits = 0;
+        for input in &inputs {
+            let full = parse_full(input.as_bytes(), &mut UnknownFields::default());
+            if let Some(fast) = parse_plain(input.as_bytes()) {
+                fast_hits += 1;
+                assert_eq!(Ok(fast), full, "{input}");
+            }
+            assert_eq!(
+                parse_vote(input.as_bytes(), &mut UnknownFields::default()),
+                full,
+                "{input}"
+            );
+        }
+        assert!(
+            fast_hits >= 2000,
+            "the fast path took only {fast_hits} inputs"
         );
     }
 
