@@ -521,16 +521,27 @@ impl<'w> FileLoad<'w> {
             if finish == Finish::Insert {
                 counts.inserted = direct_rows;
                 if staged_rows > 0 {
+                    let t = std::time::Instant::now();
                     conn.execute_batch(RESOLVE_SQL)?;
+                    tracing::debug!(ms = t.elapsed().as_millis() as u64, "resolve");
                     let (dups, conflicting): (i64, i64) =
                         conn.query_row(REPEAT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
                     counts.duplicates_in_file = dups as u64;
                     counts.conflicting = conflicting as u64;
-                    let (already, conflicting): (i64, i64) =
-                        conn.query_row(WAREHOUSE_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                    counts.already_in_warehouse = already as u64;
-                    counts.conflicting += conflicting as u64;
-                    counts.inserted += conn.execute(INSERT_VOTES_SQL, params![file_id])? as u64;
+                    let candidates: i64 =
+                        conn.query_row("SELECT count(*) FROM temp.vw_candidates", [], |r| {
+                            r.get(0)
+                        })?;
+                    if candidates > 0 {
+                        let (already, conflicting): (i64, i64) =
+                            conn.query_row(WAREHOUSE_COUNTS_SQL, [], |r| {
+                                Ok((r.get(0)?, r.get(1)?))
+                            })?;
+                        counts.already_in_warehouse = already as u64;
+                        counts.conflicting += conflicting as u64;
+                        counts.inserted += conn.execute(INSERT_VOTES_SQL, params![file_id])? as u64;
+                    }
+                    tracing::debug!(ms = t.elapsed().as_millis() as u64, "insert");
                 }
             } else {
                 // Rejected whole: the votes appended so far must go (the rejects stay).

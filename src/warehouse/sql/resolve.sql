@@ -24,8 +24,9 @@ SELECT
 FROM file_rows
 WINDOW w AS (PARTITION BY id ORDER BY line);
 
--- First occurrences that still need the warehouse check.
-CREATE OR REPLACE TEMP VIEW vw_candidates AS
+-- First occurrences that still need the warehouse check. A table, not a view, so the
+-- planner knows how few rows it has and builds its joins on this side.
+CREATE OR REPLACE TEMP TABLE vw_candidates AS
 SELECT line, id, post_id, vote_type_id, user_id, bounty_amount, creation_date
 FROM temp.vw_ranked
 WHERE rn = 1 AND NOT in_votes;
