@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use chrono::{Datelike, NaiveDate};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// A vote that passed every rule of the data contract.
@@ -576,8 +575,7 @@ fn parse_plain(b: &[u8]) -> Option<Vote> {
         None => None,
     };
     let creation_date = match fields[5]? {
-        // ASCII by construction, so this cannot fail.
-        Plain::Str(s, e) => parse_timestamp(std::str::from_utf8(&b[s..e]).ok()?).ok()?,
+        Plain::Str(s, e) => parse_timestamp_bytes(&b[s..e]).ok()?,
         Plain::Int(..) => return None,
     };
     Some(Vote {
@@ -599,16 +597,18 @@ const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 /// 1 to 9 digits (cut to microseconds), and a zone: `Z`, `±HH`, `±HHMM` or `±HH:MM`. No zone
 /// means UTC.
 pub fn parse_timestamp(s: &str) -> Result<i64, &'static str> {
-    let b = s.as_bytes();
+    parse_timestamp_bytes(s.as_bytes())
+}
+
+/// [`parse_timestamp`] on bytes (the fast path has checked they are ASCII).
+fn parse_timestamp_bytes(b: &[u8]) -> Result<i64, &'static str> {
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return Err("expected YYYY-MM-DD");
     }
     let year = digits(&b[0..4]).ok_or("expected YYYY-MM-DD")?;
     let month = digits(&b[5..7]).ok_or("expected YYYY-MM-DD")?;
     let day = digits(&b[8..10]).ok_or("expected YYYY-MM-DD")?;
-    let date = NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32)
-        .ok_or("no such calendar date")?;
-    let days = i64::from(date.num_days_from_ce()) - 719_163;
+    let days = days_from_civil(i64::from(year), month, day).ok_or("no such calendar date")?;
     let mut micros = days * MICROS_PER_DAY;
     let mut rest = &b[10..];
     if rest.is_empty() {
@@ -675,6 +675,30 @@ pub fn parse_timestamp(s: &str) -> Result<i64, &'static str> {
     }
 }
 
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar, or `None` when the
+/// date does not exist (2022-02-30, month 13, day 0).
+fn days_from_civil(year: i64, month: u16, day: u16) -> Option<i64> {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > days_in_month {
+        return None;
+    }
+    // Count from 0000-03-01 so that the leap day ends a year (H. Hinnant's method).
+    let (m, d) = (i64::from(month), i64::from(day));
+    let y = if m <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    Some(era * 146_097 + day_of_era - 719_468)
+}
+
 fn digits(b: &[u8]) -> Option<u16> {
     b.iter().try_fold(0u16, |acc, &c| {
         c.is_ascii_digit().then(|| acc * 10 + u16::from(c - b'0'))
@@ -709,6 +733,28 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(ts(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn calendar_arithmetic_matches_chrono() {
+        use chrono::{Datelike, NaiveDate};
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for year in [
+            0, 1, 1600, 1899, 1900, 1969, 1970, 2000, 2017, 2024, 2100, 9999,
+        ] {
+            for month in 0..=13u16 {
+                for day in 0..=32u16 {
+                    let want = NaiveDate::from_ymd_opt(year as i32, month.into(), day.into())
+                        .map(|d| (d - epoch).num_days());
+                    assert_eq!(
+                        days_from_civil(year, month, day),
+                        want,
+                        "{year}-{month}-{day}"
+                    );
+                }
+            }
+        }
+        assert_eq!(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap().day(), 29);
     }
 
     #[test]
