@@ -216,20 +216,46 @@ fn baseline(dir: &Path, file: &Path, run: usize) -> Result<Duration> {
     Ok(t)
 }
 
-/// Loads a small file into an empty warehouse and into one holding `big_rows` votes.
+/// Loads small files into an empty warehouse and into one holding `big_rows` votes: five
+/// files each, the median reported.
 fn big_warehouse_check(dir: &Path, args: &Args) -> Result<()> {
-    let small = dir.join("small.jsonl");
-    // The small file's Ids come after the large warehouse's, as a daily delivery would.
-    let first_id = (args.big_rows as i64) * 2;
-    generate(&small, args.small_rows, args.seed + 1, first_id, 0.0)?;
+    const FILES: usize = 5;
+    // The small files' Ids come after the large warehouse's, as daily deliveries would.
+    let mut smalls = Vec::new();
+    for k in 0..FILES {
+        let path = dir.join(format!("small-{k}.jsonl"));
+        let first_id = (args.big_rows as i64) * 2 + (k as i64) * (args.small_rows as i64) * 3;
+        generate(
+            &path,
+            args.small_rows,
+            args.seed + 1 + k as u64,
+            first_id,
+            0.0,
+        )?;
+        smalls.push(path);
+    }
     let opts = IngestOptions::new(IngestConfig::default());
+    let load_all = |wh: &mut Warehouse| -> Result<Vec<Duration>> {
+        let mut times = Vec::new();
+        for small in &smalls {
+            let clock = Instant::now();
+            let outcome = ingest_file(wh, small, &opts)?;
+            times.push(clock.elapsed());
+            if outcome.counts.inserted != args.small_rows {
+                bail!(
+                    "{} inserted {} rows",
+                    small.display(),
+                    outcome.counts.inserted
+                );
+            }
+        }
+        Ok(times)
+    };
 
     let empty_db = dir.join("empty.db");
     remove_db(&empty_db);
     let mut wh = Warehouse::open(&empty_db)?;
-    let clock = Instant::now();
-    ingest_file(&mut wh, &small, &opts)?;
-    let empty_t = clock.elapsed();
+    let mut empty_times = load_all(&mut wh)?;
     drop(wh);
     remove_db(&empty_db);
 
@@ -245,25 +271,20 @@ fn big_warehouse_check(dir: &Path, args: &Args) -> Result<()> {
         n = args.big_rows
     ))?;
     let fill_t = clock.elapsed();
-    let clock = Instant::now();
-    let outcome = ingest_file(&mut wh, &small, &opts)?;
-    let big_t = clock.elapsed();
-    if outcome.counts.inserted != args.small_rows {
-        bail!(
-            "large-warehouse load inserted {} rows",
-            outcome.counts.inserted
-        );
-    }
+    let mut big_times = load_all(&mut wh)?;
     drop(wh);
     remove_db(&big_db);
-    std::fs::remove_file(&small).ok();
+    for small in &smalls {
+        std::fs::remove_file(small).ok();
+    }
+    let (empty_t, big_t) = (median(&mut empty_times), median(&mut big_times));
     println!(
-        "{}k rows into empty    : {:>8.3}s",
+        "{}k rows into empty    : {:>8.3}s  (median of {FILES} files)",
         args.small_rows / 1000,
         empty_t.as_secs_f64()
     );
     println!(
-        "{}k rows into {}M rows : {:>8.3}s  (warehouse filled in {:.1}s)",
+        "{}k rows into {}M rows : {:>8.3}s  (median of {FILES} files; warehouse filled in {:.1}s)",
         args.small_rows / 1000,
         args.big_rows / 1_000_000,
         big_t.as_secs_f64(),

@@ -314,11 +314,14 @@ impl Warehouse {
         let setup = || -> duckdb::Result<FileLoad<'_>> {
             conn.execute_batch(STAGE_SQL)?;
             let file_id = next_file_id(conn)?;
-            conn.execute("INSERT INTO temp.vw_file VALUES (?)", params![file_id])?;
             let max_id_before = conn.query_row(
                 "SELECT coalesce(max(id), 0) FROM blog_analysis.votes",
                 [],
                 |r| r.get(0),
+            )?;
+            conn.execute(
+                "INSERT INTO temp.vw_file VALUES (?, ?)",
+                params![file_id, max_id_before],
             )?;
             Ok(FileLoad {
                 conn,
@@ -521,9 +524,7 @@ impl<'w> FileLoad<'w> {
             if finish == Finish::Insert {
                 counts.inserted = direct_rows;
                 if staged_rows > 0 {
-                    let t = std::time::Instant::now();
                     conn.execute_batch(RESOLVE_SQL)?;
-                    tracing::debug!(ms = t.elapsed().as_millis() as u64, "resolve");
                     let (dups, conflicting): (i64, i64) =
                         conn.query_row(REPEAT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
                     counts.duplicates_in_file = dups as u64;
@@ -541,7 +542,6 @@ impl<'w> FileLoad<'w> {
                         counts.conflicting += conflicting as u64;
                         counts.inserted += conn.execute(INSERT_VOTES_SQL, params![file_id])? as u64;
                     }
-                    tracing::debug!(ms = t.elapsed().as_millis() as u64, "insert");
                 }
             } else {
                 // Rejected whole: the votes appended so far must go (the rejects stay).

@@ -1,6 +1,6 @@
 -- Ranks every row of the file that shares an Id with a staged row, by line. The file's rows
 -- that went straight into votes always come first for their Id (nothing before them had it),
--- so they take line 0. Rank 1 is the first occurrence, which wins; a later row is an exact
+-- so they take line 0. Rank 1 is the first occurrence, which wins, and a later row is an exact
 -- repeat (a duplicate) or carries other values (conflicting).
 CREATE OR REPLACE TEMP TABLE vw_ranked AS
 WITH file_rows AS (
@@ -12,6 +12,8 @@ WITH file_rows AS (
            true
     FROM blog_analysis.votes v
     WHERE v.file_id = (SELECT id FROM temp.vw_file)
+      -- Rows that went straight in are above the old maximum: zone maps skip the rest.
+      AND v.id > (SELECT max_id_before FROM temp.vw_file)
       AND v.id IN (SELECT id FROM temp.vw_stage)
 )
 SELECT

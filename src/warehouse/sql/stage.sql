@@ -10,5 +10,6 @@ CREATE OR REPLACE TEMP TABLE vw_stage (
     bounty_amount INTEGER,
     creation_date TIMESTAMP NOT NULL
 );
--- The ledger id of the file being loaded, for the statements below.
-CREATE OR REPLACE TEMP TABLE vw_file (id BIGINT NOT NULL);
+-- The ledger id of the file being loaded, and the highest vote Id before it, for the
+-- statements below.
+CREATE OR REPLACE TEMP TABLE vw_file (id BIGINT NOT NULL, max_id_before BIGINT NOT NULL);
