@@ -32,6 +32,9 @@ pub struct DaemonConfig {
     pub processed_by_day: bool,
     /// Longest wait between attempts to open a busy warehouse.
     pub max_backoff_ms: u64,
+    /// Once a file is ready, how long to wait for others already closed or moved in, so
+    /// that files dropped together are loaded and reported as one batch.
+    pub batch_window_ms: u64,
 }
 
 impl DaemonConfig {
@@ -43,6 +46,9 @@ impl DaemonConfig {
     }
     pub fn max_backoff(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.max_backoff_ms)
+    }
+    pub fn batch_window(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.batch_window_ms)
     }
 }
 
@@ -64,6 +70,7 @@ impl Default for DaemonConfig {
                 .to_vec(),
             processed_by_day: false,
             max_backoff_ms: 5000,
+            batch_window_ms: 500,
         }
     }
 }

@@ -87,10 +87,15 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
     info!(landing = %config.paths.landing.display(), "watching");
 
     let mut next_rescan = Instant::now() + config.daemon.rescan_interval();
+    let mut batch: Vec<PathBuf> = Vec::new();
+    let mut batch_deadline = Instant::now();
     loop {
         interrupt.beat();
         let now = Instant::now();
         let mut wake = next_rescan.min(now + Duration::from_secs(1));
+        if !batch.is_empty() {
+            wake = wake.min(batch_deadline);
+        }
         if let Some(t) = state.readiness.next_check() {
             wake = wake.min(t.max(now + Duration::from_millis(5)));
         }
@@ -116,9 +121,21 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
             state.scan(&config, Instant::now());
             next_rescan = Instant::now() + config.daemon.rescan_interval();
         }
-        let ready = state.take_ready(Instant::now());
-        if !ready.is_empty() {
-            state.run_batch(&config, ready, &controls, &interrupt)?;
+        // Files that become ready close together form one batch: once one is ready, wait up
+        // to the batch window for others already on their way (closed or moved in), but not
+        // for a file that is still being written.
+        let now = Instant::now();
+        let ready = state.take_ready(now);
+        if !ready.is_empty() && batch.is_empty() {
+            batch_deadline = now + config.daemon.batch_window();
+        }
+        batch.extend(ready);
+        let others_due = state
+            .readiness
+            .next_check()
+            .is_some_and(|t| t <= batch_deadline);
+        if !batch.is_empty() && (now >= batch_deadline || !others_due) {
+            state.run_batch(&config, std::mem::take(&mut batch), &controls, &interrupt)?;
             state.status_line();
         }
         if interrupt.stop_requested() {
@@ -432,10 +449,10 @@ impl State {
                     break;
                 }
                 Err(IngestError::Warehouse(e)) => {
-                    // Not this file's fault: keep it for the next batch.
-                    error!(file = %path.display(), error = %e, "warehouse error; will retry");
-                    self.readiness.found(&path, Instant::now());
-                    break;
+                    // Not this file's fault, and not something to retry in a loop: stop, and
+                    // let systemd restart us. Nothing of the file was committed.
+                    error!(file = %path.display(), error = %e, "warehouse error; stopping");
+                    return Err(e.into());
                 }
             }
         }

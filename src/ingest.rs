@@ -546,7 +546,7 @@ fn as_votes_batch(batch: &RecordBatch, file_id: i64) -> RecordBatch {
     RecordBatch::try_new(SCHEMA.clone(), columns).expect("columns match the votes table")
 }
 
-/// The columns of `temp.vw_stage`, as parsers build them (without `suspect`).
+/// The columns of `temp.vw_stage`, as the parsers build them.
 fn parsed_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![

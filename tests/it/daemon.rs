@@ -546,3 +546,55 @@ fn json_logs_are_one_object_per_line() {
     }
     assert!(saw_file, "{text}");
 }
+
+#[test]
+fn files_dropped_together_form_one_batch() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    for i in 0..3 {
+        drop_file(&env, &format!("t{i}.jsonl"), votes(1 + i * 10, 10));
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert!(
+        wait_until(WAIT, || processed(&env).len() == 3),
+        "{}",
+        d.log()
+    );
+    d.wait_log("batch done", WAIT);
+    let log = d.log();
+    assert_eq!(log.matches("batch done").count(), 1, "{log}");
+    assert!(log.contains("votewatch: 3 files — 3 loaded"), "{log}");
+    assert_eq!(d.stop().0, 0);
+}
+
+#[test]
+fn systemd_hears_ready_status_and_watchdog() {
+    use std::os::unix::net::UnixDatagram;
+    let env = Env::new();
+    let socket_path = env.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let d = Daemon::start_with(
+        &env,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "300000"),
+        ],
+    );
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + WAIT;
+    while !(seen.contains("READY=1") && seen.contains("STATUS=") && seen.contains("WATCHDOG=1"))
+        && Instant::now() < deadline
+    {
+        let n = socket.recv(&mut buf).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.push('\n');
+    }
+    assert!(seen.contains("READY=1"), "{seen}");
+    assert!(seen.contains("STATUS=files handled 0"), "{seen}");
+    assert!(seen.contains("WATCHDOG=1"), "{seen}");
+    assert_eq!(d.stop().0, 0);
+}
