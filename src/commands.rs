@@ -3,7 +3,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::config::ReportConfig;
 use crate::ingest::{ingest_file, FileOutcome, IngestError, IngestOptions};
+use crate::mail::{self, Mailer, Outbox, Retries};
+use crate::report::BatchReport;
 use crate::warehouse::{Warehouse, WarehouseError};
 
 /// Exit status when every file was handled.
@@ -13,22 +16,122 @@ pub const EXIT_FILE_NOT_LOADED: u8 = 1;
 /// Exit status when the configuration or the warehouse is unusable.
 pub const EXIT_FATAL: u8 = 2;
 
-/// Loads `files` in order, printing one line per file. Returns the exit status.
+/// Loads `files` in order, printing one line per file, then (with `report`) queues and tries
+/// to deliver the status report. Returns the exit status.
 pub fn ingest(
     wh: &mut Warehouse,
     files: &[PathBuf],
     opts: &IngestOptions,
+    report: Option<&ReportConfig>,
     out: &mut impl Write,
 ) -> Result<u8, IngestError> {
     let mut status = EXIT_OK;
+    let mut outcomes = Vec::new();
     for path in files {
         let outcome = ingest_file(wh, path, opts)?;
         let _ = writeln!(out, "{}", outcome_line(&outcome));
         if !outcome.status.is_handled() {
             status = EXIT_FILE_NOT_LOADED;
         }
+        outcomes.push((outcome, None));
+    }
+    if let Some(cfg) = report {
+        let weeks = wh.count_outlier_weeks().ok();
+        let outbox = Outbox::new(&cfg.outbox);
+        let queued = mail::post(cfg, &outbox, &BatchReport::new(outcomes, weeks));
+        let line = match Mailer::from_config(cfg) {
+            Ok(mailer) => {
+                let pass = mail::deliver_pending(
+                    &outbox,
+                    &mailer,
+                    cfg,
+                    &mut Retries::default(),
+                    std::time::Instant::now(),
+                );
+                format!(
+                    "report: {queued} queued, {} delivered, {} waiting in {}",
+                    pass.sent,
+                    outbox.len(),
+                    outbox.dir().display()
+                )
+            }
+            Err(e) => format!(
+                "report: {queued} queued in {}, not sent: {e}",
+                outbox.dir().display()
+            ),
+        };
+        let _ = writeln!(out, "{line}");
     }
     Ok(status)
+}
+
+/// Sends one message straight through the transport, bypassing the outbox.
+pub fn send_test_email(cfg: &ReportConfig, out: &mut impl Write) -> u8 {
+    let rendered = crate::report::Rendered {
+        subject: "votewatch: test message".into(),
+        text: "This is a test message from votewatch. Reports will arrive like this.\n".into(),
+        html:
+            "<p>This is a test message from <b>votewatch</b>. Reports will arrive like this.</p>\n"
+                .into(),
+    };
+    let result = mail::build_message(cfg, &rendered)
+        .map_err(|e| e.to_string())
+        .and_then(|msg| {
+            let mailer = Mailer::from_config(cfg).map_err(|e| e.to_string())?;
+            mailer.send_now(&msg)
+        });
+    let target = match cfg.transport {
+        crate::config::TransportKind::File => {
+            format!("file transport, folder {}", cfg.file.dir.display())
+        }
+        crate::config::TransportKind::Smtp => format!(
+            "smtp {}:{} ({:?})",
+            cfg.smtp.host, cfg.smtp.port, cfg.smtp.tls
+        ),
+    };
+    match result {
+        Ok(()) => {
+            let _ = writeln!(
+                out,
+                "sent a test message to {} through {target}",
+                cfg.to.join(", ")
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            let _ = writeln!(out, "could not send through {target}: {e}");
+            EXIT_FILE_NOT_LOADED
+        }
+    }
+}
+
+/// The ledger by status, and the reports waiting in the outbox.
+pub fn status(warehouse: &std::path::Path, cfg: &ReportConfig, out: &mut impl Write) -> u8 {
+    let outbox = Outbox::new(&cfg.outbox);
+    let waiting = outbox.len();
+    let _ = writeln!(
+        out,
+        "reports waiting in the outbox ({}): {waiting}",
+        outbox.dir().display()
+    );
+    match Warehouse::open(warehouse) {
+        Ok(wh) => match wh.status_counts() {
+            Ok(rows) => {
+                for (status, n) in rows {
+                    let _ = writeln!(out, "files {status}: {n}");
+                }
+                EXIT_OK
+            }
+            Err(e) => {
+                let _ = writeln!(out, "{e}");
+                EXIT_FATAL
+            }
+        },
+        Err(e) => {
+            let _ = writeln!(out, "{e}");
+            EXIT_FATAL
+        }
+    }
 }
 
 /// `STATUS  NAME  read N  inserted N  duplicates N  already N  conflicting N  rejected N

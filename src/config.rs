@@ -14,6 +14,125 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub paths: PathsConfig,
     pub daemon: DaemonConfig,
+    pub report: ReportConfig,
+}
+
+/// One e-mail per batch (default) or one per file.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportMode {
+    #[default]
+    PerBatch,
+    PerFile,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    /// Write each message as an .eml file into `report.file.dir`.
+    #[default]
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection, then STARTTLS (required).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// No encryption (a relay on this host).
+    None,
+}
+
+/// The e-mailed status reports.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    pub mode: ReportMode,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Reports are written here first and deleted once delivered.
+    pub outbox: PathBuf,
+    pub transport: TransportKind,
+    /// First wait after a failed delivery; it doubles up to `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// After this many failed attempts a report is logged as stuck (it stays and is retried).
+    pub warn_after_attempts: u32,
+    pub file: FileTransportConfig,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileTransportConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Log in with this user; no AUTH when empty.
+    pub user: String,
+    /// The password comes from this environment variable...
+    pub password_env: String,
+    /// ...or from this file...
+    pub password_file: Option<PathBuf>,
+    /// ...or from this systemd credential (`$CREDENTIALS_DIRECTORY/NAME`).
+    pub password_credential: String,
+    pub timeout_secs: u64,
+    /// Extra CA certificate (PEM) to trust, for a server with a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// Allow AUTH over an unencrypted connection to a host other than this one.
+    pub allow_insecure_auth: bool,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            mode: ReportMode::PerBatch,
+            from: "votewatch <votewatch@localhost>".into(),
+            to: vec!["data-team@localhost".into()],
+            outbox: PathBuf::from("outbox"),
+            transport: TransportKind::File,
+            retry_initial_ms: 1000,
+            retry_max_ms: 300_000,
+            warn_after_attempts: 5,
+            file: FileTransportConfig::default(),
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+impl Default for FileTransportConfig {
+    fn default() -> Self {
+        FileTransportConfig {
+            dir: PathBuf::from("reports"),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: "localhost".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            user: String::new(),
+            password_env: "VOTEWATCH_SMTP_PASSWORD".into(),
+            password_file: None,
+            password_credential: "smtp-password".into(),
+            timeout_secs: 30,
+            ca_file: None,
+            allow_insecure_auth: false,
+        }
+    }
 }
 
 /// How `votewatch run` watches landing/.
@@ -185,6 +304,19 @@ impl Config {
         }
         if self.daemon.max_backoff_ms < 10 {
             return Err("daemon.max_backoff_ms must be at least 10".into());
+        }
+        let r = &self.report;
+        for (what, addr) in
+            std::iter::once(("report.from", &r.from)).chain(r.to.iter().map(|t| ("report.to", t)))
+        {
+            addr.parse::<lettre::message::Mailbox>()
+                .map_err(|e| format!("{what}: {addr:?} is not an e-mail address: {e}"))?;
+        }
+        if r.to.is_empty() {
+            return Err("report.to needs at least one address".into());
+        }
+        if r.retry_initial_ms == 0 || r.retry_max_ms < r.retry_initial_ms {
+            return Err("report.retry_initial_ms must be > 0 and <= report.retry_max_ms".into());
         }
         if self.warehouse.path.as_os_str().is_empty() {
             return Err("warehouse.path must not be empty".into());

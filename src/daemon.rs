@@ -18,6 +18,7 @@ use tracing::{error, info, warn};
 use crate::archive;
 use crate::config::Config;
 use crate::ingest::{ingest_file, FileOutcome, IngestError, IngestOptions, Interrupt};
+use crate::mail::Postman;
 use crate::report::BatchReport;
 use crate::settle::{Readiness, Stamp};
 use crate::warehouse::{Status, Warehouse};
@@ -70,6 +71,7 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
     watcher.watch(&config.paths.landing, RecursiveMode::NonRecursive)?;
 
     let mut state = State::new(&config);
+    let mut postman = Postman::start(config.report.clone());
     let watchdog = Watchdog::start(interrupt.clone());
 
     // Reconcile what a crash may have left, then load what is waiting.
@@ -103,7 +105,10 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
             recv(event_rx) -> ev => if let Ok(ev) = ev { state.on_event(&config, ev, Instant::now()) },
             recv(controls) -> c => match c {
                 Ok(Control::Stop) | Err(_) => interrupt.request_stop(),
-                Ok(Control::Reload) => reload(&source, &mut config, &mut state, &mut watcher),
+                Ok(Control::Reload) => {
+                    reload(&source, &mut config, &mut state, &mut watcher);
+                    postman.reconfigure(config.report.clone());
+                }
             },
             default(wake.saturating_duration_since(now)) => {}
         }
@@ -135,7 +140,13 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
             .next_check()
             .is_some_and(|t| t <= batch_deadline);
         if !batch.is_empty() && (now >= batch_deadline || !others_due) {
-            state.run_batch(&config, std::mem::take(&mut batch), &controls, &interrupt)?;
+            state.run_batch(
+                &config,
+                std::mem::take(&mut batch),
+                &controls,
+                &interrupt,
+                &postman,
+            )?;
             state.status_line();
         }
         if interrupt.stop_requested() {
@@ -414,6 +425,7 @@ impl State {
         files: Vec<PathBuf>,
         controls: &Receiver<Control>,
         interrupt: &Interrupt,
+        postman: &Postman,
     ) -> anyhow::Result<()> {
         let Some(mut wh) = self.open_warehouse(config, controls, interrupt)? else {
             return Ok(());
@@ -469,7 +481,7 @@ impl State {
         if !outcomes.is_empty() {
             let report = BatchReport::new(outcomes, outlier_weeks);
             info!(summary = %report.subject(), "batch done");
-            crate::report::deliver(config, &report);
+            postman.post(&report);
         }
         Ok(())
     }

@@ -9,7 +9,8 @@
 //! - [`ingest`]: one file, one transaction: reader thread, parser threads, staging, commit.
 //! - [`warehouse`]: the only module that talks to DuckDB (schema, ledger, load, view).
 //! - [`archive`]: moving a file to processed/ or failed/ without overwriting anything.
-//! - [`report`]: the per-batch report as data and text.
+//! - [`report`]: the per-batch report as data, text and HTML.
+//! - [`mail`]: the outbox and its delivery (SMTP or .eml files), with retries.
 //! - [`commands`]: the CLI commands' output (ingest lines, outlier and history tables).
 //! - [`synth`]: deterministic test and benchmark data shaped like the real export.
 //! - [`failpoint`]: crash points for the crash-safety tests.
@@ -21,6 +22,7 @@ pub mod daemon;
 pub mod failpoint;
 pub mod ingest;
 pub mod input;
+pub mod mail;
 pub mod report;
 pub mod settle;
 pub mod synth;

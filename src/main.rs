@@ -47,12 +47,26 @@ enum Command {
         /// Load content that was loaded before (rows are still deduplicated by Id)
         #[arg(long)]
         force: bool,
+        /// Also send the status report of these files, as the daemon does
+        #[arg(long)]
+        report: bool,
         /// Files to load (.jsonl, .ndjson, .json, optionally .gz or .zst)
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Recreate blog_analysis.outlier_weeks and print its rows
     Outliers {
+        #[command(flatten)]
+        wh: WarehouseArgs,
+    },
+    /// Send one test message through the configured mail transport and say what happened
+    SendTestEmail {
+        /// Configuration file [default: config/votewatch.toml when present, else built-in defaults]
+        #[arg(long, env = "VOTEWATCH_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Show the ledger by status and how many reports wait in the outbox
+    Status {
         #[command(flatten)]
         wh: WarehouseArgs,
     },
@@ -117,11 +131,29 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             votewatch::daemon::run(votewatch::daemon::ConfigSource { path: config }, controls)?;
             EXIT_OK
         }
-        Command::Ingest { wh, force, files } => {
+        Command::Ingest {
+            wh,
+            force,
+            report,
+            files,
+        } => {
             let (config, mut wh) = open(&wh)?;
             let mut opts = IngestOptions::new(config.ingest);
             opts.force = force;
-            commands::ingest(&mut wh, &files, &opts, &mut out)?
+            let report = report.then_some(&config.report);
+            commands::ingest(&mut wh, &files, &opts, report, &mut out)?
+        }
+        Command::SendTestEmail { config } => {
+            let config = Config::load(config.as_deref())?;
+            commands::send_test_email(&config.report, &mut out)
+        }
+        Command::Status { wh } => {
+            let config = Config::load(wh.config.as_deref())?;
+            let path = wh
+                .warehouse
+                .clone()
+                .unwrap_or_else(|| config.warehouse.path.clone());
+            commands::status(&path, &config.report, &mut out)
         }
         Command::Outliers { wh } => {
             let (_, wh) = open(&wh)?;

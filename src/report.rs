@@ -1,18 +1,43 @@
-//! The per-batch status report as data, and its plain-text form. Pure: rendering is tested
-//! without a warehouse or a mail server.
+//! The status report as data, and its plain-text and HTML forms. Pure: rendering is tested
+//! without a warehouse or a mail server. `mail` turns a rendered report into a message.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use crate::config::Config;
+use html_escape::encode_text as html;
+
+use crate::config::ReportMode;
 use crate::ingest::{describe_reject, FileOutcome};
 
-/// One batch: what happened to each file, and the outlier-week count after it.
+/// What happened in one batch: each file, where it went, and the outlier-week count after.
 #[derive(Debug, Clone)]
 pub struct BatchReport {
     pub files: Vec<(FileOutcome, Option<PathBuf>)>,
     pub outlier_weeks: Option<i64>,
+}
+
+/// A report ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Makes a file name safe for a header or a one-line text: control characters (newlines
+/// among them) become `?`, and the name is cut to a readable length.
+pub fn one_line(name: &str) -> String {
+    const MAX: usize = 120;
+    let mut s: String = name
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(MAX)
+        .collect();
+    if name.chars().count() > MAX {
+        s.push('…');
+    }
+    s
 }
 
 impl BatchReport {
@@ -23,8 +48,15 @@ impl BatchReport {
         }
     }
 
-    /// `votewatch: 3 files — 2 loaded, 1 failed`
+    /// `votewatch: 3 files — 2 loaded, 1 failed`; with one file, its name and status.
     pub fn subject(&self) -> String {
+        if let [(only, _)] = self.files.as_slice() {
+            return format!(
+                "votewatch: {} — {}",
+                one_line(&only.name),
+                status_words(only)
+            );
+        }
         let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
         for (o, _) in &self.files {
             *by_status.entry(o.status.as_str()).or_default() += 1;
@@ -33,22 +65,41 @@ impl BatchReport {
             .iter()
             .map(|(s, n)| format!("{n} {}", s.replace('_', " ")))
             .collect();
-        let n = self.files.len();
         format!(
-            "votewatch: {n} file{} — {}",
-            if n == 1 { "" } else { "s" },
+            "votewatch: {} files — {}",
+            self.files.len(),
             parts.join(", ")
         )
+    }
+
+    /// The messages this report becomes under `mode`.
+    pub fn render(&self, mode: ReportMode) -> Vec<Rendered> {
+        match mode {
+            ReportMode::PerBatch => vec![self.render_one()],
+            ReportMode::PerFile => self
+                .files
+                .iter()
+                .map(|f| BatchReport::new(vec![f.clone()], self.outlier_weeks).render_one())
+                .collect(),
+        }
+    }
+
+    fn render_one(&self) -> Rendered {
+        Rendered {
+            subject: self.subject(),
+            text: self.to_text(),
+            html: self.to_html(),
+        }
     }
 
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         for (o, placed) in &self.files {
             let c = &o.counts;
+            let _ = writeln!(s, "{}", one_line(&o.name));
             let _ = writeln!(
                 s,
-                "{}: {} (ledger {}) read {}, inserted {}, duplicates {}, already {}, conflicting {}, rejected {}, {:.2}s",
-                o.name,
+                "  status {} (ledger {}); read {}, inserted {}, duplicates {}, already in warehouse {}, conflicting {}, rejected {}; {:.2}s",
                 o.status,
                 o.file_id,
                 c.lines,
@@ -60,26 +111,213 @@ impl BatchReport {
                 o.elapsed.as_secs_f64()
             );
             if let Some(e) = &o.error {
-                let _ = writeln!(s, "  {e}");
+                let _ = writeln!(s, "  {}", one_line(e));
             }
             for r in &o.sample_rejects {
-                let _ = writeln!(s, "  {}", describe_reject(r));
+                let _ = writeln!(s, "  reject {}", one_line(&describe_reject(r)));
+            }
+            if c.rejected > 0 {
+                let _ = writeln!(s, "  all rejects: {}", rejects_query(o.file_id));
             }
             if !o.unknown_fields.is_empty() {
-                let _ = writeln!(s, "  unknown fields: {}", o.unknown_fields.join(", "));
+                let _ = writeln!(
+                    s,
+                    "  unknown fields: {}",
+                    one_line(&o.unknown_fields.join(", "))
+                );
             }
             if let Some(p) = placed {
-                let _ = writeln!(s, "  moved to {}", p.display());
+                let _ = writeln!(s, "  moved to {}", one_line(&p.display().to_string()));
+            }
+            s.push('\n');
+        }
+        if let Some(n) = self.outlier_weeks {
+            let _ = writeln!(s, "Outlier weeks after this batch: {n}");
+        }
+        s
+    }
+
+    pub fn to_html(&self) -> String {
+        let mut s = String::from(
+            "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n\
+             <table border=\"1\" cellpadding=\"4\" style=\"border-collapse: collapse\">\n\
+             <tr><th>File</th><th>Status</th><th>Read</th><th>Inserted</th><th>Duplicates</th>\
+             <th>Already</th><th>Conflicting</th><th>Rejected</th><th>Time</th><th>Moved to</th></tr>\n",
+        );
+        for (o, placed) in &self.files {
+            let c = &o.counts;
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}s</td><td>{}</td></tr>",
+                html(&one_line(&o.name)),
+                o.status,
+                c.lines,
+                c.inserted,
+                c.duplicates_in_file,
+                c.already_in_warehouse,
+                c.conflicting,
+                c.rejected,
+                o.elapsed.as_secs_f64(),
+                placed
+                    .as_ref()
+                    .map(|p| html(&one_line(&p.display().to_string())).into_owned())
+                    .unwrap_or_default()
+            );
+        }
+        s.push_str("</table>\n");
+        for (o, _) in &self.files {
+            let has_detail = o.error.is_some() || !o.unknown_fields.is_empty();
+            if !has_detail {
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "<h3>{} (ledger {})</h3>",
+                html(&one_line(&o.name)),
+                o.file_id
+            );
+            if let Some(e) = &o.error {
+                let _ = writeln!(s, "<p>{}</p>", html(&one_line(e)));
+            }
+            if !o.sample_rejects.is_empty() {
+                s.push_str("<ul>\n");
+                for r in &o.sample_rejects {
+                    let _ = writeln!(s, "<li>{}</li>", html(&one_line(&describe_reject(r))));
+                }
+                s.push_str("</ul>\n");
+            }
+            if o.counts.rejected > 0 {
+                let _ = writeln!(
+                    s,
+                    "<p>All rejects: <code>{}</code></p>",
+                    html(&rejects_query(o.file_id))
+                );
+            }
+            if !o.unknown_fields.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "<p>Unknown fields: {}</p>",
+                    html(&one_line(&o.unknown_fields.join(", ")))
+                );
             }
         }
         if let Some(n) = self.outlier_weeks {
-            let _ = writeln!(s, "outlier weeks after this batch: {n}");
+            let _ = writeln!(s, "<p>Outlier weeks after this batch: {n}</p>");
         }
+        s.push_str("</body></html>\n");
         s
     }
 }
 
-/// Hands the report on. Until e-mail delivery exists, the report goes to the log.
-pub fn deliver(_config: &Config, report: &BatchReport) {
-    tracing::info!(subject = %report.subject(), report = %report.to_text(), "batch report");
+fn status_words(o: &FileOutcome) -> String {
+    o.status.as_str().replace('_', " ")
+}
+
+fn rejects_query(file_id: i64) -> String {
+    format!(
+        "SELECT line_number, reason, raw FROM blog_analysis.rejected_votes WHERE file_id = {file_id} ORDER BY line_number;"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::warehouse::{Counts, RejectRow, Status};
+    use std::time::Duration;
+
+    fn outcome(name: &str, status: Status, rejected: u64) -> FileOutcome {
+        FileOutcome {
+            file_id: 7,
+            path: PathBuf::from(name),
+            name: name.to_string(),
+            status,
+            counts: Counts {
+                lines: 10,
+                inserted: 10 - rejected,
+                rejected,
+                ..Counts::default()
+            },
+            unknown_fields: vec!["Score".into()],
+            error: (rejected > 0).then(|| format!("{rejected} records rejected")),
+            duplicate_of: None,
+            sha256: None,
+            elapsed: Duration::from_millis(120),
+            sample_rejects: (0..rejected)
+                .map(|i| RejectRow {
+                    line: i + 3,
+                    element: None,
+                    raw: "x".into(),
+                    truncated: false,
+                    reason: "missing <Id>".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn subject_sums_up_the_batch() {
+        let r = BatchReport::new(
+            vec![
+                (outcome("a.jsonl", Status::Loaded, 0), None),
+                (outcome("b.jsonl", Status::Loaded, 0), None),
+                (outcome("c.jsonl", Status::Failed, 0), None),
+            ],
+            Some(4),
+        );
+        assert_eq!(r.subject(), "votewatch: 3 files — 1 failed, 2 loaded");
+        let one = BatchReport::new(
+            vec![(outcome("a\nb.jsonl", Status::Partial, 1), None)],
+            None,
+        );
+        assert_eq!(one.subject(), "votewatch: a?b.jsonl — partial");
+    }
+
+    #[test]
+    fn hostile_names_and_reasons_are_escaped_in_html() {
+        let name = "<script>alert(\"x\")</script>&.jsonl";
+        let r = BatchReport::new(
+            vec![(
+                outcome(name, Status::Partial, 2),
+                Some(PathBuf::from("processed/<b>.jsonl")),
+            )],
+            Some(3),
+        );
+        let html = r.to_html();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(\"x\")&lt;/script&gt;&amp;.jsonl"),
+            "{html}"
+        );
+        assert!(html.contains("processed/&lt;b&gt;.jsonl"));
+        assert!(
+            html.contains("<li>line 3: missing &lt;Id&gt;</li>"),
+            "{html}"
+        );
+        assert!(html.contains("Outlier weeks after this batch: 3"));
+        let text = r.to_text();
+        assert!(text.contains("reject line 4: missing <Id>"), "{text}");
+        assert!(text.contains("WHERE file_id = 7"));
+        assert!(text.contains("unknown fields: Score"));
+    }
+
+    #[test]
+    fn per_file_mode_makes_one_message_per_file() {
+        let r = BatchReport::new(
+            vec![
+                (outcome("a.jsonl", Status::Loaded, 0), None),
+                (outcome("b.jsonl", Status::Rejected, 0), None),
+            ],
+            None,
+        );
+        let per_file = r.render(ReportMode::PerFile);
+        let subjects: Vec<&str> = per_file.iter().map(|m| m.subject.as_str()).collect();
+        assert_eq!(
+            subjects,
+            [
+                "votewatch: a.jsonl — loaded",
+                "votewatch: b.jsonl — rejected"
+            ]
+        );
+        assert_eq!(r.render(ReportMode::PerBatch).len(), 1);
+    }
 }

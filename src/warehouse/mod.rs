@@ -281,6 +281,19 @@ impl Warehouse {
             .map_err(|e| self.err("cannot update the ledger", e))
     }
 
+    /// Ledger rows per status, most frequent first.
+    pub fn status_counts(&self) -> Result<Vec<(String, i64)>> {
+        let run = || -> duckdb::Result<Vec<(String, i64)>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT status, count(*) AS n FROM blog_analysis.ingested_files \
+                 GROUP BY status ORDER BY n DESC, status",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
     pub fn count_outlier_weeks(&self) -> Result<i64> {
         self.query_i64("SELECT count(*) FROM blog_analysis.outlier_weeks")
     }

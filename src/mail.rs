@@ -1,0 +1,608 @@
+//! E-mail delivery that loses nothing: a report becomes a message with a fixed Message-ID,
+//! is written durably to the outbox, and a sender thread delivers the outbox through the
+//! configured transport (SMTP, or .eml files), retrying with backoff. Mail never blocks or
+//! fails ingestion.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender};
+use lettre::address::Envelope;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{FileTransport, Message, SmtpTransport, Transport};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
+
+use crate::config::{ReportConfig, SmtpConfig, SmtpTls, TransportKind};
+use crate::report::Rendered;
+
+/// Why mail cannot be sent at all with this configuration (as opposed to a failed attempt).
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid address {0:?}: {1}")]
+    Address(String, String),
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("SMTP password: {0}")]
+    Password(String),
+    #[error("refusing to send the SMTP password unencrypted to {0} (set report.smtp.allow_insecure_auth = true to allow it)")]
+    InsecureAuth(String),
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    #[error("outbox {0}: {1}")]
+    Outbox(PathBuf, io::Error),
+}
+
+/// Builds the message of a rendered report: plain text and HTML as alternatives, a fresh
+/// Message-ID that stays with the message through every retry.
+pub fn build_message(cfg: &ReportConfig, r: &Rendered) -> Result<Message, MailError> {
+    let parse = |a: &str| {
+        a.parse::<Mailbox>()
+            .map_err(|e| MailError::Address(a.to_string(), e.to_string()))
+    };
+    let from = parse(&cfg.from)?;
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(r.subject.clone())
+        .message_id(Some(new_message_id(&from)))
+        .date_now();
+    for to in &cfg.to {
+        builder = builder.to(parse(to)?);
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(
+            r.text.clone(),
+            r.html.clone(),
+        ))
+        .map_err(|e| MailError::Build(e.to_string()))
+}
+
+fn new_message_id(from: &Mailbox) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "<votewatch.{nanos}.{}.{}@{}>",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        from.email.domain()
+    )
+}
+
+/// One stored report: the exact bytes to send and their envelope.
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    version: u32,
+    message_id: String,
+    subject: String,
+    envelope_from: String,
+    envelope_to: Vec<String>,
+    created_at: String,
+    raw: String,
+}
+
+/// The folder of reports not yet delivered. Each is one JSON file, written to a temporary
+/// name, synced, then renamed, so a crash leaves a whole report or none.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    dir: PathBuf,
+}
+
+impl Outbox {
+    pub fn new(dir: &Path) -> Outbox {
+        Outbox {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stores a message; returns its path in the outbox.
+    pub fn put(&self, msg: &Message, subject: &str) -> Result<PathBuf, MailError> {
+        let err = |e| MailError::Outbox(self.dir.clone(), e);
+        fs::create_dir_all(&self.dir).map_err(err)?;
+        let envelope = msg.envelope();
+        let message_id = msg
+            .headers()
+            .get_raw("Message-ID")
+            .unwrap_or_default()
+            .to_string();
+        let entry = Entry {
+            version: 1,
+            message_id: message_id.clone(),
+            subject: subject.to_string(),
+            envelope_from: envelope.from().map(|a| a.to_string()).unwrap_or_default(),
+            envelope_to: envelope.to().iter().map(|a| a.to_string()).collect(),
+            created_at: chrono::Utc::now().to_rfc3339(),
+            raw: String::from_utf8_lossy(&msg.formatted()).into_owned(),
+        };
+        let json = serde_json::to_vec_pretty(&entry).expect("an outbox entry serialises");
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+        let tag: String = message_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .take(60)
+            .collect();
+        let name = format!("{stamp}-{tag}.json");
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let path = self.dir.join(&name);
+        let write = || -> io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            File::open(&self.dir)?.sync_all()
+        };
+        write().map_err(err)?;
+        Ok(path)
+    }
+
+    /// Reports waiting, oldest first.
+    pub fn pending(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(&self.dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.extension().is_some_and(|x| x == "json")
+                            && !p
+                                .file_name()
+                                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The configured way out.
+pub enum Mailer {
+    Smtp(Box<SmtpTransport>),
+    File(FileTransport),
+}
+
+/// True for a host that is this machine: `localhost`, 127.0.0.0/8, `::1`.
+pub fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// AUTH over an unencrypted connection is allowed only to this machine, unless configured.
+pub fn check_auth_policy(s: &SmtpConfig) -> Result<(), MailError> {
+    if !s.user.is_empty()
+        && s.tls == SmtpTls::None
+        && !is_loopback(&s.host)
+        && !s.allow_insecure_auth
+    {
+        return Err(MailError::InsecureAuth(s.host.clone()));
+    }
+    Ok(())
+}
+
+/// The SMTP password: from the environment variable, else the file, else the systemd
+/// credential. Never logged.
+fn smtp_password(s: &SmtpConfig) -> Result<String, MailError> {
+    if !s.password_env.is_empty() {
+        if let Ok(p) = std::env::var(&s.password_env) {
+            return Ok(p);
+        }
+    }
+    let read = |p: &Path| {
+        fs::read_to_string(p)
+            .map(|t| t.trim_end_matches(['\r', '\n']).to_string())
+            .map_err(|e| MailError::Password(format!("cannot read {}: {e}", p.display())))
+    };
+    if let Some(file) = &s.password_file {
+        return read(file);
+    }
+    if let (Some(dir), false) = (
+        std::env::var_os("CREDENTIALS_DIRECTORY"),
+        s.password_credential.is_empty(),
+    ) {
+        return read(&Path::new(&dir).join(&s.password_credential));
+    }
+    Err(MailError::Password(format!(
+        "report.smtp.user is set but no password was found (environment variable {}, password_file, or credential {})",
+        s.password_env, s.password_credential
+    )))
+}
+
+impl Mailer {
+    pub fn from_config(cfg: &ReportConfig) -> Result<Mailer, MailError> {
+        match cfg.transport {
+            TransportKind::File => Ok(Mailer::File(FileTransport::new(&cfg.file.dir))),
+            TransportKind::Smtp => {
+                let s = &cfg.smtp;
+                check_auth_policy(s)?;
+                let tls = if s.tls == SmtpTls::None {
+                    Tls::None
+                } else {
+                    let mut b = TlsParameters::builder(s.host.clone());
+                    if let Some(ca) = &s.ca_file {
+                        let pem = fs::read(ca).map_err(|e| {
+                            MailError::Tls(format!("cannot read {}: {e}", ca.display()))
+                        })?;
+                        let cert = Certificate::from_pem(&pem)
+                            .map_err(|e| MailError::Tls(format!("{}: {e}", ca.display())))?;
+                        b = b.add_root_certificate(cert);
+                    }
+                    let params = b
+                        .build_rustls()
+                        .map_err(|e| MailError::Tls(e.to_string()))?;
+                    match s.tls {
+                        SmtpTls::Tls => Tls::Wrapper(params),
+                        _ => Tls::Required(params),
+                    }
+                };
+                let mut b = SmtpTransport::builder_dangerous(s.host.clone())
+                    .port(s.port)
+                    .tls(tls)
+                    .timeout(Some(Duration::from_secs(s.timeout_secs.max(1))));
+                if !s.user.is_empty() {
+                    b = b.credentials(Credentials::new(s.user.clone(), smtp_password(s)?));
+                }
+                Ok(Mailer::Smtp(Box::new(b.build())))
+            }
+        }
+    }
+
+    fn send_raw(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), String> {
+        match self {
+            Mailer::Smtp(t) => t
+                .send_raw(envelope, raw)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Mailer::File(t) => t
+                .send_raw(envelope, raw)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Sends a message now, without the outbox (`votewatch send-test-email`).
+    pub fn send_now(&self, msg: &Message) -> Result<(), String> {
+        self.send_raw(msg.envelope(), &msg.formatted())
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Mailer::Smtp(_) => "smtp",
+            Mailer::File(_) => "file",
+        }
+    }
+}
+
+fn load_entry(path: &Path) -> io::Result<(Entry, Envelope)> {
+    let entry: Entry = serde_json::from_slice(&fs::read(path)?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let parse = |a: &str| {
+        a.parse::<lettre::Address>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    };
+    let from = Some(parse(&entry.envelope_from)?);
+    let to = entry
+        .envelope_to
+        .iter()
+        .map(|a| parse(a))
+        .collect::<io::Result<Vec<_>>>()?;
+    let envelope =
+        Envelope::new(from, to).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok((entry, envelope))
+}
+
+/// Retry bookkeeping of the reports in the outbox (kept in memory: after a restart every
+/// pending report is tried at once).
+#[derive(Debug, Default)]
+pub struct Retries {
+    state: HashMap<PathBuf, (u32, Instant)>,
+}
+
+/// What one pass over the outbox did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub sent: usize,
+    pub failed: usize,
+    pub waiting: usize,
+}
+
+/// Tries every pending report that is due. After a failure the rest wait for the next pass
+/// (the server is likely down for them too).
+pub fn deliver_pending(
+    outbox: &Outbox,
+    mailer: &Mailer,
+    cfg: &ReportConfig,
+    retries: &mut Retries,
+    now: Instant,
+) -> Pass {
+    let mut pass = Pass::default();
+    let pending = outbox.pending();
+    retries.state.retain(|p, _| pending.contains(p));
+    let mut blocked = false;
+    for path in pending {
+        let due = retries.state.get(&path).is_none_or(|(_, at)| *at <= now);
+        if blocked || !due {
+            pass.waiting += 1;
+            continue;
+        }
+        let (entry, envelope) = match load_entry(&path) {
+            Ok(v) => v,
+            Err(e) => {
+                // A damaged entry is kept for a person to look at, out of the queue.
+                let aside = path.with_extension("damaged");
+                error!(report = %path.display(), error = %e, moved_to = %aside.display(), "unreadable outbox entry");
+                let _ = fs::rename(&path, &aside);
+                continue;
+            }
+        };
+        match mailer.send_raw(&envelope, entry.raw.as_bytes()) {
+            Ok(()) => {
+                if let Err(e) = fs::remove_file(&path) {
+                    warn!(report = %path.display(), error = %e, "sent, but cannot remove it from the outbox (it may be sent again)");
+                }
+                retries.state.remove(&path);
+                info!(subject = %entry.subject, message_id = %entry.message_id, transport = mailer.describe(), "report delivered");
+                pass.sent += 1;
+            }
+            Err(e) => {
+                let attempts = retries.state.get(&path).map_or(0, |(n, _)| *n) + 1;
+                let shift = (attempts - 1).min(20);
+                let wait = Duration::from_millis(
+                    cfg.retry_initial_ms
+                        .saturating_mul(1 << shift)
+                        .min(cfg.retry_max_ms),
+                );
+                retries.state.insert(path.clone(), (attempts, now + wait));
+                if attempts == cfg.warn_after_attempts {
+                    error!(subject = %entry.subject, attempts, outbox = %outbox.dir().display(), error = %e, "report still undelivered; it stays in the outbox and is retried");
+                } else {
+                    warn!(subject = %entry.subject, attempts, retry_ms = wait.as_millis() as u64, error = %e, "report delivery failed; will retry");
+                }
+                pass.failed += 1;
+                blocked = true;
+            }
+        }
+    }
+    pass
+}
+
+/// When the next pending report is due, if any.
+fn next_due(retries: &Retries, outbox: &Outbox) -> Option<Instant> {
+    let pending = outbox.pending();
+    if pending.is_empty() {
+        return None;
+    }
+    pending
+        .iter()
+        .map(|p| {
+            retries
+                .state
+                .get(p)
+                .map_or_else(Instant::now, |(_, at)| *at)
+        })
+        .min()
+}
+
+/// Messages to the sender thread.
+enum Command {
+    /// A report was put in the outbox.
+    Wake,
+    /// The configuration changed.
+    Reconfigure(Box<ReportConfig>),
+}
+
+/// The sender thread's handle. Dropping it leaves the thread to end with the process;
+/// nothing in flight is lost, because a report leaves the outbox only after delivery.
+pub struct Postman {
+    tx: Sender<Command>,
+    outbox: Outbox,
+    config: ReportConfig,
+}
+
+impl Postman {
+    /// Starts the sender thread, which first tries every report already waiting.
+    pub fn start(cfg: ReportConfig) -> Postman {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let thread_cfg = cfg.clone();
+        std::thread::Builder::new()
+            .name("votewatch-mail".into())
+            .spawn(move || sender_loop(thread_cfg, rx))
+            .expect("spawn the mail thread");
+        Postman {
+            tx,
+            outbox: Outbox::new(&cfg.outbox),
+            config: cfg,
+        }
+    }
+
+    /// Renders, stores and hands on a report. Never fails the caller: a report that cannot
+    /// even be stored is logged in full instead.
+    pub fn post(&self, report: &crate::report::BatchReport) {
+        post(&self.config, &self.outbox, report);
+        let _ = self.tx.send(Command::Wake);
+    }
+
+    pub fn reconfigure(&mut self, cfg: ReportConfig) {
+        self.outbox = Outbox::new(&cfg.outbox);
+        self.config = cfg.clone();
+        let _ = self.tx.send(Command::Reconfigure(Box::new(cfg)));
+    }
+}
+
+/// Renders a report under the configured mode and stores each message in the outbox.
+/// Returns how many were stored.
+pub fn post(cfg: &ReportConfig, outbox: &Outbox, report: &crate::report::BatchReport) -> usize {
+    let mut stored = 0;
+    for rendered in report.render(cfg.mode) {
+        match build_message(cfg, &rendered).and_then(|m| outbox.put(&m, &rendered.subject)) {
+            Ok(path) => {
+                stored += 1;
+                info!(subject = %rendered.subject, outbox = %path.display(), "report queued");
+            }
+            Err(e) => {
+                error!(error = %e, subject = %rendered.subject, report = %rendered.text, "cannot queue the report; its text is here instead")
+            }
+        }
+    }
+    stored
+}
+
+fn sender_loop(mut cfg: ReportConfig, rx: Receiver<Command>) {
+    let mut retries = Retries::default();
+    let mut mailer = build_mailer(&cfg);
+    loop {
+        let outbox = Outbox::new(&cfg.outbox);
+        if let Some(m) = &mailer {
+            deliver_pending(&outbox, m, &cfg, &mut retries, Instant::now());
+        }
+        let wait = match (&mailer, next_due(&retries, &outbox)) {
+            (Some(_), Some(at)) => at.saturating_duration_since(Instant::now()),
+            // No usable transport: look again now and then (the log says why).
+            (None, Some(_)) => Duration::from_millis(cfg.retry_max_ms),
+            (_, None) => Duration::from_secs(3600),
+        };
+        match rx.recv_timeout(wait.max(Duration::from_millis(10))) {
+            Ok(Command::Wake) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Ok(Command::Reconfigure(new)) => {
+                cfg = *new;
+                mailer = build_mailer(&cfg);
+                retries = Retries::default();
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        }
+        if mailer.is_none() {
+            mailer = build_mailer(&cfg);
+        }
+    }
+}
+
+fn build_mailer(cfg: &ReportConfig) -> Option<Mailer> {
+    match Mailer::from_config(cfg) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            error!(error = %e, outbox = %cfg.outbox.display(), "mail transport unusable; reports stay in the outbox");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.3.2.1",
+            "::1",
+            "[::1]",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "mail.example.com",
+            "10.0.0.1",
+            "192.0.2.7",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn auth_in_clear_text_is_refused_except_to_this_machine() {
+        let mut s = SmtpConfig {
+            host: "mail.example.com".into(),
+            tls: SmtpTls::None,
+            user: "reports".into(),
+            ..SmtpConfig::default()
+        };
+        let err = check_auth_policy(&s).unwrap_err().to_string();
+        assert!(
+            err.contains("refusing to send the SMTP password unencrypted to mail.example.com"),
+            "{err}"
+        );
+        s.allow_insecure_auth = true;
+        assert!(check_auth_policy(&s).is_ok());
+        s.allow_insecure_auth = false;
+        s.tls = SmtpTls::Starttls;
+        assert!(check_auth_policy(&s).is_ok());
+        s.tls = SmtpTls::None;
+        s.host = "127.0.0.1".into();
+        assert!(check_auth_policy(&s).is_ok());
+        s.host = "mail.example.com".into();
+        s.user.clear();
+        assert!(check_auth_policy(&s).is_ok(), "no AUTH, nothing to protect");
+    }
+
+    #[test]
+    fn outbox_entries_survive_as_whole_files_and_keep_their_message_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ReportConfig {
+            outbox: dir.path().join("outbox"),
+            ..ReportConfig::default()
+        };
+        let outbox = Outbox::new(&cfg.outbox);
+        let r = Rendered {
+            subject: "votewatch: a.jsonl — loaded".into(),
+            text: "text".into(),
+            html: "<p>html</p>".into(),
+        };
+        let msg = build_message(&cfg, &r).unwrap();
+        let id = msg.headers().get_raw("Message-ID").unwrap().to_string();
+        let path = outbox.put(&msg, &r.subject).unwrap();
+        assert_eq!(outbox.pending(), vec![path.clone()]);
+        let (entry, envelope) = load_entry(&path).unwrap();
+        assert_eq!(entry.message_id, id);
+        assert!(entry.raw.contains(&format!("Message-ID: {id}")));
+        assert_eq!(envelope.to().len(), 1);
+        // Delivery through the file transport empties the outbox.
+        let sent = dir.path().join("sent");
+        fs::create_dir_all(&sent).unwrap();
+        let mailer = Mailer::File(FileTransport::new(&sent));
+        let pass = deliver_pending(
+            &outbox,
+            &mailer,
+            &cfg,
+            &mut Retries::default(),
+            Instant::now(),
+        );
+        assert_eq!(
+            pass,
+            Pass {
+                sent: 1,
+                failed: 0,
+                waiting: 0
+            }
+        );
+        assert!(outbox.is_empty());
+        let eml = fs::read_dir(&sent).unwrap().next().unwrap().unwrap().path();
+        assert!(fs::read_to_string(eml).unwrap().contains(&id));
+    }
+}
