@@ -178,7 +178,8 @@ impl Outbox {
 /// The configured way out.
 pub enum Mailer {
     Smtp(Box<SmtpTransport>),
-    File(FileTransport),
+    /// The transport, and its folder (created when missing).
+    File(FileTransport, PathBuf),
 }
 
 /// True for a host that is this machine: `localhost`, 127.0.0.0/8, `::1`.
@@ -234,7 +235,10 @@ fn smtp_password(s: &SmtpConfig) -> Result<String, MailError> {
 impl Mailer {
     pub fn from_config(cfg: &ReportConfig) -> Result<Mailer, MailError> {
         match cfg.transport {
-            TransportKind::File => Ok(Mailer::File(FileTransport::new(&cfg.file.dir))),
+            TransportKind::File => Ok(Mailer::File(
+                FileTransport::new(&cfg.file.dir),
+                cfg.file.dir.clone(),
+            )),
             TransportKind::Smtp => {
                 let s = &cfg.smtp;
                 check_auth_policy(s)?;
@@ -276,10 +280,13 @@ impl Mailer {
                 .send_raw(envelope, raw)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Mailer::File(t) => t
-                .send_raw(envelope, raw)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Mailer::File(t, dir) => {
+                fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                t.send_raw(envelope, raw)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -291,7 +298,7 @@ impl Mailer {
     fn describe(&self) -> &'static str {
         match self {
             Mailer::Smtp(_) => "smtp",
-            Mailer::File(_) => "file",
+            Mailer::File(..) => "file",
         }
     }
 }
@@ -585,7 +592,7 @@ mod tests {
         // Delivery through the file transport empties the outbox.
         let sent = dir.path().join("sent");
         fs::create_dir_all(&sent).unwrap();
-        let mailer = Mailer::File(FileTransport::new(&sent));
+        let mailer = Mailer::File(FileTransport::new(&sent), sent.clone());
         let pass = deliver_pending(
             &outbox,
             &mailer,

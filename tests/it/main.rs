@@ -7,4 +7,6 @@ mod daemon;
 mod exactly_once;
 mod harness;
 mod inputs;
+mod mail;
+mod smtp;
 mod worked_example;

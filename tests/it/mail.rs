@@ -1,0 +1,384 @@
+//! E-mailed reports: a real SMTP conversation over 127.0.0.1, STARTTLS with a private CA, an
+//! outbox that survives a mail server that is down and a daemon restart, and .eml files.
+
+use std::fs;
+use std::time::Duration;
+
+use mail_parser::{MessageParser, MimeHeaders};
+
+use crate::daemon::{drop_file, wait_until, Daemon};
+use crate::harness::{votes, Env};
+use crate::smtp::{free_port, test_pki, SmtpServer};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn smtp_config(port: u16, extra_smtp: &str) -> String {
+    format!(
+        r#"
+[warehouse]
+path = "warehouse.db"
+[daemon]
+settle_ms = 100
+rescan_secs = 1
+[report]
+from = "votewatch <vw@example.com>"
+to = ["ops@example.com", "analysts@example.com"]
+transport = "smtp"
+retry_initial_ms = 100
+retry_max_ms = 400
+[report.smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+{extra_smtp}
+"#
+    )
+}
+
+struct Mail {
+    subject: String,
+    text: String,
+    html: String,
+    message_id: String,
+    content_type: String,
+}
+
+fn parse(raw: &[u8]) -> Mail {
+    let m = MessageParser::default()
+        .parse(raw)
+        .expect("a parseable message");
+    let ct = m.content_type().expect("a content type");
+    Mail {
+        subject: m.subject().unwrap_or_default().to_string(),
+        text: m.body_text(0).unwrap_or_default().into_owned(),
+        html: m.body_html(0).unwrap_or_default().into_owned(),
+        message_id: m.message_id().unwrap_or_default().to_string(),
+        content_type: format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()),
+    }
+}
+
+fn outbox_len(env: &Env) -> usize {
+    fs::read_dir(env.path("outbox"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_report_reaches_a_real_smtp_server_with_both_parts_and_safe_names() {
+    let env = Env::new();
+    let server = SmtpServer::start(0, None);
+    env.write("votewatch.toml", smtp_config(server.port, ""));
+    let hostile = "a \"<b>\" é\nx.jsonl";
+    env.write(hostile, format!("{}\nnot json", votes(1, 5)));
+    env.write("good.jsonl", votes(100, 3));
+    let run = env.run(&[
+        "ingest",
+        "--config",
+        "votewatch.toml",
+        "--report",
+        hostile,
+        "good.jsonl",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("report: 1 queued, 1 delivered, 0 waiting"),
+        "{}",
+        run.stdout
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].from, "vw@example.com");
+    assert_eq!(got[0].to, ["ops@example.com", "analysts@example.com"]);
+    let m = parse(&got[0].data);
+    assert_eq!(m.subject, "votewatch: 2 files — 1 loaded, 1 partial");
+    assert_eq!(m.content_type, "multipart/alternative");
+    // The text part: one block per file, counts, the first reject and how to see the rest.
+    assert!(m.text.contains("a \"<b>\" é?x.jsonl"), "{}", m.text);
+    assert!(m.text.contains("status partial (ledger 1); read 6, inserted 5, duplicates 0, already in warehouse 0, conflicting 0, rejected 1"), "{}", m.text);
+    assert!(m.text.contains("reject line 6: not JSON"), "{}", m.text);
+    assert!(m.text.contains("WHERE file_id = 1"), "{}", m.text);
+    assert!(
+        m.text
+            .contains("status loaded (ledger 2); read 3, inserted 3"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text.contains("Outlier weeks after this batch:"),
+        "{}",
+        m.text
+    );
+    // The HTML part escapes the name.
+    assert!(
+        m.html.contains("a &quot;&lt;b&gt;&quot; é?x.jsonl")
+            || m.html.contains("a \"&lt;b&gt;\" é?x.jsonl"),
+        "{}",
+        m.html
+    );
+    assert!(!m.html.contains("<b>\""), "{}", m.html);
+    assert_eq!(outbox_len(&env), 0);
+    // The raw header stays one header: the newline in the name cannot start a new one.
+    let raw = String::from_utf8_lossy(&got[0].data);
+    assert!(!raw.lines().any(|l| l.starts_with("x.jsonl")), "{raw}");
+}
+
+#[test]
+fn per_file_mode_sends_one_message_per_file() {
+    let env = Env::new();
+    let server = SmtpServer::start(0, None);
+    env.write(
+        "votewatch.toml",
+        smtp_config(server.port, "").replace(
+            "transport = \"smtp\"",
+            "transport = \"smtp\"\nmode = \"per_file\"",
+        ),
+    );
+    env.write("a.jsonl", votes(1, 2));
+    env.write("b.jsonl", "garbage");
+    let run = env.run(&[
+        "ingest",
+        "--config",
+        "votewatch.toml",
+        "--report",
+        "a.jsonl",
+        "b.jsonl",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let mut subjects: Vec<String> = server
+        .received()
+        .iter()
+        .map(|r| parse(&r.data).subject)
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "votewatch: a.jsonl — loaded",
+            "votewatch: b.jsonl — rejected"
+        ]
+    );
+}
+
+#[test]
+fn starttls_with_a_private_ca_and_a_password_that_is_never_shown() {
+    let env = Env::new();
+    let pki = test_pki();
+    let server = SmtpServer::start(0, Some(pki.server.clone()));
+    env.write("ca.pem", &pki.ca_pem);
+    env.write(
+        "votewatch.toml",
+        smtp_config(
+            server.port,
+            "user = \"reports\"\npassword_env = \"TEST_SMTP_PASSWORD\"\nca_file = \"ca.pem\"",
+        )
+        .replace("tls = \"none\"", "tls = \"starttls\"")
+        .replace("host = \"127.0.0.1\"", "host = \"localhost\""),
+    );
+    let secret = "s3cret-pa55";
+    let out = env
+        .command()
+        .args(["send-test-email", "--config", "votewatch.toml"])
+        .env("TEST_SMTP_PASSWORD", secret)
+        .env("VOTEWATCH_LOG", "trace")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("sent a test message to ops@example.com, analysts@example.com"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].tls, "the message went over the plain connection");
+    assert_eq!(
+        got[0].auth,
+        Some(("reports".to_string(), secret.to_string()))
+    );
+    assert_eq!(parse(&got[0].data).subject, "votewatch: test message");
+
+    // Without the CA the server is not trusted, and nothing is sent.
+    env.write(
+        "untrusted.toml",
+        fs::read_to_string(env.path("votewatch.toml"))
+            .unwrap()
+            .replace("ca_file = \"ca.pem\"", ""),
+    );
+    let out = env
+        .command()
+        .args(["send-test-email", "--config", "untrusted.toml"])
+        .env("TEST_SMTP_PASSWORD", secret)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("could not send through smtp localhost"));
+    assert_eq!(server.received().len(), 1);
+}
+
+#[test]
+fn smtp_down_the_outbox_grows_smtp_back_every_report_arrives() {
+    let env = Env::new();
+    let port = free_port();
+    env.write("votewatch.toml", smtp_config(port, ""));
+    let d = Daemon::start(&env);
+    for i in 0..3 {
+        drop_file(&env, &format!("f{i}.jsonl"), votes(1 + i * 10, 10));
+        assert!(wait_until(WAIT, || fs::read_dir(env.path("processed"))
+            .map_or(0, |r| r.count())
+            == i as usize + 1));
+        assert!(
+            wait_until(WAIT, || outbox_len(&env) == i as usize + 1),
+            "{}",
+            d.log()
+        );
+    }
+    d.wait_log("report delivery failed", WAIT);
+    let server = SmtpServer::start(port, None);
+    assert!(
+        wait_until(WAIT, || server.received().len() == 3),
+        "{}",
+        d.log()
+    );
+    assert!(wait_until(WAIT, || outbox_len(&env) == 0));
+    let mut subjects: Vec<String> = server
+        .received()
+        .iter()
+        .map(|r| parse(&r.data).subject)
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "votewatch: f0.jsonl — loaded",
+            "votewatch: f1.jsonl — loaded",
+            "votewatch: f2.jsonl — loaded"
+        ]
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 30);
+}
+
+#[test]
+fn reports_pending_at_a_restart_arrive_with_their_message_id() {
+    let env = Env::new();
+    let port = free_port();
+    env.write("votewatch.toml", smtp_config(port, ""));
+    let d = Daemon::start(&env);
+    drop_file(&env, "a.jsonl", votes(1, 4));
+    assert!(wait_until(WAIT, || outbox_len(&env) == 1), "{}", d.log());
+    assert_eq!(d.stop().0, 0);
+    let entry = fs::read_dir(env.path("outbox"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let stored: serde_json::Value = serde_json::from_slice(&fs::read(&entry).unwrap()).unwrap();
+    let id = stored["message_id"]
+        .as_str()
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_string();
+
+    let server = SmtpServer::start(port, None);
+    let d = Daemon::start(&env);
+    assert!(
+        wait_until(WAIT, || server.received().len() == 1),
+        "{}",
+        d.log()
+    );
+    assert_eq!(parse(&server.received()[0].data).message_id, id);
+    assert!(wait_until(WAIT, || outbox_len(&env) == 0));
+    let status = env.run(&["status", "--config", "votewatch.toml"]);
+    assert!(
+        status
+            .stdout
+            .contains("reports waiting in the outbox (outbox): 0"),
+        "{}",
+        status.stdout
+    );
+    assert_eq!(d.stop().0, 0);
+}
+
+#[test]
+fn status_counts_reports_waiting() {
+    let env = Env::new();
+    let port = free_port();
+    env.write("votewatch.toml", smtp_config(port, ""));
+    env.write("a.jsonl", votes(1, 2));
+    let run = env.run(&[
+        "ingest",
+        "--config",
+        "votewatch.toml",
+        "--report",
+        "a.jsonl",
+    ]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout
+            .contains("report: 1 queued, 0 delivered, 1 waiting in outbox"),
+        "{}",
+        run.stdout
+    );
+    let status = env.run(&["status", "--config", "votewatch.toml"]);
+    assert!(
+        status
+            .stdout
+            .contains("reports waiting in the outbox (outbox): 1"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("files loaded: 1"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn the_shipped_file_transport_writes_parseable_eml_files() {
+    let env = Env::new();
+    fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/votewatch.toml"),
+        env.path("votewatch.toml"),
+    )
+    .unwrap();
+    let d = Daemon::start(&env);
+    drop_file(&env, "a.jsonl", votes(1, 3));
+    let emls = || -> Vec<std::path::PathBuf> {
+        fs::read_dir(env.path("reports"))
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(wait_until(WAIT, || emls().len() == 1), "{}", d.log());
+    assert_eq!(d.stop().0, 0);
+    let m = parse(&fs::read(&emls()[0]).unwrap());
+    assert_eq!(m.subject, "votewatch: a.jsonl — loaded");
+    assert_eq!(m.content_type, "multipart/alternative");
+    assert!(
+        m.text
+            .contains("status loaded (ledger 1); read 3, inserted 3"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.html
+            .contains("<td>a.jsonl</td><td>loaded</td><td>3</td><td>3</td>"),
+        "{}",
+        m.html
+    );
+}
