@@ -242,6 +242,9 @@ fn smtp_down_the_outbox_grows_smtp_back_every_report_arrives() {
         );
     }
     d.wait_log("report delivery failed", WAIT);
+    // After repeated failures the log says the report is stuck; it stays in the outbox.
+    d.wait_log("report still undelivered; it stays in the outbox", WAIT);
+    assert_eq!(outbox_len(&env), 3);
     let server = SmtpServer::start(port, None);
     assert!(
         wait_until(WAIT, || server.received().len() == 3),
