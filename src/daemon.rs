@@ -541,22 +541,13 @@ impl State {
     }
 }
 
+/// The reason file's text: status and ledger id, then the file's part of the report (the
+/// reason, the first rejects and the query for the rest).
 fn reason_text(file_id: i64, status: Status, outcome: Option<&FileOutcome>) -> String {
     let mut text = format!("status: {status}\nledger id: {file_id}\n");
-    if let Some(o) = outcome {
-        if let Some(e) = &o.error {
-            text.push_str(&format!("reason: {e}\n"));
-        }
-        for r in &o.sample_rejects {
-            text.push_str(&format!("reject: {}\n", crate::ingest::describe_reject(r)));
-        }
-        if o.counts.rejected > 0 {
-            text.push_str(&format!(
-                "all rejects: SELECT line_number, reason, raw FROM blog_analysis.rejected_votes WHERE file_id = {file_id} ORDER BY line_number;\n"
-            ));
-        }
-    } else {
-        text.push_str("reason: recorded in the ledger before a restart\n");
+    match outcome {
+        Some(o) => text.push_str(&BatchReport::new(vec![(o.clone(), None)], None).to_text()),
+        None => text.push_str("recorded in the ledger before a restart\n"),
     }
     text
 }
