@@ -379,6 +379,15 @@ impl State {
                     if waited.is_zero() || delay >= config.daemon.max_backoff() {
                         warn!(warehouse = %config.warehouse.path.display(), retry_ms = delay.as_millis() as u64, "warehouse busy (held by another process); waiting");
                     }
+                    // During start-up this keeps systemd from timing the start out while an
+                    // analyst holds the file; afterwards systemd ignores it.
+                    let extend = (delay * 3).as_micros().min(u128::from(u32::MAX)) as u32;
+                    notify_systemd(&[
+                        sd_notify::NotifyState::Status(
+                            "waiting for the warehouse (held by another process)",
+                        ),
+                        sd_notify::NotifyState::ExtendTimeoutUsec(extend),
+                    ]);
                 }
                 Err(e) => return Err(e.into()),
             }
