@@ -170,9 +170,13 @@ impl Warehouse {
             conn,
             path: path.to_path_buf(),
         };
+        // One transaction, so a crash leaves the whole schema or none of it.
         wh.conn
-            .execute_batch(SCHEMA_SQL)
-            .map_err(|e| wh.err("cannot create the schema", e))?;
+            .execute_batch(&format!("BEGIN TRANSACTION;\n{SCHEMA_SQL}\nCOMMIT;"))
+            .map_err(|e| {
+                let _ = wh.conn.execute_batch("ROLLBACK");
+                wh.err("cannot create the schema", e)
+            })?;
         wh.refresh_view()?;
         Ok(wh)
     }

@@ -110,6 +110,18 @@ impl Env {
         self.with_db(|c| c.query_row(sql, [], |r| r.get(0)).expect(sql))
     }
 
+    /// Votes in the warehouse; 0 when a run was stopped before it created the schema.
+    pub fn votes_if_any(&self) -> i64 {
+        let tables = self.count(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'blog_analysis' AND table_name = 'votes'",
+        );
+        if tables == 0 {
+            0
+        } else {
+            self.votes()
+        }
+    }
+
     pub fn votes(&self) -> i64 {
         self.count("SELECT count(*) FROM blog_analysis.votes")
     }
