@@ -21,6 +21,11 @@ pub fn suffixed(name: &str, n: u32) -> String {
 /// returns where it went. The move is a hard link then an unlink, so an existing file is
 /// never replaced, even by a concurrent writer; a symlink or FIFO is moved as the entry it
 /// is, never followed. Across file systems a regular file is copied and synced first.
+///
+/// Linux refuses to hard-link another user's file that this process cannot both read and
+/// write (`fs.protected_hardlinks`), as with a supplier's 0644 file. Such a file is renamed
+/// to a name that was free a moment before; only votewatch writes the archive folders, so
+/// nothing can take that name in between.
 pub fn move_into(src: &Path, dest_dir: &Path) -> io::Result<PathBuf> {
     fs::create_dir_all(dest_dir)?;
     let name = src
@@ -38,8 +43,28 @@ pub fn move_into(src: &Path, dest_dir: &Path) -> io::Result<PathBuf> {
             Ok(target)
         }
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(src, dest_dir, &name),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            let target = rename_to_free_name(src, dest_dir, &name)?;
+            sync_dir(dest_dir);
+            if let Some(parent) = src.parent() {
+                sync_dir(parent);
+            }
+            Ok(target)
+        }
         Err(e) => Err(e),
     }
+}
+
+fn rename_to_free_name(src: &Path, dest_dir: &Path, name: &str) -> io::Result<PathBuf> {
+    for n in 0..10_000 {
+        let target = dest_dir.join(suffixed(name, n));
+        if fs::symlink_metadata(&target).is_ok() {
+            continue;
+        }
+        fs::rename(src, &target)?;
+        return Ok(target);
+    }
+    Err(io::Error::other("no free name in the destination"))
 }
 
 /// The cross-device case: copy to a hidden temporary name in the destination, sync it, link

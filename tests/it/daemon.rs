@@ -598,3 +598,60 @@ fn systemd_hears_ready_status_and_watchdog() {
     assert!(seen.contains("WATCHDOG=1"), "{seen}");
     assert_eq!(d.stop().0, 0);
 }
+
+/// The daemon as an unprivileged user (tests run as root, who can read anything): a file it
+/// may not read is refused with the reason, and a supplier's file it may read but not write
+/// (which Linux will not let it hard-link) is still loaded and archived.
+#[test]
+fn as_an_ordinary_user_an_unreadable_file_is_refused_and_others_are_archived() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    for dir in ["", "landing", "processed", "failed"] {
+        let p = env.path(dir);
+        fs::create_dir_all(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    env.write("votewatch.toml", CONFIG);
+    let secret = env.write("landing/secret.jsonl", votes(1, 3));
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    let readable = env.write("landing/supplier.jsonl", votes(10, 3));
+    fs::set_permissions(&readable, fs::Permissions::from_mode(0o644)).unwrap();
+    let log = env.path("nobody.log");
+    let mut child = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            crate::harness::bin(),
+        ])
+        .args(["run", "--config", "votewatch.toml"])
+        .current_dir(env.dir.path())
+        .env("VOTEWATCH_LOG", "info")
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let failed = || names(&env.path("failed"));
+    let ok = wait_until(WAIT, || {
+        processed(&env) == ["supplier.jsonl"] && failed().len() == 2
+    });
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let code = child.wait().unwrap().code();
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(
+        ok,
+        "processed {:?}, failed {:?}\n{text}",
+        processed(&env),
+        failed()
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(failed(), ["secret.jsonl", "secret.jsonl.reason.txt"]);
+    let reason = fs::read_to_string(env.path("failed/secret.jsonl.reason.txt")).unwrap();
+    assert!(
+        reason.contains("cannot read secret.jsonl: Permission denied"),
+        "{reason}"
+    );
+    assert_eq!(env.votes(), 3);
+}
