@@ -385,3 +385,23 @@ fn the_shipped_file_transport_writes_parseable_eml_files() {
         m.html
     );
 }
+
+#[test]
+fn smtps_with_tls_from_the_first_byte() {
+    let env = Env::new();
+    let pki = test_pki();
+    let server = SmtpServer::start_with(0, Some(pki.server.clone()), true);
+    env.write("ca.pem", &pki.ca_pem);
+    env.write(
+        "votewatch.toml",
+        smtp_config(server.port, "ca_file = \"ca.pem\"")
+            .replace("tls = \"none\"", "tls = \"tls\"")
+            .replace("host = \"127.0.0.1\"", "host = \"localhost\""),
+    );
+    let run = env.run(&["send-test-email", "--config", "votewatch.toml"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].tls);
+    assert_eq!(got[0].auth, None);
+}

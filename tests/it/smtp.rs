@@ -76,6 +76,15 @@ pub fn free_port() -> u16 {
 
 impl SmtpServer {
     pub fn start(port: u16, tls: Option<Arc<rustls::ServerConfig>>) -> SmtpServer {
+        SmtpServer::start_with(port, tls, false)
+    }
+
+    /// With `implicit`, TLS starts with the first byte (SMTPS) instead of after STARTTLS.
+    pub fn start_with(
+        port: u16,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        implicit: bool,
+    ) -> SmtpServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -92,7 +101,7 @@ impl SmtpServer {
                             .unwrap();
                         let (r, tls) = (r.clone(), tls.clone());
                         std::thread::spawn(move || {
-                            let _ = session(stream, tls, r);
+                            let _ = session(stream, tls, implicit, r);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -190,10 +199,17 @@ fn b64(s: &str) -> String {
 fn session(
     stream: TcpStream,
     tls: Option<Arc<rustls::ServerConfig>>,
+    implicit: bool,
     store: Arc<Mutex<Vec<Received>>>,
 ) -> io::Result<()> {
     let mut c = Conn::Plain(stream);
     let mut secure = false;
+    if let (true, Some(cfg)) = (implicit, tls.clone()) {
+        let Conn::Plain(tcp) = c else { unreachable!() };
+        let conn = rustls::ServerConnection::new(cfg).unwrap();
+        c = Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)));
+        secure = true;
+    }
     let mut auth = None;
     let mut from = String::new();
     let mut to = Vec::new();
