@@ -200,8 +200,9 @@ impl Source {
             .unwrap_or_default();
         let compression = Compression::from_name(&name);
         let mut file = open_regular(path, follow_symlinks)?;
-        let mut head = [0u8; 4];
-        let n = read_up_to(&mut file, &mut head)?;
+        let mut head = Vec::with_capacity(4);
+        (&mut file).take(4).read_to_end(&mut head)?;
+        let n = head.len();
         file.seek(SeekFrom::Start(0))?;
         let hashing = HashingReader {
             inner: file,
@@ -291,19 +292,6 @@ fn strip_bom(mut prefix: Vec<u8>) -> Vec<u8> {
         prefix.drain(..3);
     }
     prefix
-}
-
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Builds chunks of records and hands them on when full.
