@@ -228,31 +228,12 @@ pub fn ingest_file(
     }
 
     let c = staged.counts;
-    let non_blank = c.lines - c.blank;
-    let accepted = non_blank - c.rejected;
     let first_reject = staged
         .samples
         .first()
         .map(|r| format!("; first: {}", describe_reject(r)))
         .unwrap_or_default();
-    let rejected_whole = if digest.size == 0 {
-        Some("empty file (0 bytes)".to_string())
-    } else if non_blank == 0 {
-        Some("no records: the file holds only blank lines or an empty array".to_string())
-    } else if c.rejected as f64 > opts.limits.max_reject_share * non_blank as f64 {
-        Some(format!(
-            "{} of {} records rejected ({:.1}%), over the limit of {}%{}",
-            c.rejected,
-            non_blank,
-            100.0 * c.rejected as f64 / non_blank as f64,
-            opts.limits.max_reject_share * 100.0,
-            first_reject
-        ))
-    } else if accepted == 0 {
-        Some(format!("no valid votes{first_reject}"))
-    } else {
-        None
-    };
+    let rejected_whole = judge(&c, digest.size, opts.limits.max_reject_share, &first_reject);
     let finish = match &rejected_whole {
         Some(reason) => {
             entry.status = Status::Rejected;
@@ -291,6 +272,30 @@ pub fn ingest_file(
     };
     log_outcome(&outcome);
     Ok(outcome)
+}
+
+/// Why a file that was read must be rejected whole, or `None` when it is loaded. The reject
+/// share is strict: exactly the limit is still loaded.
+fn judge(c: &Counts, size: u64, max_reject_share: f64, first_reject: &str) -> Option<String> {
+    let non_blank = c.lines - c.blank;
+    if size == 0 {
+        Some("empty file (0 bytes)".to_string())
+    } else if non_blank == 0 {
+        Some("no records: the file holds only blank lines or an empty array".to_string())
+    } else if c.rejected as f64 > max_reject_share * non_blank as f64 {
+        Some(format!(
+            "{} of {} records rejected ({:.1}%), over the limit of {}%{}",
+            c.rejected,
+            non_blank,
+            100.0 * c.rejected as f64 / non_blank as f64,
+            max_reject_share * 100.0,
+            first_reject
+        ))
+    } else if non_blank == c.rejected {
+        Some(format!("no valid votes{first_reject}"))
+    } else {
+        None
+    }
 }
 
 fn record_without_load(
@@ -645,4 +650,49 @@ fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> Pars
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(lines: u64, blank: u64, rejected: u64) -> Counts {
+        Counts {
+            lines,
+            blank,
+            rejected,
+            ..Counts::default()
+        }
+    }
+
+    #[test]
+    fn a_file_is_judged_by_its_records() {
+        let cases: [(Counts, u64, f64, Option<&str>); 7] = [
+            (counts(0, 0, 0), 0, 0.5, Some("empty file (0 bytes)")),
+            (
+                counts(3, 3, 0),
+                3,
+                0.5,
+                Some("no records: the file holds only blank lines or an empty array"),
+            ),
+            (counts(10, 0, 5), 900, 0.5, None),
+            (
+                counts(10, 0, 6),
+                900,
+                0.5,
+                Some("6 of 10 records rejected (60.0%), over the limit of 50%"),
+            ),
+            (counts(12, 2, 5), 900, 0.5, None),
+            (counts(4, 0, 4), 900, 1.0, Some("no valid votes")),
+            (
+                counts(10, 0, 1),
+                900,
+                0.0,
+                Some("1 of 10 records rejected (10.0%), over the limit of 0%"),
+            ),
+        ];
+        for (c, size, share, want) in cases {
+            assert_eq!(judge(&c, size, share, "").as_deref(), want, "{c:?} {share}");
+        }
+    }
 }
