@@ -57,6 +57,16 @@ fn parse(raw: &[u8]) -> Mail {
     }
 }
 
+fn sorted_subjects(server: &SmtpServer) -> Vec<String> {
+    let mut subjects: Vec<String> = server
+        .received()
+        .iter()
+        .map(|r| parse(&r.data).subject)
+        .collect();
+    subjects.sort();
+    subjects
+}
+
 fn outbox_len(env: &Env) -> usize {
     fs::read_dir(env.path("outbox"))
         .map(|d| {
@@ -149,14 +159,8 @@ fn per_file_mode_sends_one_message_per_file() {
         "b.jsonl",
     ]);
     assert_eq!(run.code, 1, "{}", run.stdout);
-    let mut subjects: Vec<String> = server
-        .received()
-        .iter()
-        .map(|r| parse(&r.data).subject)
-        .collect();
-    subjects.sort();
     assert_eq!(
-        subjects,
+        sorted_subjects(&server),
         [
             "votewatch: a.jsonl — loaded",
             "votewatch: b.jsonl — rejected"
@@ -252,14 +256,8 @@ fn smtp_down_the_outbox_grows_smtp_back_every_report_arrives() {
         d.log()
     );
     assert!(wait_until(WAIT, || outbox_len(&env) == 0));
-    let mut subjects: Vec<String> = server
-        .received()
-        .iter()
-        .map(|r| parse(&r.data).subject)
-        .collect();
-    subjects.sort();
     assert_eq!(
-        subjects,
+        sorted_subjects(&server),
         [
             "votewatch: f0.jsonl — loaded",
             "votewatch: f1.jsonl — loaded",
