@@ -651,6 +651,19 @@ mod tests {
     }
 
     #[test]
+    fn an_oversize_array_element_keeps_only_a_prefix_and_the_next_one_is_whole() {
+        let input = b"[{\"a\":\"0123456789abcdefghij\"},{\"b\":1}]";
+        let (_, recs) = records(input, limits());
+        assert_eq!(
+            recs,
+            vec![
+                ("{\"a\"".into(), 1, Some(0), Some(28)),
+                ("{\"b\":1}".into(), 1, Some(1), None),
+            ]
+        );
+    }
+
+    #[test]
     fn a_truncated_array_yields_its_partial_element_and_a_structure_error() {
         let (_, recs) = records(
             b"[{\"a\":1},{\"b\"",
