@@ -56,15 +56,15 @@ pub fn move_into(src: &Path, dest_dir: &Path) -> io::Result<PathBuf> {
 }
 
 fn rename_to_free_name(src: &Path, dest_dir: &Path, name: &str) -> io::Result<PathBuf> {
-    for n in 0..10_000 {
-        let target = dest_dir.join(suffixed(name, n));
-        if fs::symlink_metadata(&target).is_ok() {
-            continue;
-        }
-        fs::rename(src, &target)?;
-        return Ok(target);
-    }
-    Err(io::Error::other("no free name in the destination"))
+    at_free_name(
+        |n| dest_dir.join(suffixed(name, n)),
+        |target| {
+            if fs::symlink_metadata(target).is_ok() {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            fs::rename(src, target)
+        },
+    )
 }
 
 /// The cross-device case: copy to a hidden temporary name in the destination, sync it, link
@@ -88,9 +88,21 @@ fn copy_across(src: &Path, dest_dir: &Path, name: &str) -> io::Result<PathBuf> {
 }
 
 fn link_free_name(src: &Path, dest_dir: &Path, name: &str) -> io::Result<PathBuf> {
+    at_free_name(
+        |n| dest_dir.join(suffixed(name, n)),
+        |target| fs::hard_link(src, target),
+    )
+}
+
+/// Tries `place` on the candidate paths `name_for(0)`, `name_for(1)`, ... until one does not
+/// exist already; returns the path it succeeded with.
+fn at_free_name(
+    name_for: impl Fn(u32) -> PathBuf,
+    mut place: impl FnMut(&Path) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     for n in 0..10_000 {
-        let target = dest_dir.join(suffixed(name, n));
-        match fs::hard_link(src, &target) {
+        let target = name_for(n);
+        match place(&target) {
             Ok(()) => return Ok(target),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
@@ -109,23 +121,17 @@ pub fn write_reason(archived: &Path, text: &str) -> io::Result<PathBuf> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    for n in 0..10_000 {
-        let path = dir.join(if n == 0 {
-            base.clone()
-        } else {
-            format!("{base}.{n}")
-        });
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut f) => {
-                f.write_all(text.as_bytes())?;
-                f.sync_all()?;
-                return Ok(path);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::other("no free name for the reason file"))
+    at_free_name(
+        |n| match n {
+            0 => dir.join(&base),
+            n => dir.join(format!("{base}.{n}")),
+        },
+        |path| {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        },
+    )
 }
 
 fn sync_dir(dir: &Path) {
