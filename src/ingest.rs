@@ -92,6 +92,12 @@ impl IngestOptions {
             interrupt: None,
         }
     }
+
+    fn stop_requested(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(Interrupt::stop_requested)
+    }
 }
 
 /// What happened to one file.
@@ -169,12 +175,7 @@ pub fn ingest_file(
     let staged_in = clock.elapsed();
     let (layout, digest) = match read {
         Ok(Ok(v)) => v,
-        Ok(Err(_))
-            if opts
-                .interrupt
-                .as_ref()
-                .is_some_and(Interrupt::stop_requested) =>
-        {
+        Ok(Err(_)) if opts.stop_requested() => {
             load.rollback();
             return Err(IngestError::Stopped);
         }
@@ -218,11 +219,7 @@ pub fn ingest_file(
             return Ok(record_without_load(wh, entry, path, clock, Vec::new())?);
         }
     }
-    if opts
-        .interrupt
-        .as_ref()
-        .is_some_and(Interrupt::stop_requested)
-    {
+    if opts.stop_requested() {
         load.rollback();
         return Err(IngestError::Stopped);
     }
@@ -255,7 +252,7 @@ pub fn ingest_file(
     entry.finished_at = now_micros();
     let file_id = load.file_id;
     let commit_clock = Instant::now();
-    let counts = load.commit(entry.clone(), finish, staged.direct_rows)?;
+    let counts = load.commit(entry.clone(), finish)?;
     tracing::debug!(file = %name, stage_ms = staged_in.as_millis() as u64, commit_ms = commit_clock.elapsed().as_millis() as u64, "load phases");
     let outcome = FileOutcome {
         file_id,
@@ -372,9 +369,10 @@ struct StageState {
     samples: Vec<RejectRow>,
     /// Highest Id seen so far, starting from the warehouse's.
     max_id: i64,
-    /// Rows appended straight to `votes`.
-    direct_rows: u64,
 }
+
+/// What reading the file gave: its layout and digest, or the read error.
+type ReadResult = std::io::Result<(Layout, crate::input::Digest256)>;
 
 /// A chunk after validation: its votes as one Arrow batch, plus its rejects.
 struct ParsedChunk {
@@ -387,13 +385,12 @@ struct ParsedChunk {
 
 /// Runs the reader and the parsers and stages their output in order. The outer error is the
 /// warehouse's; the inner one a read error of the file.
-#[allow(clippy::type_complexity)]
 fn read_and_stage(
     source: Source,
     opts: &IngestOptions,
     load: &mut crate::warehouse::FileLoad<'_>,
     state: &mut StageState,
-) -> Result<Result<(Layout, crate::input::Digest256), std::io::Error>, WarehouseError> {
+) -> Result<ReadResult, WarehouseError> {
     let parsers = match opts.parsers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -525,7 +522,6 @@ fn route_batch(
         )
     };
     if new_rows.num_rows() > 0 {
-        state.direct_rows += new_rows.num_rows() as u64;
         load.append_new_votes(as_votes_batch(&new_rows, load.file_id))?;
     }
     if let Some(staged) = staged.filter(|b| b.num_rows() > 0) {

@@ -246,11 +246,6 @@ impl Warehouse {
         run().map_err(|e| self.err("cannot read the ledger", e))
     }
 
-    /// The ledger id of an earlier arrival of the same content that was loaded.
-    pub fn find_loaded(&self, sha256: &str) -> Result<Option<i64>> {
-        find_loaded(&self.conn, sha256).map_err(|e| self.err("cannot read the ledger", e))
-    }
-
     /// The latest ledger row for this path and content whose file was never archived: the
     /// daemon committed it, then stopped before moving the file.
     pub fn find_unarchived(
@@ -345,6 +340,7 @@ impl Warehouse {
                 path,
                 file_id,
                 max_id_before,
+                direct_rows: 0,
                 staged_rows: 0,
                 votes: Some(conn.appender_to_db("votes", "blog_analysis")?),
                 stage: Some(conn.appender_to_catalog_and_db("vw_stage", "temp", "main")?),
@@ -379,15 +375,6 @@ impl Warehouse {
             .execute_batch(sql)
             .map_err(|e| self.err("statement failed", e))
     }
-}
-
-fn find_loaded(conn: &Connection, sha256: &str) -> duckdb::Result<Option<i64>> {
-    conn.query_row(
-        "SELECT min(id) FROM blog_analysis.ingested_files \
-         WHERE sha256 = ? AND status IN ('loaded', 'partial')",
-        params![sha256],
-        |r| r.get(0),
-    )
 }
 
 fn next_file_id(conn: &Connection) -> duckdb::Result<i64> {
@@ -447,6 +434,8 @@ pub struct FileLoad<'w> {
     /// above every Id before it in the file is new for sure.
     pub max_id_before: i64,
     /// Rows appended to the staging table.
+    /// Rows appended straight to `votes`: the file's inserts that need no resolving.
+    direct_rows: u64,
     staged_rows: u64,
     /// Appends rows that are new for sure straight into `votes`, inside the transaction.
     votes: Option<Appender<'w>>,
@@ -466,13 +455,21 @@ impl<'w> FileLoad<'w> {
         }
     }
 
-    /// [`Warehouse::find_loaded`], inside this transaction.
+    /// The ledger id of an earlier arrival of the same content that was loaded.
     pub fn find_loaded(&self, sha256: &str) -> Result<Option<i64>> {
-        find_loaded(self.conn, sha256).map_err(|e| self.err("cannot read the ledger", e))
+        self.conn
+            .query_row(
+                "SELECT min(id) FROM blog_analysis.ingested_files \
+                 WHERE sha256 = ? AND status IN ('loaded', 'partial')",
+                params![sha256],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err("cannot read the ledger", e))
     }
 
     /// Appends rows that are new for sure to `votes` (its columns, `file_id` last).
     pub fn append_new_votes(&mut self, batch: RecordBatch) -> Result<()> {
+        self.direct_rows += batch.num_rows() as u64;
         let votes = self
             .votes
             .as_mut()
@@ -519,19 +516,13 @@ impl<'w> FileLoad<'w> {
     /// Finishes the file in one transaction: dedupe, insert, counts, ledger row, view.
     /// `entry.counts` brings the reader's counts (lines, rejected, blank); the others are
     /// filled in here and returned.
-    /// `direct_rows` is how many rows went through [`FileLoad::append_new_votes`].
-    pub fn commit(
-        mut self,
-        mut entry: LedgerEntry,
-        finish: Finish,
-        direct_rows: u64,
-    ) -> Result<Counts> {
+    pub fn commit(mut self, mut entry: LedgerEntry, finish: Finish) -> Result<Counts> {
         let votes = self.votes.take();
         let stage = self.stage.take();
         let rejects = self.rejects.take();
         let conn = self.conn;
         let file_id = self.file_id;
-        let staged_rows = self.staged_rows;
+        let (direct_rows, staged_rows) = (self.direct_rows, self.staged_rows);
         let run = || -> duckdb::Result<Counts> {
             // Appenders flush when dropped; flush explicitly to see errors.
             for mut a in [votes, stage, rejects].into_iter().flatten() {
