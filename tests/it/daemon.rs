@@ -32,18 +32,23 @@ impl Daemon {
         if !env.path("votewatch.toml").exists() {
             env.write("votewatch.toml", CONFIG);
         }
-        let log = env.path(&format!("daemon-{}.log", unique()));
         let mut cmd = env.command();
-        cmd.args(["run", "--config", "votewatch.toml"])
-            .env("VOTEWATCH_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap());
+        cmd.args(["run", "--config", "votewatch.toml"]);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("start daemon");
+        Daemon::spawn(env, cmd)
+    }
+
+    /// Runs `cmd` (a `votewatch run`, however started) with its log in a file, and waits
+    /// until it watches landing/.
+    pub fn spawn(env: &Env, mut cmd: std::process::Command) -> Daemon {
+        let log = env.path(&format!("daemon-{}.log", unique()));
+        cmd.env("VOTEWATCH_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap());
         let d = Daemon {
-            child: Some(child),
+            child: Some(cmd.spawn().expect("start daemon")),
             log,
         };
         d.wait_log("watching", Duration::from_secs(30));
@@ -518,21 +523,13 @@ fn sighup_with_a_broken_config_keeps_the_old_one() {
 fn json_logs_are_one_object_per_line() {
     let env = Env::new();
     env.write("votewatch.toml", CONFIG);
-    let log = env.path("json.log");
-    let mut child = env
-        .command()
-        .args(["run", "--config", "votewatch.toml", "--log-format", "json"])
-        .env("VOTEWATCH_LOG", "info")
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut cmd = env.command();
+    cmd.args(["run", "--config", "votewatch.toml", "--log-format", "json"]);
+    let d = Daemon::spawn(&env, cmd);
     drop_file(&env, "a.jsonl", votes(1, 2));
     assert!(wait_until(WAIT, || processed(&env).len() == 1));
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let log = d.log.clone();
+    assert_eq!(d.stop().0, 0);
     let text = fs::read_to_string(&log).unwrap();
     let mut saw_file = false;
     for line in text.lines() {
@@ -616,37 +613,28 @@ fn as_an_ordinary_user_an_unreadable_file_is_refused_and_others_are_archived() {
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
     let readable = env.write("landing/supplier.jsonl", votes(10, 3));
     fs::set_permissions(&readable, fs::Permissions::from_mode(0o644)).unwrap();
-    let log = env.path("nobody.log");
-    let mut child = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            crate::harness::bin(),
-        ])
-        .args(["run", "--config", "votewatch.toml"])
-        .current_dir(env.dir.path())
-        .env("VOTEWATCH_LOG", "info")
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        crate::harness::bin(),
+    ])
+    .args(["run", "--config", "votewatch.toml"])
+    .current_dir(env.dir.path());
+    let d = Daemon::spawn(&env, cmd);
     let failed = || names(&env.path("failed"));
     let ok = wait_until(WAIT, || {
         processed(&env) == ["supplier.jsonl"] && failed().len() == 2
     });
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let code = child.wait().unwrap().code();
-    let text = fs::read_to_string(&log).unwrap();
     assert!(
         ok,
-        "processed {:?}, failed {:?}\n{text}",
+        "processed {:?}, failed {:?}\n{}",
         processed(&env),
-        failed()
+        failed(),
+        d.log()
     );
-    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(d.stop().0, 0);
     assert_eq!(failed(), ["secret.jsonl", "secret.jsonl.reason.txt"]);
     let reason = fs::read_to_string(env.path("failed/secret.jsonl.reason.txt")).unwrap();
     assert!(
