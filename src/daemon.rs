@@ -406,20 +406,26 @@ impl State {
     }
 
     /// Archives files that a crash left in landing/ after their transaction committed.
+    /// Only files the ledger names are hashed, so a backlog waiting in landing/ is not read
+    /// an extra time at start-up.
     fn reconcile(&mut self, config: &Config, wh: &mut Warehouse) -> anyhow::Result<()> {
+        let landing = config.paths.landing.display().to_string();
+        let named = wh.unarchived_sources(&landing)?;
+        if named.is_empty() {
+            return Ok(());
+        }
         let Ok(entries) = std::fs::read_dir(&config.paths.landing) else {
             return Ok(());
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if entry_kind(&path) != Some(EntryKind::File) || self.filter.check(&path).is_err() {
+            if entry_kind(&path) != Some(EntryKind::File) || !named.contains(&canonical(&path)) {
                 continue;
             }
             let Ok(digest) = crate::input::hash_file(&path) else {
                 continue;
             };
-            let source = canonical(&path);
-            if let Some((id, status)) = wh.find_unarchived(&source, &digest.sha256)? {
+            if let Some((id, status)) = wh.find_unarchived(&canonical(&path), &digest.sha256)? {
                 info!(file = %path.display(), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
                 self.archive(config, wh, &path, id, status, None);
             }

@@ -246,6 +246,20 @@ impl Warehouse {
         run().map_err(|e| self.err("cannot read the ledger", e))
     }
 
+    /// Paths under `folder` that have a ledger row whose file was never archived: the only
+    /// files a restart may need to archive without loading.
+    pub fn unarchived_sources(&self, folder: &str) -> Result<std::collections::HashSet<String>> {
+        let run = || -> duckdb::Result<std::collections::HashSet<String>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT DISTINCT source_path FROM blog_analysis.ingested_files \
+                 WHERE archived_to IS NULL AND starts_with(source_path, ?)",
+            )?;
+            let rows = stmt.query_map(params![folder], |r| r.get(0))?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
     /// The latest ledger row for this path and content whose file was never archived: the
     /// daemon committed it, then stopped before moving the file.
     pub fn find_unarchived(
