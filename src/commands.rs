@@ -240,14 +240,15 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
+    // A number, or a duration such as "0.12s".
+    let is_number = |cell: &str| {
+        cell.strip_suffix('s')
+            .unwrap_or(cell)
+            .parse::<f64>()
+            .is_ok()
+    };
     let numeric: Vec<bool> = (0..header.len())
-        .map(|i| {
-            !rows.is_empty()
-                && rows.iter().all(|r| {
-                    r[i].parse::<f64>().is_ok()
-                        || r[i].ends_with('s') && r[i].trim_end_matches('s').parse::<f64>().is_ok()
-                })
-        })
+        .map(|i| !rows.is_empty() && rows.iter().all(|r| is_number(&r[i])))
         .collect();
     let render = |cells: Vec<&str>| {
         let parts: Vec<String> = cells
