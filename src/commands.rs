@@ -141,7 +141,7 @@ pub fn outcome_line(o: &FileOutcome) -> String {
     let mut line = format!(
         "{:<14} {}  read {}  inserted {}  duplicates {}  already {}  conflicting {}  rejected {}  blank {}  {:.2}s  (ledger {})",
         o.status.as_str(),
-        o.path.display(),
+        crate::text::path(&o.path),
         c.lines,
         c.inserted,
         c.duplicates_in_file,
@@ -153,12 +153,16 @@ pub fn outcome_line(o: &FileOutcome) -> String {
         o.file_id,
     );
     if let Some(error) = &o.error {
-        line.push_str(&format!("\n    {}: {}", o.path.display(), error));
+        line.push_str(&format!(
+            "\n    {}: {}",
+            crate::text::path(&o.path),
+            crate::text::escape(error)
+        ));
     }
     if !o.unknown_fields.is_empty() {
         line.push_str(&format!(
             "\n    unknown fields: {}",
-            o.unknown_fields.join(", ")
+            crate::text::escape(&o.unknown_fields.join(", "))
         ));
     }
     line
@@ -190,13 +194,13 @@ pub fn history(wh: &Warehouse, limit: u64, out: &mut impl Write) -> Result<u8, W
             let c = h.counts;
             let note = match h.duplicate_of {
                 Some(d) if h.error.is_empty() => format!("same content as {d}"),
-                _ => h.error,
+                _ => crate::text::escape(&h.error).into_owned(),
             };
             vec![
                 h.id.to_string(),
                 h.started,
                 h.status,
-                h.file_name,
+                crate::text::escape(&h.file_name).into_owned(),
                 c.lines.to_string(),
                 c.inserted.to_string(),
                 c.duplicates_in_file.to_string(),

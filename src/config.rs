@@ -206,6 +206,13 @@ pub struct IngestConfig {
     pub max_reject_share: f64,
     pub max_record_bytes: usize,
     pub reject_keep_bytes: usize,
+    /// Rejects stored in `rejected_votes` per file; the ledger counts all of them.
+    pub max_stored_rejects: usize,
+    /// A compressed file may decompress to at most this many bytes (0: no limit).
+    pub max_decompressed_bytes: u64,
+    /// A compressed file may decompress to at most this many times its size, checked once
+    /// it has produced 64 MiB (0: no limit).
+    pub max_expansion_ratio: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -230,6 +237,9 @@ impl Default for IngestConfig {
             max_reject_share: 0.5,
             max_record_bytes: 1 << 20,
             reject_keep_bytes: 2048,
+            max_stored_rejects: 10_000,
+            max_decompressed_bytes: 64 << 30,
+            max_expansion_ratio: 200,
         }
     }
 }

@@ -250,7 +250,7 @@ impl State {
 
     fn log_once(&mut self, path: &Path, why: &str) {
         if self.logged.insert(path.to_path_buf()) {
-            info!(file = %path.display(), reason = why, "left alone");
+            info!(file = %crate::text::path(path), reason = why, "left alone");
         }
     }
 
@@ -426,7 +426,7 @@ impl State {
                 continue;
             };
             if let Some((id, status)) = wh.find_unarchived(&canonical(&path), &digest.sha256)? {
-                info!(file = %path.display(), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
+                info!(file = %crate::text::path(&path), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
                 self.archive(config, wh, &path, id, status, None);
             }
         }
@@ -472,13 +472,13 @@ impl State {
                     outcomes.push((outcome, placed));
                 }
                 Err(IngestError::Stopped) => {
-                    info!(file = %path.display(), "stopped before commit; the file stays in landing");
+                    info!(file = %crate::text::path(&path), "stopped before commit; the file stays in landing");
                     break;
                 }
                 Err(IngestError::Warehouse(e)) => {
                     // Not this file's fault, and not something to retry in a loop: stop, and
                     // let systemd restart us. Nothing of the file was committed.
-                    error!(file = %path.display(), error = %e, "warehouse error; stopping");
+                    error!(file = %crate::text::path(&path), error = %e, "warehouse error; stopping");
                     return Err(e.into());
                 }
             }
@@ -527,7 +527,7 @@ impl State {
                 if !status.is_handled() {
                     let text = reason_text(file_id, status, outcome);
                     if let Err(e) = archive::write_reason(&placed, &text) {
-                        warn!(file = %placed.display(), error = %e, "cannot write the reason file");
+                        warn!(file = %crate::text::path(&placed), error = %e, "cannot write the reason file");
                     }
                 }
                 if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {
@@ -536,7 +536,7 @@ impl State {
                 Some(placed)
             }
             Err(e) => {
-                error!(file = %path.display(), error = %e, "cannot move the file out of landing; it will not be loaded again until it changes");
+                error!(file = %crate::text::path(path), error = %e, "cannot move the file out of landing; it will not be loaded again until it changes");
                 self.stuck.insert(path.to_path_buf(), stamp(path));
                 None
             }

@@ -18,12 +18,18 @@ use duckdb::arrow::record_batch::RecordBatch;
 use tracing::{info, warn};
 
 use crate::config::IngestConfig;
-use crate::input::{Chunk, Layout, Limits, Source, STRUCTURE_MARK};
+use crate::input::{Chunk, Layout, Limits, Refused, Source};
 use crate::vote::{parse_vote, RejectReason, UnknownFields};
 use crate::warehouse::{Counts, Finish, LedgerEntry, RejectRow, Status, Warehouse, WarehouseError};
 
 /// How many rejects of a file are kept in memory for the report and the log.
 pub const SAMPLE_REJECTS: usize = 5;
+
+/// A chunk of records is handed to a parser once it holds this many bytes...
+const CHUNK_BYTES: usize = 1 << 20;
+/// ...or this many records, so that records of no bytes (blank lines, empty array elements)
+/// cannot grow a chunk without bound.
+const CHUNK_RECORDS: usize = 16 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -181,10 +187,15 @@ pub fn ingest_file(
         }
         Ok(Err(read_error)) => {
             load.rollback();
-            entry.error = Some(format!(
-                "cannot read {name} after {} records: {read_error}",
-                staged.counts.lines
-            ));
+            entry.error = Some(if Refused::is(&read_error) {
+                entry.status = Status::Rejected;
+                format!("{read_error} (after {} records)", staged.counts.lines)
+            } else {
+                format!(
+                    "cannot read {name} after {} records: {read_error}",
+                    staged.counts.lines
+                )
+            });
             entry.counts = staged.counts;
             if let Ok(d) = crate::input::hash_file(path) {
                 entry.sha256 = Some(d.sha256);
@@ -253,7 +264,7 @@ pub fn ingest_file(
     let file_id = load.file_id;
     let commit_clock = Instant::now();
     let counts = load.commit(entry.clone(), finish)?;
-    tracing::debug!(file = %name, stage_ms = staged_in.as_millis() as u64, commit_ms = commit_clock.elapsed().as_millis() as u64, "load phases");
+    tracing::debug!(file = %crate::text::escape(&name), stage_ms = staged_in.as_millis() as u64, commit_ms = commit_clock.elapsed().as_millis() as u64, "load phases");
     let outcome = FileOutcome {
         file_id,
         path: path.to_path_buf(),
@@ -281,10 +292,10 @@ fn judge(c: &Counts, size: u64, max_reject_share: f64, first_reject: &str) -> Op
         Some("no records: the file holds only blank lines or an empty array".to_string())
     } else if c.rejected as f64 > max_reject_share * non_blank as f64 {
         Some(format!(
-            "{} of {} records rejected ({:.1}%), over the limit of {}%{}",
+            "{} of {} records rejected ({}%), over the limit of {}%{}",
             c.rejected,
             non_blank,
-            100.0 * c.rejected as f64 / non_blank as f64,
+            percent_over(c.rejected as f64 / non_blank as f64, max_reject_share),
             max_reject_share * 100.0,
             first_reject
         ))
@@ -293,6 +304,20 @@ fn judge(c: &Counts, size: u64, max_reject_share: f64, first_reject: &str) -> Op
     } else {
         None
     }
+}
+
+/// `share` as a percentage with as many decimals as it takes not to print the same figure as
+/// `limit`, so "over the limit" never reads as equal to it.
+fn percent_over(share: f64, limit: f64) -> String {
+    (1..=9)
+        .map(|d| {
+            (
+                format!("{:.*}", d, share * 100.0),
+                format!("{:.*}", d, limit * 100.0),
+            )
+        })
+        .find(|(s, l)| s != l)
+        .map_or_else(|| (share * 100.0).to_string(), |(s, _)| s)
 }
 
 fn record_without_load(
@@ -321,23 +346,39 @@ fn record_without_load(
     Ok(outcome)
 }
 
+/// This process's peak resident set size so far (VmHWM), in KiB; 0 where the kernel does
+/// not say. Logged with each file, so memory use under hostile input can be watched.
+pub fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn log_outcome(o: &FileOutcome) {
     let c = &o.counts;
+    let peak_rss_mb = peak_rss_kb() / 1024;
+    let name = crate::text::escape(&o.name);
+    let error = crate::text::escape(o.error.as_deref().unwrap_or(""));
     for r in &o.sample_rejects {
-        warn!(file = %o.name, line = r.line, element = r.element, reason = %r.reason, "record rejected");
+        warn!(file = %name, line = r.line, element = r.element, reason = %crate::text::escape(&r.reason), "record rejected");
     }
     if o.status.is_handled() {
         info!(
-            file = %o.name, ledger_id = o.file_id, status = %o.status, lines = c.lines,
+            file = %name, ledger_id = o.file_id, status = %o.status, lines = c.lines,
             inserted = c.inserted, duplicates = c.duplicates_in_file,
             already = c.already_in_warehouse, conflicting = c.conflicting,
             rejected = c.rejected, blank = c.blank, ms = o.elapsed.as_millis() as u64,
-            error = o.error.as_deref().unwrap_or(""), "file done"
+            peak_rss_mb, error = %error, "file done"
         );
     } else {
         warn!(
-            file = %o.name, ledger_id = o.file_id, status = %o.status, lines = c.lines,
-            rejected = c.rejected, error = o.error.as_deref().unwrap_or(""), "file not loaded"
+            file = %name, ledger_id = o.file_id, status = %o.status, lines = c.lines,
+            rejected = c.rejected, peak_rss_mb, error = %error, "file not loaded"
         );
     }
 }
@@ -367,6 +408,8 @@ struct StageState {
     counts: Counts,
     unknown: UnknownFields,
     samples: Vec<RejectRow>,
+    /// Rejects written to `rejected_votes` so far (at most `max_stored_rejects`).
+    stored_rejects: u64,
     /// Highest Id seen so far, starting from the warehouse's.
     max_id: i64,
 }
@@ -398,9 +441,13 @@ fn read_and_stage(
     let limits = Limits {
         max_record_bytes: opts.limits.max_record_bytes,
         keep_bytes: opts.limits.reject_keep_bytes,
-        chunk_bytes: 1 << 20,
+        chunk_bytes: CHUNK_BYTES,
+        chunk_records: CHUNK_RECORDS,
+        max_decompressed_bytes: opts.limits.max_decompressed_bytes,
+        max_expansion_ratio: opts.limits.max_expansion_ratio,
     };
     let ingest_limits = opts.limits;
+    let max_stored = opts.limits.max_stored_rejects;
     let schema = parsed_schema();
     std::thread::scope(|scope| {
         let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(u64, Chunk)>(parsers * 2);
@@ -446,7 +493,7 @@ fn read_and_stage(
             while let Some(parsed) = pending.remove(&next) {
                 next += 1;
                 if failure.is_none() {
-                    if let Err(e) = stage_chunk(load, state, parsed) {
+                    if let Err(e) = stage_chunk(load, state, parsed, max_stored) {
                         failure = Some(e);
                     }
                 }
@@ -469,6 +516,7 @@ fn stage_chunk(
     load: &mut crate::warehouse::FileLoad<'_>,
     state: &mut StageState,
     parsed: ParsedChunk,
+    max_stored: usize,
 ) -> Result<(), WarehouseError> {
     let c = &mut state.counts;
     c.lines += parsed.lines;
@@ -479,12 +527,17 @@ fn stage_chunk(
     state
         .samples
         .extend(parsed.rejects.iter().take(room).cloned());
-    if !parsed.rejects.is_empty() {
-        load.append_rejects(&parsed.rejects)?;
+    // Every reject is counted; only the first `max_stored_rejects` are stored.
+    let store = (max_stored as u64).saturating_sub(state.stored_rejects) as usize;
+    let store = &parsed.rejects[..store.min(parsed.rejects.len())];
+    if !store.is_empty() {
+        load.append_rejects(store)?;
+        state.stored_rejects += store.len() as u64;
     }
     if let Some(batch) = parsed.votes {
         route_batch(load, state, batch)?;
     }
+    crate::failpoint::stall("mid_load");
     Ok(())
 }
 
@@ -530,7 +583,7 @@ fn route_batch(
     Ok(())
 }
 
-/// The columns of `blog_analysis.votes`: the parsed columns less `line`, plus `file_id`.
+/// The columns of `blog_analysis.votes`: the parsed columns less `pos`, plus `file_id`.
 fn as_votes_batch(batch: &RecordBatch, file_id: i64) -> RecordBatch {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         let mut fields: Vec<Field> = parsed_schema()
@@ -551,7 +604,8 @@ fn as_votes_batch(batch: &RecordBatch, file_id: i64) -> RecordBatch {
 fn parsed_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
-            Field::new("line", DataType::Int64, false),
+            // The record's position in the file: first occurrence wins by it.
+            Field::new("pos", DataType::Int64, false),
             Field::new("id", DataType::Int64, false),
             Field::new("post_id", DataType::Int64, false),
             Field::new("vote_type_id", DataType::Int16, false),
@@ -570,7 +624,7 @@ fn parsed_schema() -> SchemaRef {
 fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> ParsedChunk {
     let keep = limits.reject_keep_bytes;
     let n = chunk.records.len();
-    let mut line = Int64Builder::with_capacity(n);
+    let mut pos = Int64Builder::with_capacity(n);
     let mut id = Int64Builder::with_capacity(n);
     let mut post_id = Int64Builder::with_capacity(n);
     let mut vote_type_id = Int16Builder::with_capacity(n);
@@ -586,20 +640,21 @@ fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> Pars
     };
     for r in &chunk.records {
         let bytes = &chunk.data[r.start..r.end];
-        let result = if let Some(bytes_total) = r.oversize {
-            Err(RejectReason::TooLong {
-                bytes: bytes_total,
-                limit: limits.max_record_bytes as u64,
-            })
-        } else if let Some(what) = bytes.strip_prefix(STRUCTURE_MARK) {
+        if let Some(what) = r.structure {
             out.rejects.push(RejectRow {
                 line: r.line,
                 element: r.element,
                 raw: String::new(),
                 truncated: false,
-                reason: String::from_utf8_lossy(what).into_owned(),
+                reason: what.to_string(),
             });
             continue;
+        }
+        let result = if let Some(bytes_total) = r.oversize {
+            Err(RejectReason::TooLong {
+                bytes: bytes_total,
+                limit: limits.max_record_bytes as u64,
+            })
         } else if bytes.iter().all(u8::is_ascii_whitespace) {
             if r.element.is_none() {
                 out.blank += 1;
@@ -611,7 +666,7 @@ fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> Pars
         };
         match result {
             Ok(v) => {
-                line.append_value(r.line as i64);
+                pos.append_value(r.pos as i64);
                 id.append_value(v.id);
                 post_id.append_value(v.post_id);
                 vote_type_id.append_value(v.vote_type_id);
@@ -633,7 +688,7 @@ fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> Pars
     }
     if !id.values_slice().is_empty() {
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(line.finish()),
+            Arc::new(pos.finish()),
             Arc::new(id.finish()),
             Arc::new(post_id.finish()),
             Arc::new(vote_type_id.finish()),
@@ -663,7 +718,7 @@ mod tests {
 
     #[test]
     fn a_file_is_judged_by_its_records() {
-        let cases: [(Counts, u64, f64, Option<&str>); 7] = [
+        let cases: [(Counts, u64, f64, Option<&str>); 8] = [
             (counts(0, 0, 0), 0, 0.5, Some("empty file (0 bytes)")),
             (
                 counts(3, 3, 0),
@@ -685,6 +740,13 @@ mod tests {
                 900,
                 0.0,
                 Some("1 of 10 records rejected (10.0%), over the limit of 0%"),
+            ),
+            // Just over the limit: enough digits that it does not read as equal to it.
+            (
+                counts(120_001, 0, 60_001),
+                900,
+                0.5,
+                Some("60001 of 120001 records rejected (50.0004%), over the limit of 50%"),
             ),
         ];
         for (c, size, share, want) in cases {

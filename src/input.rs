@@ -1,11 +1,14 @@
-//! Reading a supplier file: decompression, SHA-256 of the stored bytes, BOM and CRLF handling,
-//! and splitting into records (lines of JSON lines, or elements of one JSON array) with a
-//! bound on each record's size. Memory use depends on the chunk size and the record bound,
-//! never on the file size.
+//! Reading a supplier file: decompression (with a guard against decompression bombs), SHA-256
+//! of the stored bytes, encoding checks, BOM and CRLF handling, and splitting into records
+//! (lines of JSON lines, or elements of one JSON array) with a bound on each record's size.
+//! Memory use depends on the chunk bounds and the record bound, never on the file's size or
+//! shape.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -40,8 +43,18 @@ pub enum Layout {
     Array,
 }
 
-/// A run of records that fits in one buffer. `no` is the 1-based line number for JSON lines
-/// and the 0-based element index for a JSON array.
+/// True when the name allows one JSON array (`.json`, `.json.gz`, `.json.zst`); every other
+/// name is JSON lines, whatever its content.
+pub fn may_hold_array(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let base = lower
+        .strip_suffix(".gz")
+        .or_else(|| lower.strip_suffix(".zst"))
+        .unwrap_or(&lower);
+    base.ends_with(".json")
+}
+
+/// A run of records that fits in one buffer.
 #[derive(Debug, Default)]
 pub struct Chunk {
     pub data: Vec<u8>,
@@ -52,6 +65,9 @@ pub struct Chunk {
 pub struct Record {
     pub start: usize,
     pub end: usize,
+    /// 0-based position of the record in the file: the order in which records came, unique
+    /// within a file (a compact JSON array has all its elements on line 1).
+    pub pos: u64,
     /// 1-based line on which the record starts.
     pub line: u64,
     /// 0-based element index within a JSON array; `None` for JSON lines.
@@ -59,6 +75,9 @@ pub struct Record {
     /// Set when the record was longer than the bound: its full size. `data[start..end]` then
     /// holds only its first bytes.
     pub oversize: Option<u64>,
+    /// Set when the record stands for a structural error of the file (an array not closed,
+    /// text after it) rather than for bytes of the file: the reason. Never derived from data.
+    pub structure: Option<&'static str>,
 }
 
 /// Bounds the reader works within.
@@ -68,14 +87,45 @@ pub struct Limits {
     pub max_record_bytes: usize,
     /// How much of an oversize record is kept for the reject table.
     pub keep_bytes: usize,
-    /// A chunk is handed on once it holds this many bytes.
+    /// A chunk is handed on once it holds this many bytes...
     pub chunk_bytes: usize,
+    /// ...or this many records (blank lines and empty elements take no bytes).
+    pub chunk_records: usize,
+    /// A compressed file may not decompress to more than this many bytes (0: no limit).
+    pub max_decompressed_bytes: u64,
+    /// Nor to more than this many times its compressed size, once past `RATIO_GRACE` bytes
+    /// (0: no limit).
+    pub max_expansion_ratio: u64,
+}
+
+/// Decompressed bytes below which the expansion ratio is not checked: small files of very
+/// repetitive records compress far better than large ones.
+pub const RATIO_GRACE: u64 = 64 << 20;
+
+/// A file refused for what it holds (UTF-16 text, a decompression bomb), as opposed to one
+/// that could not be read. The ledger records it as `rejected`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl Refused {
+    fn err(what: impl Into<String>) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, Refused(what.into()))
+    }
+
+    /// True when `e` (or what caused it) is a refusal.
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<Refused>())
+    }
 }
 
 /// A file opened for reading, hashing every stored byte as it goes.
 pub struct Source {
     decoder: Decoder,
     pub compression: Compression,
+    may_hold_array: bool,
+    /// Stored bytes read so far, for the expansion guard.
+    stored: Arc<AtomicU64>,
 }
 
 /// What reading the whole file produced besides records.
@@ -88,25 +138,33 @@ pub struct Digest256 {
 struct HashingReader {
     inner: File,
     hasher: Sha256,
-    bytes: u64,
+    bytes: Arc<AtomicU64>,
 }
 
 impl Read for HashingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
 
 impl HashingReader {
+    fn new(inner: File) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: Arc::default(),
+        }
+    }
+
     /// Reads what the decoder left (trailing bytes) so the hash covers the whole file.
     fn finish(mut self) -> io::Result<Digest256> {
         io::copy(&mut self, &mut io::sink())?;
         Ok(Digest256 {
             sha256: format!("{:x}", self.hasher.finalize()),
-            size: self.bytes,
+            size: self.bytes.load(Ordering::Relaxed),
         })
     }
 }
@@ -137,9 +195,53 @@ impl Decoder {
     }
 }
 
+/// The decoded stream, counting what comes out against the bomb guard.
+struct Guarded {
+    decoder: Decoder,
+    stored: Arc<AtomicU64>,
+    decoded: u64,
+    max_bytes: u64,
+    max_ratio: u64,
+}
+
+impl Read for Guarded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.decoder.read(buf)?;
+        if matches!(self.decoder, Decoder::Plain(_)) {
+            return Ok(n);
+        }
+        self.decoded += n as u64;
+        if self.max_bytes > 0 && self.decoded > self.max_bytes {
+            return Err(Refused::err(format!(
+                "decompresses to more than {} bytes (ingest.max_decompressed_bytes)",
+                self.max_bytes
+            )));
+        }
+        let stored = self.stored.load(Ordering::Relaxed).max(1);
+        if self.max_ratio > 0
+            && self.decoded > RATIO_GRACE
+            && self.decoded / stored > self.max_ratio
+        {
+            return Err(Refused::err(format!(
+                "decompresses to more than {} times its size ({} bytes from the first {} \
+                 stored bytes; ingest.max_expansion_ratio): a decompression bomb?",
+                self.max_ratio, self.decoded, stored
+            )));
+        }
+        Ok(n)
+    }
+}
+
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
+
+/// A zstd frame, or a skippable frame (magic 0x184D2A50 to 0x184D2A5F, little-endian), which
+/// a valid zstd stream may start with.
+fn is_zstd(head: &[u8]) -> bool {
+    head.starts_with(&ZSTD_MAGIC)
+        || (head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18])
+}
 
 /// Opens a regular file for reading. Never blocks on a FIFO (the open is non-blocking and
 /// anything but a regular file is refused with what it is), and with `follow_symlinks` false
@@ -181,13 +283,7 @@ pub fn open_regular(path: &Path, follow_symlinks: bool) -> io::Result<File> {
 
 /// Hashes a file without parsing it (the daemon's reconcile uses this).
 pub fn hash_file(path: &Path) -> io::Result<Digest256> {
-    let file = open_regular(path, false)?;
-    HashingReader {
-        inner: file,
-        hasher: Sha256::new(),
-        bytes: 0,
-    }
-    .finish()
+    HashingReader::new(open_regular(path, false)?).finish()
 }
 
 impl Source {
@@ -202,24 +298,30 @@ impl Source {
         let mut file = open_regular(path, follow_symlinks)?;
         let mut head = Vec::with_capacity(4);
         (&mut file).take(4).read_to_end(&mut head)?;
-        let n = head.len();
         file.seek(SeekFrom::Start(0))?;
-        let hashing = HashingReader {
-            inner: file,
-            hasher: Sha256::new(),
-            bytes: 0,
-        };
+        let hashing = HashingReader::new(file);
+        let stored = hashing.bytes.clone();
         let bad = |what: &str| Err(io::Error::new(io::ErrorKind::InvalidData, what.to_string()));
         let decoder = match compression {
-            Compression::None => Decoder::Plain(hashing),
+            // A 0-byte compressed file is an empty file, like any other.
+            _ if head.is_empty() => Decoder::Plain(hashing),
+            Compression::None => {
+                if head.starts_with(&GZIP_MAGIC) {
+                    return bad("looks like gzip data: name it .gz (for example votes.jsonl.gz)");
+                }
+                if is_zstd(&head) {
+                    return bad("looks like zstd data: name it .zst (for example votes.jsonl.zst)");
+                }
+                Decoder::Plain(hashing)
+            }
             Compression::Gzip => {
-                if n > 0 && !head[..n].starts_with(&GZIP_MAGIC) {
+                if !head.starts_with(&GZIP_MAGIC) {
                     return bad("name ends in .gz but the content is not gzip");
                 }
                 Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(hashing)))
             }
             Compression::Zstd => {
-                if n > 0 && !head[..n].starts_with(&ZSTD_MAGIC) {
+                if !is_zstd(&head) {
                     return bad("name ends in .zst but the content is not zstd");
                 }
                 Decoder::Zstd(Box::new(zstd::stream::read::Decoder::new(hashing)?))
@@ -228,70 +330,104 @@ impl Source {
         Ok(Source {
             decoder,
             compression,
+            may_hold_array: may_hold_array(&name),
+            stored,
         })
     }
 
-    /// Finds the layout (skipping a BOM), then hands every record to `sink` in chunks; `sink`
-    /// returns false to stop early. Returns the file's digest once all of it has been read.
+    /// Checks the encoding (skipping a UTF-8 BOM), finds the layout, then hands every record
+    /// to `sink` in chunks; `sink` returns false to stop early. Returns the file's digest once
+    /// all of it has been read.
     pub fn read_records(
-        mut self,
+        self,
         limits: Limits,
         mut sink: impl FnMut(Chunk) -> bool,
     ) -> io::Result<(Layout, Digest256)> {
-        let (prefix, layout) = sniff(&mut self.decoder)?;
-        let mut reader =
-            BufReader::with_capacity(1 << 18, io::Cursor::new(prefix).chain(self.decoder));
-        let finished = match layout {
-            Layout::Lines => split_lines(&mut reader, limits, &mut sink)?,
-            Layout::Array => split_array(&mut reader, limits, &mut sink)?,
+        let mut guarded = Guarded {
+            decoder: self.decoder,
+            stored: self.stored,
+            decoded: 0,
+            max_bytes: limits.max_decompressed_bytes,
+            max_ratio: limits.max_expansion_ratio,
         };
-        if !finished {
+        let mut head = Vec::with_capacity(4);
+        (&mut guarded).take(4).read_to_end(&mut head)?;
+        check_encoding(&head)?;
+        if head.starts_with(&BOM) {
+            head.drain(..3);
+        }
+        let mut reader = BufReader::with_capacity(1 << 18, io::Cursor::new(head).chain(guarded));
+        let mut b = ChunkBuilder::new(limits, &mut sink);
+        let mut layout = Layout::Lines;
+        if self.may_hold_array {
+            let (newlines, first) = skip_blank(&mut reader)?;
+            if first == Some(b'[') {
+                layout = Layout::Array;
+                b.line += newlines;
+            } else {
+                for _ in 0..newlines {
+                    b.end_line(None);
+                    b.line += 1;
+                }
+            }
+        }
+        match layout {
+            Layout::Lines => split_lines(&mut reader, &mut b)?,
+            Layout::Array => split_array(&mut reader, &mut b)?,
+        }
+        if b.stopped {
             return Err(io::Error::new(
                 io::ErrorKind::Interrupted,
                 "reading was stopped",
             ));
         }
-        let (_, decoder) = reader.into_inner().into_inner();
-        let digest = decoder.into_hashing().finish()?;
+        let (_, guarded) = reader.into_inner().into_inner();
+        let digest = guarded.decoder.into_hashing().finish()?;
         Ok((layout, digest))
     }
 }
 
-/// Reads the start of the decoded stream: drops a UTF-8 BOM and looks at the first
-/// non-blank byte to tell a JSON array from JSON lines. Returns the bytes read (less the BOM)
-/// so that they are split like the rest.
-fn sniff(decoder: &mut Decoder) -> io::Result<(Vec<u8>, Layout)> {
-    const LOOK: usize = 64 * 1024;
-    let mut prefix = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = loop {
-            match decoder.read(&mut buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => break other?,
-            }
-        };
-        prefix.extend_from_slice(&buf[..n]);
-        let body = prefix.strip_prefix(&BOM[..]).unwrap_or(&prefix);
-        if let Some(&c) = body.iter().find(|b| !b.is_ascii_whitespace()) {
-            let layout = if c == b'[' {
-                Layout::Array
-            } else {
-                Layout::Lines
-            };
-            return Ok((strip_bom(prefix), layout));
+/// Refuses text that is not UTF-8 but would otherwise be read as binary data.
+fn check_encoding(head: &[u8]) -> io::Result<()> {
+    let utf16 = match head {
+        [0xff, 0xfe, ..] => Some("UTF-16 little-endian (byte-order mark FF FE)"),
+        [0xfe, 0xff, ..] => Some("UTF-16 big-endian (byte-order mark FE FF)"),
+        [a, 0, b, 0, ..] if a.is_ascii() && *a != 0 && b.is_ascii() && *b != 0 => {
+            Some("UTF-16 little-endian")
         }
-        if n == 0 || prefix.len() >= LOOK {
-            return Ok((strip_bom(prefix), Layout::Lines));
+        [0, a, 0, b, ..] if a.is_ascii() && *a != 0 && b.is_ascii() && *b != 0 => {
+            Some("UTF-16 big-endian")
         }
+        _ => None,
+    };
+    match utf16 {
+        Some(what) => Err(Refused::err(format!(
+            "the file is {what} text: convert it to UTF-8"
+        ))),
+        None => Ok(()),
     }
 }
 
-fn strip_bom(mut prefix: Vec<u8>) -> Vec<u8> {
-    if prefix.starts_with(&BOM) {
-        prefix.drain(..3);
+/// Skips leading whitespace of any length without keeping it. Returns how many line ends it
+/// held and the first byte after it (not consumed), or `None` at the end of the file.
+fn skip_blank(reader: &mut impl BufRead) -> io::Result<(u64, Option<u8>)> {
+    let mut newlines = 0u64;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((newlines, None));
+        }
+        let blank = buf
+            .iter()
+            .position(|c| !c.is_ascii_whitespace())
+            .unwrap_or(buf.len());
+        newlines += memchr::memchr_iter(b'\n', &buf[..blank]).count() as u64;
+        let first = buf.get(blank).copied();
+        reader.consume(blank);
+        if first.is_some() {
+            return Ok((newlines, first));
+        }
     }
-    prefix
 }
 
 /// Builds chunks of records and hands them on when full.
@@ -303,6 +439,10 @@ struct ChunkBuilder<'s, S: FnMut(Chunk) -> bool> {
     start: usize,
     /// Full length of the record being built (may exceed what is kept).
     len: u64,
+    /// The last byte of the record being built, to drop a CR before a line end.
+    last: Option<u8>,
+    /// Position of the next record in the file.
+    pos: u64,
     line: u64,
     stopped: bool,
 }
@@ -310,21 +450,32 @@ struct ChunkBuilder<'s, S: FnMut(Chunk) -> bool> {
 impl<'s, S: FnMut(Chunk) -> bool> ChunkBuilder<'s, S> {
     fn new(limits: Limits, sink: &'s mut S) -> Self {
         ChunkBuilder {
-            chunk: Chunk {
-                data: Vec::with_capacity(limits.chunk_bytes + 4096),
-                records: Vec::new(),
-            },
+            chunk: Self::empty_chunk(&limits),
             limits,
             sink,
             start: 0,
             len: 0,
+            last: None,
+            pos: 0,
             line: 1,
             stopped: false,
         }
     }
 
+    fn empty_chunk(limits: &Limits) -> Chunk {
+        Chunk {
+            data: Vec::with_capacity(limits.chunk_bytes + 4096),
+            records: Vec::new(),
+        }
+    }
+
     fn push(&mut self, bytes: &[u8]) {
-        let max = self.limits.max_record_bytes as u64;
+        let Some(&last) = bytes.last() else {
+            return;
+        };
+        self.last = Some(last);
+        // One byte of slack: a line of exactly the bound followed by CR LF still fits.
+        let max = self.limits.max_record_bytes as u64 + 1;
         let new_len = self.len + bytes.len() as u64;
         if new_len <= max {
             self.chunk.data.extend_from_slice(bytes);
@@ -340,23 +491,40 @@ impl<'s, S: FnMut(Chunk) -> bool> ChunkBuilder<'s, S> {
         self.len = new_len;
     }
 
-    fn end(&mut self, element: Option<u64>, trim_cr: bool) {
-        let oversize = (self.len > self.limits.max_record_bytes as u64).then_some(self.len);
-        let mut end = self.chunk.data.len();
-        if trim_cr && oversize.is_none() && end > self.start && self.chunk.data[end - 1] == b'\r' {
-            end -= 1;
+    /// Ends a line of JSON lines: a CR before the line end is not part of the record.
+    fn end_line(&mut self, element: Option<u64>) {
+        if self.len > 0 && self.last == Some(b'\r') {
+            self.len -= 1;
+            if self.chunk.data.len() as u64 - self.start as u64 > self.len {
+                self.chunk.data.pop();
+            }
         }
+        self.end(element, None);
+    }
+
+    fn end(&mut self, element: Option<u64>, structure: Option<&'static str>) {
+        let oversize = (self.len > self.limits.max_record_bytes as u64).then_some(self.len);
+        if oversize.is_some() {
+            let keep_end = self.start + self.limits.keep_bytes;
+            self.chunk.data.truncate(keep_end);
+        }
+        let end = self.chunk.data.len();
         self.chunk.records.push(Record {
             start: self.start,
             end,
+            pos: self.pos,
             line: self.line,
             element,
             oversize,
+            structure,
         });
-        self.chunk.data.truncate(end);
+        self.pos += 1;
         self.start = end;
         self.len = 0;
-        if self.chunk.data.len() >= self.limits.chunk_bytes {
+        self.last = None;
+        if self.chunk.data.len() >= self.limits.chunk_bytes
+            || self.chunk.records.len() >= self.limits.chunk_records
+        {
             self.flush();
         }
     }
@@ -365,13 +533,7 @@ impl<'s, S: FnMut(Chunk) -> bool> ChunkBuilder<'s, S> {
         if self.chunk.records.is_empty() || self.stopped {
             return;
         }
-        let full = std::mem::replace(
-            &mut self.chunk,
-            Chunk {
-                data: Vec::with_capacity(self.limits.chunk_bytes + 4096),
-                records: Vec::new(),
-            },
-        );
+        let full = std::mem::replace(&mut self.chunk, Self::empty_chunk(&self.limits));
         self.start = 0;
         if !(self.sink)(full) {
             self.stopped = true;
@@ -379,12 +541,10 @@ impl<'s, S: FnMut(Chunk) -> bool> ChunkBuilder<'s, S> {
     }
 }
 
-fn split_lines(
+fn split_lines<S: FnMut(Chunk) -> bool>(
     reader: &mut impl BufRead,
-    limits: Limits,
-    sink: &mut impl FnMut(Chunk) -> bool,
-) -> io::Result<bool> {
-    let mut b = ChunkBuilder::new(limits, sink);
+    b: &mut ChunkBuilder<'_, S>,
+) -> io::Result<()> {
     let mut open = false;
     loop {
         let buf = reader.fill_buf()?;
@@ -397,7 +557,7 @@ fn split_lines(
             match memchr::memchr(b'\n', &buf[pos..]) {
                 Some(i) => {
                     b.push(&buf[pos..pos + i]);
-                    b.end(None, true);
+                    b.end_line(None);
                     b.line += 1;
                     open = false;
                     pos += i + 1;
@@ -408,26 +568,26 @@ fn split_lines(
                     pos = n;
                 }
             }
+            if b.stopped {
+                return Ok(());
+            }
         }
         reader.consume(n);
-        if b.stopped {
-            return Ok(false);
-        }
     }
     if open {
-        b.end(None, true);
+        b.end_line(None);
     }
     b.flush();
-    Ok(!b.stopped)
+    Ok(())
 }
 
 /// Splits one top-level JSON array into its elements at top-level commas. Elements are not
-/// parsed here; a malformed element ends up in one record and is rejected by the parser.
-fn split_array(
+/// parsed here; a malformed element ends up in one record and is rejected by the parser. An
+/// empty element (`[a,,b]`, `[a,]`) is a record of its own, rejected as such.
+fn split_array<S: FnMut(Chunk) -> bool>(
     reader: &mut impl BufRead,
-    limits: Limits,
-    sink: &mut impl FnMut(Chunk) -> bool,
-) -> io::Result<bool> {
+    b: &mut ChunkBuilder<'_, S>,
+) -> io::Result<()> {
     #[derive(PartialEq)]
     enum State {
         BeforeArray,
@@ -435,13 +595,13 @@ fn split_array(
         InElement,
         AfterArray,
     }
-    let mut b = ChunkBuilder::new(limits, sink);
     let mut state = State::BeforeArray;
     let mut depth = 0u32;
     let mut in_string = false;
     let mut escaped = false;
     let mut element = 0u64;
     let mut element_line = 1u64;
+    let mut after_comma = false;
     let mut trailing_line = None;
     loop {
         let buf = reader.fill_buf()?;
@@ -459,6 +619,13 @@ fn split_array(
                 }
                 State::BeforeElement => {
                     if c == b']' {
+                        if after_comma {
+                            // `[a,]`: the comma promised an element that never came.
+                            let saved = b.line;
+                            b.end(Some(element), None);
+                            b.line = saved;
+                            element += 1;
+                        }
                         state = State::AfterArray;
                     } else if !c.is_ascii_whitespace() {
                         state = State::InElement;
@@ -499,9 +666,10 @@ fn split_array(
                     b.push(trim_end(&buf[run_start..i]));
                     let saved = b.line;
                     b.line = element_line;
-                    b.end(Some(element), false);
+                    b.end(Some(element), None);
                     b.line = saved;
                     element += 1;
+                    after_comma = c == b',';
                     state = if c == b']' {
                         State::AfterArray
                     } else {
@@ -518,44 +686,27 @@ fn split_array(
         }
         reader.consume(n);
         if b.stopped {
-            return Ok(false);
+            return Ok(());
         }
     }
     if state == State::InElement {
         // The array was cut off: hand the partial element to the parser, which rejects it.
         b.line = element_line;
-        b.end(Some(element), false);
+        b.end(Some(element), None);
     }
     if state == State::BeforeElement || state == State::InElement {
-        note_structure_error(&mut b, element, "the JSON array is not closed with ]");
+        b.end(Some(element), Some("the JSON array is not closed with ]"));
     }
     if let Some(line) = trailing_line {
         b.line = line;
-        note_structure_error(
-            &mut b,
-            element,
-            "unexpected text after the closing ] of the array",
+        b.end(
+            Some(element),
+            Some("unexpected text after the closing ] of the array"),
         );
     }
     b.flush();
-    Ok(!b.stopped)
+    Ok(())
 }
-
-/// Adds a record whose text is a description of a structural problem, so that it is rejected
-/// with that reason and counted like any other bad record.
-fn note_structure_error<S: FnMut(Chunk) -> bool>(
-    b: &mut ChunkBuilder<'_, S>,
-    element: u64,
-    what: &str,
-) {
-    b.chunk.data.extend_from_slice(STRUCTURE_MARK);
-    b.chunk.data.extend_from_slice(what.as_bytes());
-    b.end(Some(element), false);
-}
-
-/// Prefix of a synthetic record that describes a structural error of the file; it cannot
-/// start real JSON, so the parser recognises it.
-pub const STRUCTURE_MARK: &[u8] = b"\x00votewatch-structure:";
 
 fn trim_end(b: &[u8]) -> &[u8] {
     let end = b
@@ -574,39 +725,61 @@ mod tests {
             max_record_bytes: 16,
             keep_bytes: 4,
             chunk_bytes: 8,
+            chunk_records: 1000,
+            max_decompressed_bytes: 0,
+            max_expansion_ratio: 0,
+        }
+    }
+
+    fn roomy() -> Limits {
+        Limits {
+            max_record_bytes: 100,
+            ..limits()
         }
     }
 
     /// (text, line, element, oversize) of each record.
     type Seen = (String, u64, Option<u64>, Option<u64>);
 
-    fn records(layout_input: &[u8], limits: Limits) -> (Layout, Vec<Seen>) {
+    fn read_file(
+        name: &str,
+        input: &[u8],
+        limits: Limits,
+    ) -> io::Result<(Layout, Vec<Record>, Vec<Seen>)> {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.jsonl");
-        std::fs::write(&path, layout_input).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, input).unwrap();
         let mut out = Vec::new();
-        let (layout, digest) = Source::open(&path, false)
-            .unwrap()
-            .read_records(limits, |chunk| {
-                for r in &chunk.records {
-                    out.push((
-                        String::from_utf8_lossy(&chunk.data[r.start..r.end]).into_owned(),
-                        r.line,
-                        r.element,
-                        r.oversize,
-                    ));
-                }
-                true
-            })
-            .unwrap();
-        assert_eq!(digest.size, layout_input.len() as u64);
-        assert_eq!(digest.sha256, format!("{:x}", Sha256::digest(layout_input)));
-        (layout, out)
+        let mut all = Vec::new();
+        let (layout, digest) = Source::open(&path, false)?.read_records(limits, |chunk| {
+            for r in &chunk.records {
+                out.push((
+                    String::from_utf8_lossy(&chunk.data[r.start..r.end]).into_owned(),
+                    r.line,
+                    r.element,
+                    r.oversize,
+                ));
+                all.push(r.clone());
+            }
+            true
+        })?;
+        assert_eq!(digest.size, input.len() as u64);
+        assert_eq!(digest.sha256, format!("{:x}", Sha256::digest(input)));
+        Ok((layout, all, out))
+    }
+
+    fn records(name: &str, input: &[u8], limits: Limits) -> (Layout, Vec<Seen>) {
+        let (layout, _, seen) = read_file(name, input, limits).unwrap();
+        (layout, seen)
     }
 
     #[test]
     fn lines_with_crlf_bom_blank_and_no_final_newline() {
-        let (layout, recs) = records(b"\xef\xbb\xbf{\"a\":1}\r\n\r\n{\"b\":2}", limits());
+        let (layout, recs) = records(
+            "f.jsonl",
+            b"\xef\xbb\xbf{\"a\":1}\r\n\r\n{\"b\":2}",
+            limits(),
+        );
         assert_eq!(layout, Layout::Lines);
         assert_eq!(
             recs,
@@ -620,7 +793,7 @@ mod tests {
 
     #[test]
     fn an_overlong_line_keeps_only_a_prefix() {
-        let (_, recs) = records(b"0123456789abcdefXYZ\nok\n", limits());
+        let (_, recs) = records("f.jsonl", b"0123456789abcdefXYZ\nok\n", limits());
         assert_eq!(
             recs,
             vec![
@@ -631,15 +804,30 @@ mod tests {
     }
 
     #[test]
+    fn the_cr_of_a_crlf_line_end_does_not_count_towards_the_bound() {
+        // 16 bytes is exactly the bound: with CR LF it still fits, 17 does not.
+        let (_, recs) = records(
+            "f.jsonl",
+            b"0123456789abcdef\r\n0123456789abcdefg\r\n",
+            limits(),
+        );
+        assert_eq!(
+            recs,
+            vec![
+                ("0123456789abcdef".into(), 1, None, None),
+                ("0123".into(), 2, None, Some(17)),
+            ]
+        );
+        // The same with the CR LF split over two reads of the file is covered by the
+        // chunk-boundary test; a lone CR inside a line still counts.
+        let (_, recs) = records("f.jsonl", b"0123456789abcde\rX\n", limits());
+        assert_eq!(recs[0].3, Some(17));
+    }
+
+    #[test]
     fn array_elements_with_lines_and_indexes() {
         let input = b"[\n {\"a\":\"x,]\"},\n {\"b\":[1,2]}\n]\n";
-        let (layout, recs) = records(
-            input,
-            Limits {
-                max_record_bytes: 100,
-                ..limits()
-            },
-        );
+        let (layout, recs) = records("f.json", input, roomy());
         assert_eq!(layout, Layout::Array);
         assert_eq!(
             recs,
@@ -651,9 +839,34 @@ mod tests {
     }
 
     #[test]
+    fn positions_are_unique_and_in_file_order_even_on_one_line() {
+        let (_, all, _) = read_file("f.json", b"[{\"a\":1},{\"a\":2},{\"a\":3}]", roomy()).unwrap();
+        let pos: Vec<(u64, u64)> = all.iter().map(|r| (r.pos, r.line)).collect();
+        assert_eq!(pos, vec![(0, 1), (1, 1), (2, 1)]);
+    }
+
+    #[test]
+    fn a_trailing_comma_is_an_empty_element_like_a_double_comma() {
+        let (_, recs) = records("f.json", b"[{\"a\":1},]", roomy());
+        assert_eq!(
+            recs,
+            vec![
+                ("{\"a\":1}".into(), 1, Some(0), None),
+                ("".into(), 1, Some(1), None),
+            ]
+        );
+        let (_, recs) = records("f.json", b"[{\"a\":1},,{\"b\":2}]", roomy());
+        assert_eq!(recs[1], ("".into(), 1, Some(1), None));
+        assert_eq!(recs.len(), 3);
+        // An empty array is no element at all.
+        let (_, recs) = records("f.json", b"[ ]", roomy());
+        assert!(recs.is_empty());
+    }
+
+    #[test]
     fn an_oversize_array_element_keeps_only_a_prefix_and_the_next_one_is_whole() {
         let input = b"[{\"a\":\"0123456789abcdefghij\"},{\"b\":1}]";
-        let (_, recs) = records(input, limits());
+        let (_, recs) = records("f.json", input, limits());
         assert_eq!(
             recs,
             vec![
@@ -665,33 +878,198 @@ mod tests {
 
     #[test]
     fn a_truncated_array_yields_its_partial_element_and_a_structure_error() {
-        let (_, recs) = records(
-            b"[{\"a\":1},{\"b\"",
-            Limits {
-                max_record_bytes: 100,
-                ..limits()
-            },
-        );
+        let (_, all, recs) = read_file("f.json", b"[{\"a\":1},{\"b\"", roomy()).unwrap();
         assert_eq!(recs.len(), 3);
         assert_eq!(recs[1].0, "{\"b\"");
-        assert!(recs[2].0.ends_with("the JSON array is not closed with ]"));
+        assert_eq!(
+            all[2].structure,
+            Some("the JSON array is not closed with ]")
+        );
+        assert_eq!(all[0].structure, None);
+    }
+
+    /// The bytes of a file never make a structure error: only the splitter does.
+    #[test]
+    fn data_cannot_pose_as_a_structure_error() {
+        let forged = b"\x00votewatch-structure:all is well\n[\"\\u0000votewatch-structure:x\"]";
+        let (_, all, _) = read_file("f.jsonl", forged, roomy()).unwrap();
+        assert!(all.iter().all(|r| r.structure.is_none()));
+        let (_, all, _) =
+            read_file("f.json", b"[\"\x00votewatch-structure:fine\", 1]", roomy()).unwrap();
+        assert!(all.iter().all(|r| r.structure.is_none()));
+    }
+
+    #[test]
+    fn the_name_decides_whether_a_file_may_be_an_array() {
+        // A .jsonl file whose first line is an array is JSON lines: the line is one record.
+        let (layout, recs) = records("f.jsonl", b"[1,2]\n{\"a\":1}\n", roomy());
+        assert_eq!(layout, Layout::Lines);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].0, "[1,2]");
+        // A .json array after far more blank lines than any look-ahead window.
+        let mut input = vec![b'\n'; 200_000];
+        input.extend_from_slice(b"  [{\"a\":1}]");
+        let (layout, recs) = records("f.json.gz", &gzip(&input), roomy());
+        assert_eq!(layout, Layout::Array);
+        assert_eq!(recs, vec![("{\"a\":1}".into(), 200_001, Some(0), None)]);
+        // A .json file of JSON lines keeps its blank lines as blank records.
+        let (layout, recs) = records("f.json", b"\n\n{\"a\":1}\n", roomy());
+        assert_eq!(layout, Layout::Lines);
+        assert_eq!(
+            recs,
+            vec![
+                ("".into(), 1, None, None),
+                ("".into(), 2, None, None),
+                ("{\"a\":1}".into(), 3, None, None),
+            ]
+        );
+        assert!(may_hold_array("X.JSON.ZST"));
+        assert!(!may_hold_array("x.ndjson"));
+        assert!(!may_hold_array("x.json.txt"));
+    }
+
+    /// Records that take no bytes (blank lines, empty elements) still fill chunks.
+    #[test]
+    fn chunks_are_bounded_by_record_count_as_well_as_bytes() {
+        for (name, input) in [
+            ("f.jsonl", b"\n".repeat(10_000)),
+            ("g.jsonl", b"\r\n".repeat(10_000)),
+            ("h.json", [&b"["[..], &b",".repeat(10_000), b"]"].concat()),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(name);
+            std::fs::write(&path, &input).unwrap();
+            let mut sizes = Vec::new();
+            Source::open(&path, false)
+                .unwrap()
+                .read_records(
+                    Limits {
+                        chunk_records: 100,
+                        ..limits()
+                    },
+                    |chunk| {
+                        sizes.push(chunk.records.len());
+                        true
+                    },
+                )
+                .unwrap();
+            assert!(sizes.iter().all(|&n| n <= 100), "{name}: {sizes:?}");
+            assert!(sizes.iter().sum::<usize>() >= 10_000, "{name}");
+        }
     }
 
     #[test]
     fn a_chunk_boundary_does_not_split_records() {
         let input: Vec<u8> = (0..1000)
-            .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
+            .flat_map(|i| format!("{{\"n\":{i}}}\r\n").into_bytes())
             .collect();
         let (_, recs) = records(
+            "f.jsonl",
             &input,
             Limits {
                 max_record_bytes: 100,
                 keep_bytes: 10,
                 chunk_bytes: 7,
+                ..limits()
             },
         );
         assert_eq!(recs.len(), 1000);
         assert_eq!(recs[999].0, "{\"n\":999}");
         assert_eq!(recs[999].1, 1000);
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn a_zstd_stream_may_start_with_a_skippable_frame() {
+        let mut input = vec![0x5a, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, b'a', b'b', b'c'];
+        input.extend(zstd::encode_all(&b"{\"a\":1}\n"[..], 3).unwrap());
+        let (_, recs) = records("f.jsonl.zst", &input, roomy());
+        assert_eq!(recs, vec![("{\"a\":1}".into(), 1, None, None)]);
+    }
+
+    #[test]
+    fn an_empty_compressed_file_is_an_empty_file() {
+        for name in ["f.jsonl.gz", "f.json.zst"] {
+            let (_, recs) = records(name, b"", roomy());
+            assert!(recs.is_empty(), "{name}");
+        }
+    }
+
+    fn open_error(name: &str, input: &[u8]) -> io::Error {
+        read_file(name, input, roomy()).map(|_| ()).unwrap_err()
+    }
+
+    #[test]
+    fn compressed_data_under_a_plain_name_says_how_to_name_it() {
+        let e = open_error("f.jsonl", &gzip(b"{}\n"));
+        assert!(
+            e.to_string().contains("looks like gzip data: name it .gz"),
+            "{e}"
+        );
+        let e = open_error("f.json", &zstd::encode_all(&b"{}"[..], 3).unwrap());
+        assert!(e.to_string().contains("name it .zst"), "{e}");
+        assert!(!Refused::is(&e));
+    }
+
+    #[test]
+    fn utf16_is_refused_with_what_to_do() {
+        let le: Vec<u8> = "{\"Id\":1}"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let be: Vec<u8> = "{\"Id\":1}"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        for (input, want) in [
+            (
+                [&[0xff, 0xfe][..], &le].concat(),
+                "UTF-16 little-endian (byte-order mark FF FE)",
+            ),
+            (le.clone(), "UTF-16 little-endian text"),
+            (be, "UTF-16 big-endian text"),
+        ] {
+            let e = open_error("f.jsonl", &input);
+            assert!(Refused::is(&e), "{e}");
+            assert!(e.to_string().contains(want), "{e}");
+            assert!(e.to_string().contains("convert it to UTF-8"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_by_size_and_by_ratio() {
+        // 2,000 gzip members of 1 MiB of newlines each: about 2 MB stored, 2 GiB decoded.
+        let member = gzip(&vec![b'\n'; 1 << 20]);
+        let bomb = member.repeat(2000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.jsonl.gz");
+        std::fs::write(&path, &bomb).unwrap();
+        let read = |limits: Limits| {
+            Source::open(&path, false)
+                .unwrap()
+                .read_records(limits, |_| true)
+                .map(|_| ())
+                .unwrap_err()
+        };
+        let e = read(Limits {
+            max_expansion_ratio: 100,
+            chunk_records: 10_000,
+            ..roomy()
+        });
+        assert!(Refused::is(&e), "{e}");
+        assert!(e.to_string().contains("decompression bomb"), "{e}");
+        let e = read(Limits {
+            max_decompressed_bytes: 10 << 20,
+            chunk_records: 10_000,
+            ..roomy()
+        });
+        assert!(Refused::is(&e), "{e}");
+        assert!(e.to_string().contains("more than 10485760 bytes"), "{e}");
     }
 }

@@ -14,6 +14,7 @@
 //! - [`commands`]: the CLI commands' output (ingest lines, outlier and history tables).
 //! - [`synth`]: deterministic test and benchmark data shaped like the real export.
 //! - [`failpoint`]: crash points for the crash-safety tests.
+//! - [`text`]: supplier text (file names, reasons) escaped for terminals and logs.
 
 pub mod archive;
 pub mod commands;
@@ -26,5 +27,6 @@ pub mod mail;
 pub mod report;
 pub mod settle;
 pub mod synth;
+pub mod text;
 pub mod vote;
 pub mod warehouse;

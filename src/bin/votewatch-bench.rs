@@ -1,6 +1,10 @@
 //! The ingest benchmark: votewatch against DuckDB's own one-statement load, same file, same
-//! DuckDB, same run. Prints rows/s for each and their ratio, then the real-file time and the
-//! cost of loading into a large warehouse.
+//! DuckDB, same run. Two baselines: the statement a data engineer would write for the same
+//! result (every field read as text and cast with TRY_CAST, invalid rows dropped, the first
+//! occurrence per Id within the file, anti-join against the warehouse), and a bare one (typed
+//! columns, anti-join only). Each load runs in a child process of its own, so its peak RSS is
+//! its own. Prints rows/s, ratios and peak RSS, then the real-file time and the cost of
+//! loading into a large warehouse. `--hostile` instead measures peak RSS on hostile shapes.
 //!
 //! `cargo run --release --bin votewatch-bench -- --rows 10000000`
 
@@ -35,7 +39,7 @@ struct Args {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// The real export, timed warm when present
-    #[arg(long, default_value = "../shared/data/votes.jsonl")]
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/votes.jsonl.zst"))]
     real_file: PathBuf,
     /// Rows already in the warehouse for the large-warehouse check (0 skips it)
     #[arg(long, default_value_t = 20_000_000)]
@@ -55,6 +59,34 @@ struct Args {
     /// Daemon benchmark: how many small files to drop at once for throughput
     #[arg(long, default_value_t = 1000)]
     burst: usize,
+    /// Peak RSS of votewatch on hostile shapes (blank lines, empty elements, one repeated
+    /// row, one-byte bad lines, a gzip bomb), each about this many MiB decompressed
+    #[arg(long)]
+    hostile: Option<u64>,
+    /// Internal: run one load in this process (votewatch, same-job or bare) and print
+    /// its time and peak RSS
+    #[arg(long, hide = true)]
+    contender: Option<Contender>,
+    /// Internal: the file a contender loads
+    #[arg(long, hide = true)]
+    file: Option<PathBuf>,
+    /// Internal: the warehouse a contender loads into
+    #[arg(long, hide = true)]
+    db: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Contender {
+    Votewatch,
+    SameJob,
+    Bare,
+}
+
+/// What one contender's process reported.
+#[derive(Clone, Copy)]
+struct Measure {
+    time: Duration,
+    peak_rss_kb: u64,
 }
 
 fn main() -> Result<()> {
@@ -68,8 +100,14 @@ fn main() -> Result<()> {
         );
         return Ok(());
     }
+    if let Some(c) = args.contender {
+        return contender(c, &args);
+    }
     if args.daemon {
         return daemon_bench(&args);
+    }
+    if let Some(mib) = args.hostile {
+        return hostile_bench(mib);
     }
     let tmp;
     let dir = match &args.dir {
@@ -99,35 +137,52 @@ fn main() -> Result<()> {
         clock.elapsed().as_secs_f64()
     );
 
-    let mut ours = Vec::new();
-    let mut base = Vec::new();
+    let contenders = [Contender::Votewatch, Contender::SameJob, Contender::Bare];
+    let mut results: Vec<Vec<Measure>> = vec![Vec::new(); contenders.len()];
     for run in 0..args.runs {
-        // Alternate the order so neither side always gets the warmer cache.
-        if run % 2 == 0 {
-            base.push(baseline(&dir, &file, run)?);
-            ours.push(votewatch(&dir, &file, run)?);
-        } else {
-            ours.push(votewatch(&dir, &file, run)?);
-            base.push(baseline(&dir, &file, run)?);
+        // Rotate the order so no contender always gets the warmest cache.
+        for k in 0..contenders.len() {
+            let i = (k + run) % contenders.len();
+            let db = dir.join(format!("c{i}-{run}.db"));
+            let (measure, status) = spawn_contender(contenders[i], &file, &db)?;
+            if contenders[i] == Contender::Votewatch && !status.starts_with("status loaded") {
+                bail!("votewatch did not load {}: {status}", file.display());
+            }
+            results[i].push(measure);
         }
     }
-    let ours_t = median(&mut ours);
-    let base_t = median(&mut base);
+    let summary: Vec<(Duration, u64)> = results
+        .iter_mut()
+        .map(|m| {
+            let peak = m.iter().map(|x| x.peak_rss_kb).max().unwrap_or(0);
+            let mut times: Vec<Duration> = m.iter().map(|x| x.time).collect();
+            (median(&mut times), peak)
+        })
+        .collect();
     let rps = |t: Duration| args.rows as f64 / t.as_secs_f64();
+    let labels = [
+        "votewatch ingest       ",
+        "DuckDB SQL, same job   ",
+        "DuckDB SQL, bare       ",
+    ];
+    for (label, (t, peak)) in labels.iter().zip(&summary) {
+        println!(
+            "{label}: {:>8.3}s  {:>12.0} rows/s  peak RSS {:>5} MB  (median of {})",
+            t.as_secs_f64(),
+            rps(*t),
+            peak / 1024,
+            args.runs
+        );
+    }
+    println!("  same job = read_json with every field as text, TRY_CAST, invalid rows dropped, first occurrence per Id, anti-join");
+    println!("  bare     = read_json with typed columns, anti-join only (no validation, repeats within the file inserted twice)");
     println!(
-        "votewatch ingest : {:>8.3}s  {:>12.0} rows/s  (median of {})",
-        ours_t.as_secs_f64(),
-        rps(ours_t),
-        args.runs
+        "ratio, same job        : {:.2}  (votewatch rows/s / same-job rows/s; goal >= 1.0)",
+        rps(summary[0].0) / rps(summary[1].0)
     );
     println!(
-        "baseline (SQL)   : {:>8.3}s  {:>12.0} rows/s  (read_json -> INSERT ... SELECT, anti-join on id)",
-        base_t.as_secs_f64(),
-        rps(base_t)
-    );
-    println!(
-        "ratio            : {:.2}  (votewatch rows/s / baseline rows/s; goal >= 1.0)",
-        rps(ours_t) / rps(base_t)
+        "ratio, bare            : {:.2}  (votewatch rows/s / bare rows/s)",
+        rps(summary[0].0) / rps(summary[2].0)
     );
     std::fs::remove_file(&file).ok();
 
@@ -206,26 +261,172 @@ fn votewatch(dir: &Path, file: &Path, run: usize) -> Result<Duration> {
     Ok(t)
 }
 
-/// The same file loaded by DuckDB alone with one statement.
-fn baseline(dir: &Path, file: &Path, run: usize) -> Result<Duration> {
-    let db = dir.join(format!("baseline-{run}.db"));
-    remove_db(&db);
-    let wh = Warehouse::open(&db)?;
-    let sql = format!(
+/// The statement a data engineer would write for votewatch's result: every field read as text
+/// and cast with TRY_CAST, rows that fail a rule dropped, the first occurrence of each Id in
+/// file order, then the anti-join against the warehouse.
+fn same_job_sql(file: &Path) -> String {
+    format!(
+        "INSERT INTO blog_analysis.votes \
+         WITH raw AS ( \
+           SELECT row_number() OVER () AS pos, * \
+           FROM read_json('{}', format = 'newline_delimited', columns = {{Id: 'VARCHAR', \
+             PostId: 'VARCHAR', VoteTypeId: 'VARCHAR', UserId: 'VARCHAR', \
+             BountyAmount: 'VARCHAR', CreationDate: 'VARCHAR'}})), \
+         typed AS ( \
+           SELECT pos, TRY_CAST(Id AS BIGINT) AS id, TRY_CAST(PostId AS BIGINT) AS post_id, \
+             TRY_CAST(VoteTypeId AS SMALLINT) AS vote_type_id, \
+             TRY_CAST(nullif(UserId, '') AS BIGINT) AS user_id, \
+             TRY_CAST(nullif(BountyAmount, '') AS INTEGER) AS bounty_amount, \
+             TRY_CAST(CreationDate AS TIMESTAMP) AS creation_date, \
+             nullif(UserId, '') AS user_text, nullif(BountyAmount, '') AS bounty_text \
+           FROM raw), \
+         valid AS ( \
+           SELECT * FROM typed \
+           WHERE id > 0 AND post_id > 0 AND vote_type_id > 0 AND creation_date IS NOT NULL \
+             AND (user_text IS NULL OR user_id IS NOT NULL) \
+             AND (bounty_text IS NULL OR bounty_amount IS NOT NULL) \
+           QUALIFY row_number() OVER (PARTITION BY id ORDER BY pos) = 1) \
+         SELECT id, post_id, vote_type_id, user_id, bounty_amount, creation_date, 0 \
+         FROM valid f \
+         WHERE NOT EXISTS (SELECT 1 FROM blog_analysis.votes v WHERE v.id = f.id)",
+        sql_path(file)
+    )
+}
+
+/// The bare statement: typed columns straight from read_json and the anti-join, nothing else.
+fn bare_sql(file: &Path) -> String {
+    format!(
         "INSERT INTO blog_analysis.votes \
          SELECT j.Id, j.PostId, j.VoteTypeId, j.UserId, j.BountyAmount, j.CreationDate, 0 \
          FROM read_json('{}', format = 'newline_delimited', columns = {{Id: 'BIGINT', \
            PostId: 'BIGINT', VoteTypeId: 'SMALLINT', UserId: 'BIGINT', \
            BountyAmount: 'INTEGER', CreationDate: 'TIMESTAMP'}}) j \
          WHERE NOT EXISTS (SELECT 1 FROM blog_analysis.votes v WHERE v.id = j.Id)",
-        file.display().to_string().replace('\'', "''")
-    );
+        sql_path(file)
+    )
+}
+
+fn sql_path(file: &Path) -> String {
+    file.display().to_string().replace('\'', "''")
+}
+
+/// Runs one contender in a child process (this executable) and reads what it reported: the
+/// measure, and votewatch's status line.
+fn spawn_contender(c: Contender, file: &Path, db: &Path) -> Result<(Measure, String)> {
+    use clap::ValueEnum;
+    let name = c.to_possible_value().expect("named").get_name().to_string();
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["--contender", &name, "--file"])
+        .arg(file)
+        .arg("--db")
+        .arg(db)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "{name} failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let fields: Vec<&str> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .context("no RESULT line")?
+        .split_whitespace()
+        .collect();
+    let status = stdout
+        .lines()
+        .find(|l| l.starts_with("status "))
+        .unwrap_or("")
+        .to_string();
+    Ok((
+        Measure {
+            time: Duration::from_secs_f64(fields[0].parse()?),
+            peak_rss_kb: fields[1].parse()?,
+        },
+        status,
+    ))
+}
+
+/// In the child: one load into a fresh warehouse, then `RESULT seconds peak_rss_kb`.
+fn contender(c: Contender, args: &Args) -> Result<()> {
+    let file = args.file.as_deref().context("--file")?;
+    let db = args.db.as_deref().context("--db")?;
+    remove_db(db);
+    let mut wh = Warehouse::open(db)?;
     let clock = Instant::now();
-    wh.execute_batch(&sql).context("baseline statement")?;
+    match c {
+        Contender::Votewatch => {
+            let outcome = ingest_file(&mut wh, file, &IngestOptions::new(IngestConfig::default()))?;
+            println!(
+                "status {} inserted {} error {:?}",
+                outcome.status, outcome.counts.inserted, outcome.error
+            );
+        }
+        Contender::SameJob => wh.execute_batch(&same_job_sql(file))?,
+        Contender::Bare => wh.execute_batch(&bare_sql(file))?,
+    }
     let t = clock.elapsed();
     drop(wh);
-    remove_db(&db);
-    Ok(t)
+    remove_db(db);
+    println!(
+        "RESULT {} {}",
+        t.as_secs_f64(),
+        votewatch::ingest::peak_rss_kb()
+    );
+    Ok(())
+}
+
+/// Peak RSS of votewatch on the hostile shapes, each about `mib` MiB once decompressed.
+fn hostile_bench(mib: u64) -> Result<()> {
+    use std::io::Write;
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let size = (mib as usize) << 20;
+    let row = br#"{"Id":"1","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-01"}"#;
+    let gzip_of = |unit: &[u8], count: usize| -> Result<Vec<u8>> {
+        // Members of 1 MiB each, concatenated: the stream a bomb would be.
+        let per = (1usize << 20) / unit.len();
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..per {
+            e.write_all(unit)?;
+        }
+        let member = e.finish()?;
+        Ok(member.repeat(count.div_ceil(per)))
+    };
+    let shapes: Vec<(&str, Vec<u8>)> = vec![
+        ("blank-lines-lf.jsonl", b"\n".repeat(size)),
+        ("blank-lines-crlf.jsonl", b"\r\n".repeat(size / 2)),
+        (
+            "empty-elements.json",
+            [&b"["[..], &b",".repeat(size), b"]"].concat(),
+        ),
+        ("one-byte-bad-lines.jsonl", b"x\n".repeat(size / 2)),
+        (
+            "repeated-row.jsonl",
+            [&row[..], b"\n"].concat().repeat(size / (row.len() + 1)),
+        ),
+        ("newline-bomb.jsonl.gz", gzip_of(b"\n", size)?),
+        ("comma-bomb.json.gz", {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(b"[")?;
+            [e.finish()?, gzip_of(b",", size)?].concat()
+        }),
+    ];
+    println!("peak RSS of one votewatch load per shape (about {mib} MiB decompressed each):");
+    for (name, bytes) in shapes {
+        let path = dir.join(name);
+        std::fs::write(&path, &bytes)?;
+        let (m, status) = spawn_contender(Contender::Votewatch, &path, &dir.join("h.db"))?;
+        println!(
+            "  {name:<26} stored {:>7.1} MB  {:>7.2}s  peak RSS {:>5} MB  {status}",
+            bytes.len() as f64 / 1e6,
+            m.time.as_secs_f64(),
+            m.peak_rss_kb / 1024,
+        );
+        std::fs::remove_file(&path)?;
+    }
+    Ok(())
 }
 
 /// Loads small files into an empty warehouse and into one holding `big_rows` votes: five

@@ -41,15 +41,6 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_votewatch")
 }
 
-/// The shared data folder beside the repository.
-pub fn shared(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(name);
-    assert!(p.exists(), "{} is missing", p.display());
-    p
-}
-
 pub fn test_data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")

@@ -6,6 +6,7 @@ mod contract;
 mod daemon;
 mod exactly_once;
 mod harness;
+mod hostile;
 mod inputs;
 mod mail;
 mod smtp;

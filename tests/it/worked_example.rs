@@ -1,6 +1,6 @@
 //! The issue's worked example and the real export.
 
-use crate::harness::{shared, test_data, Env};
+use crate::harness::{test_data, Env};
 
 const OUTLIERS: &str =
     r#"SELECT "Year", "WeekNumber", "VoteCount" FROM blog_analysis.outlier_weeks"#;
@@ -57,7 +57,8 @@ fn outliers_command_prints_the_view() {
 #[test]
 fn real_file_loads_every_vote_once_and_again_adds_nothing() {
     let env = Env::new();
-    let real = shared("votes.jsonl");
+    // The real export, zstd-compressed in the repository (votewatch reads .zst as it is).
+    let real = test_data("votes.jsonl.zst");
     let run = env.ingest(&[real.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(env.votes(), 40_299);
@@ -77,9 +78,9 @@ fn real_file_loads_every_vote_once_and_again_adds_nothing() {
     );
 
     // The same content again, under another name: a duplicate file, nothing added.
-    let copy = env.path("again.jsonl");
+    let copy = env.path("again.jsonl.zst");
     std::fs::copy(&real, &copy).unwrap();
-    let run = env.ingest(&["again.jsonl"]);
+    let run = env.ingest(&["again.jsonl.zst"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(env.votes(), 40_299);
     let l = env.last_ledger();
@@ -89,7 +90,7 @@ fn real_file_loads_every_vote_once_and_again_adds_nothing() {
     );
 
     // Forced: loaded again, every row found already in the warehouse.
-    let run = env.run(&["ingest", "--force", "again.jsonl"]);
+    let run = env.run(&["ingest", "--force", "again.jsonl.zst"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(env.votes(), 40_299);
     let l = env.last_ledger();

@@ -2,7 +2,7 @@
 -- them (in the warehouse and earlier in the file) are new for sure and go straight into
 -- votes; only the others land here to be resolved at the end of the file.
 CREATE OR REPLACE TEMP TABLE vw_stage (
-    line          BIGINT NOT NULL,
+    pos           BIGINT NOT NULL, -- position of the record in the file
     id            BIGINT NOT NULL,
     post_id       BIGINT NOT NULL,
     vote_type_id  SMALLINT NOT NULL,
