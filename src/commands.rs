@@ -106,7 +106,11 @@ pub fn send_test_email(cfg: &ReportConfig, out: &mut impl Write) -> u8 {
 }
 
 /// The ledger by status, and the reports waiting in the outbox.
-pub fn status(warehouse: &std::path::Path, cfg: &ReportConfig, out: &mut impl Write) -> u8 {
+pub fn status(
+    warehouse: &crate::config::WarehouseConfig,
+    cfg: &ReportConfig,
+    out: &mut impl Write,
+) -> u8 {
     let outbox = Outbox::new(&cfg.outbox);
     let waiting = outbox.len();
     let _ = writeln!(

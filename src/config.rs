@@ -198,6 +198,19 @@ impl Default for DaemonConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WarehouseConfig {
     pub path: PathBuf,
+    /// DuckDB's `memory_limit` for votewatch's own connection (DuckDB's size syntax); DuckDB
+    /// spills to disk beyond it.
+    pub memory_limit: String,
+}
+
+impl WarehouseConfig {
+    /// The same settings for another DuckDB file (the CLI's `--warehouse`).
+    pub fn with_path(&self, path: &Path) -> WarehouseConfig {
+        WarehouseConfig {
+            path: path.to_path_buf(),
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
@@ -227,6 +240,7 @@ impl Default for WarehouseConfig {
     fn default() -> Self {
         WarehouseConfig {
             path: PathBuf::from("warehouse.db"),
+            memory_limit: "128MB".into(),
         }
     }
 }

@@ -365,7 +365,7 @@ impl State {
         let mut delay = Duration::from_millis(50);
         let mut waited = Duration::ZERO;
         loop {
-            match Warehouse::open(&config.warehouse.path) {
+            match Warehouse::open(&config.warehouse) {
                 Ok(wh) => {
                     if !waited.is_zero() {
                         info!(

@@ -2,15 +2,15 @@
 //! threads), stage and commit (the caller's thread, the only one that owns the connection).
 //! The CLI and the daemon both call [`ingest_file`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use duckdb::arrow::array::{
-    Array, ArrayRef, BooleanBuilder, Int16Builder, Int32Builder, Int64Array, Int64Builder,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, BooleanBuilder, Int16Array, Int16Builder, Int32Array, Int32Builder,
+    Int64Array, Int64Builder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use duckdb::arrow::compute::{filter_record_batch, not};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::config::IngestConfig;
 use crate::input::{Chunk, Layout, Limits, Refused, Source};
-use crate::vote::{parse_vote, RejectReason, UnknownFields};
+use crate::vote::{parse_vote, RejectReason, UnknownFields, Vote};
 use crate::warehouse::{Counts, Finish, LedgerEntry, RejectRow, Status, Warehouse, WarehouseError};
 
 /// How many rejects of a file are kept in memory for the report and the log.
@@ -141,14 +141,35 @@ pub fn ingest_file(
     opts: &IngestOptions,
 ) -> Result<FileOutcome, IngestError> {
     let clock = Instant::now();
+    let entry = new_entry(path, opts);
+    match load_file(wh, path, opts, clock, entry.clone()) {
+        // A file that needs more memory than DuckDB may use is this file's outcome, not a
+        // failure of the warehouse: recorded, and the next file goes on.
+        Err(IngestError::Warehouse(e)) if e.is_out_of_memory() => {
+            let first_line = e.source.to_string();
+            let first_line = first_line.lines().next().unwrap_or_default().to_string();
+            let entry = LedgerEntry {
+                error: Some(format!(
+                    "the load needs more memory than warehouse.memory_limit allows; raise it \
+                     and send the file again ({first_line})"
+                )),
+                ..entry
+            };
+            Ok(record_without_load(wh, entry, path, clock, Vec::new())?)
+        }
+        other => other,
+    }
+}
+
+/// The ledger row of a file before anything is known about it (`failed`, no counts).
+fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
     let started_at = now_micros();
-    let name = file_name(path);
     let source_path = std::fs::canonicalize(path)
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string();
-    let mut entry = LedgerEntry {
-        file_name: name.clone(),
+    LedgerEntry {
+        file_name: file_name(path),
         source_path,
         sha256: None,
         size: None,
@@ -161,8 +182,17 @@ pub fn ingest_file(
         started_at,
         finished_at: started_at,
         error: None,
-    };
+    }
+}
 
+fn load_file(
+    wh: &mut Warehouse,
+    path: &Path,
+    opts: &IngestOptions,
+    clock: Instant,
+    mut entry: LedgerEntry,
+) -> Result<FileOutcome, IngestError> {
+    let name = entry.file_name.clone();
     let source = match Source::open(path, opts.follow_symlinks) {
         Ok(s) => s,
         Err(e) => {
@@ -174,10 +204,20 @@ pub fn ingest_file(
 
     let mut load = wh.begin_file()?;
     let mut staged = StageState {
+        counts: Counts::default(),
+        unknown: UnknownFields::default(),
+        samples: Vec::new(),
+        stored_rejects: 0,
         max_id: load.max_id_before,
-        ..StageState::default()
+        fold: Fold::default(),
+        seen: SeenIds::new(),
     };
-    let read = read_and_stage(source, opts, &mut load, &mut staged);
+    let read = read_and_stage(source, opts, &mut load, &mut staged).and_then(|read| {
+        if read.is_ok() {
+            flush_fold(&mut load, &mut staged)?;
+        }
+        Ok(read)
+    });
     let staged_in = clock.elapsed();
     let (layout, digest) = match read {
         Ok(Ok(v)) => v,
@@ -403,7 +443,6 @@ fn format_name(layout: Layout, compression: crate::input::Compression) -> String
 }
 
 /// What the stage step accumulates over the chunks of a file.
-#[derive(Default)]
 struct StageState {
     counts: Counts,
     unknown: UnknownFields,
@@ -412,6 +451,10 @@ struct StageState {
     stored_rejects: u64,
     /// Highest Id seen so far, starting from the warehouse's.
     max_id: i64,
+    /// Staged rows not appended yet.
+    fold: Fold,
+    /// Ids the file has shown so far.
+    seen: SeenIds,
 }
 
 /// What reading the file gave: its layout and digest, or the read error.
@@ -541,10 +584,11 @@ fn stage_chunk(
     Ok(())
 }
 
-/// Splits a parsed batch in file order. A row whose Id is above every Id seen so far (the
-/// warehouse's maximum when the file began, then the file's own) cannot repeat anything, so
-/// it goes straight into `votes`; any other row is staged and resolved at commit. A file
-/// sorted by Id with new Ids never stages a row.
+/// Splits a parsed batch in file order. A row cannot repeat anything when its Id is above
+/// every Id seen so far (the warehouse's maximum when the file began, then the file's own), or
+/// when it is above the warehouse's maximum and the file has certainly not shown it before
+/// ([`SeenIds`]); such a row goes straight into `votes`. Any other row is staged and resolved
+/// at commit. A file of new Ids stages only its repeats, in whatever order it comes.
 fn route_batch(
     load: &mut crate::warehouse::FileLoad<'_>,
     state: &mut StageState,
@@ -558,7 +602,8 @@ fn route_batch(
     let mut direct = BooleanBuilder::with_capacity(ids.len());
     let mut all_direct = true;
     for &id in ids.values() {
-        let new = id > state.max_id;
+        let seen_maybe = state.seen.insert(id);
+        let new = id > state.max_id || (id > load.max_id_before && !seen_maybe);
         all_direct &= new;
         direct.append_value(new);
         state.max_id = state.max_id.max(id);
@@ -578,9 +623,175 @@ fn route_batch(
         load.append_new_votes(as_votes_batch(&new_rows, load.file_id))?;
     }
     if let Some(staged) = staged.filter(|b| b.num_rows() > 0) {
-        load.append_staged(staged)?;
+        fold_staged(load, state, &staged)?;
     }
     Ok(())
+}
+
+/// The Ids a file has shown so far, as one bit per Id modulo 2^28 (32 MiB, allocated zeroed
+/// so that only the pages of the Ids seen are ever touched). Exact for a file whose Ids span
+/// fewer than 2^28 values, as real exports do; beyond that, two Ids may share a bit, which
+/// only costs a staged row. Consecutive Ids touch consecutive bits, so a sorted file stays in
+/// cache.
+struct SeenIds {
+    words: Vec<u64>,
+}
+
+impl SeenIds {
+    const WORDS: usize = 1 << 22;
+
+    fn new() -> Self {
+        SeenIds {
+            words: vec![0; Self::WORDS],
+        }
+    }
+
+    /// Marks `id` as seen; returns whether it (or an Id sharing its bit) was seen before.
+    fn insert(&mut self, id: i64) -> bool {
+        let bit = id as u64;
+        let word = &mut self.words[(bit >> 6) as usize & (Self::WORDS - 1)];
+        let mask = 1u64 << (bit & 63);
+        let seen = *word & mask != 0;
+        *word |= mask;
+        seen
+    }
+}
+
+/// Staged rows held back before they are appended, at most this many distinct ones.
+const FOLD_ROWS: usize = 64 * 1024;
+
+/// Staged rows waiting to be appended, exact repeats folded into their first copy: a file of
+/// one row repeated millions of times stages one row with a count, not millions of rows.
+#[derive(Default)]
+struct Fold {
+    /// Where each distinct row is in `rows`.
+    index: HashMap<Vote, usize>,
+    /// (position of the first copy, the row, how many copies).
+    rows: Vec<(i64, Vote, i64)>,
+}
+
+fn fold_staged(
+    load: &mut crate::warehouse::FileLoad<'_>,
+    state: &mut StageState,
+    staged: &RecordBatch,
+) -> Result<(), WarehouseError> {
+    let col = |i: usize| staged.column(i).as_any();
+    let int64 = |i: usize| col(i).downcast_ref::<Int64Array>().expect("Int64 column");
+    let (pos, id, post_id, user_id) = (int64(0), int64(1), int64(2), int64(4));
+    let vote_type_id = col(3).downcast_ref::<Int16Array>().expect("Int16 column");
+    let bounty = col(5).downcast_ref::<Int32Array>().expect("Int32 column");
+    let created = col(6)
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .expect("timestamp column");
+    for i in 0..staged.num_rows() {
+        let vote = Vote {
+            id: id.value(i),
+            post_id: post_id.value(i),
+            vote_type_id: vote_type_id.value(i),
+            user_id: user_id.is_valid(i).then(|| user_id.value(i)),
+            bounty_amount: bounty.is_valid(i).then(|| bounty.value(i)),
+            creation_date: created.value(i),
+        };
+        let fold = &mut state.fold;
+        match fold.index.get(&vote) {
+            Some(&k) => fold.rows[k].2 += 1,
+            None => {
+                fold.index.insert(vote, fold.rows.len());
+                fold.rows.push((pos.value(i), vote, 1));
+                if fold.rows.len() >= FOLD_ROWS {
+                    flush_fold(load, state)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends the held-back staged rows (columns as in `sql/stage.sql`).
+fn flush_fold(
+    load: &mut crate::warehouse::FileLoad<'_>,
+    state: &mut StageState,
+) -> Result<(), WarehouseError> {
+    let fold = std::mem::take(&mut state.fold);
+    if fold.rows.is_empty() {
+        return Ok(());
+    }
+    let n = fold.rows.len();
+    let mut pos = Int64Builder::with_capacity(n);
+    let mut b = VoteBuilders::with_capacity(n);
+    let mut copies = Int64Builder::with_capacity(n);
+    for (p, vote, c) in fold.rows {
+        pos.append_value(p);
+        b.append(&vote);
+        copies.append_value(c);
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(pos.finish())];
+    columns.extend(b.finish());
+    columns.push(Arc::new(copies.finish()));
+    load.append_staged(
+        RecordBatch::try_new(staged_schema(), columns).expect("columns match the stage table"),
+    )
+}
+
+/// The columns of `temp.vw_stage`: the parsed columns plus `copies`.
+fn staged_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields: Vec<Field> = parsed_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("copies", DataType::Int64, false));
+        Arc::new(Schema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+/// Arrow builders for the six vote columns, in the order of `votes`.
+struct VoteBuilders {
+    id: Int64Builder,
+    post_id: Int64Builder,
+    vote_type_id: Int16Builder,
+    user_id: Int64Builder,
+    bounty: Int32Builder,
+    created: TimestampMicrosecondBuilder,
+}
+
+impl VoteBuilders {
+    fn with_capacity(n: usize) -> Self {
+        VoteBuilders {
+            id: Int64Builder::with_capacity(n),
+            post_id: Int64Builder::with_capacity(n),
+            vote_type_id: Int16Builder::with_capacity(n),
+            user_id: Int64Builder::with_capacity(n),
+            bounty: Int32Builder::with_capacity(n),
+            created: TimestampMicrosecondBuilder::with_capacity(n),
+        }
+    }
+
+    fn append(&mut self, v: &Vote) {
+        self.id.append_value(v.id);
+        self.post_id.append_value(v.post_id);
+        self.vote_type_id.append_value(v.vote_type_id);
+        self.user_id.append_option(v.user_id);
+        self.bounty.append_option(v.bounty_amount);
+        self.created.append_value(v.creation_date);
+    }
+
+    fn len(&self) -> usize {
+        self.id.values_slice().len()
+    }
+
+    fn finish(mut self) -> [ArrayRef; 6] {
+        [
+            Arc::new(self.id.finish()),
+            Arc::new(self.post_id.finish()),
+            Arc::new(self.vote_type_id.finish()),
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.bounty.finish()),
+            Arc::new(self.created.finish()),
+        ]
+    }
 }
 
 /// The columns of `blog_analysis.votes`: the parsed columns less `pos`, plus `file_id`.
@@ -625,12 +836,7 @@ fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> Pars
     let keep = limits.reject_keep_bytes;
     let n = chunk.records.len();
     let mut pos = Int64Builder::with_capacity(n);
-    let mut id = Int64Builder::with_capacity(n);
-    let mut post_id = Int64Builder::with_capacity(n);
-    let mut vote_type_id = Int16Builder::with_capacity(n);
-    let mut user_id = Int64Builder::with_capacity(n);
-    let mut bounty = Int32Builder::with_capacity(n);
-    let mut created = TimestampMicrosecondBuilder::with_capacity(n);
+    let mut votes = VoteBuilders::with_capacity(n);
     let mut out = ParsedChunk {
         votes: None,
         rejects: Vec::new(),
@@ -667,12 +873,7 @@ fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> Pars
         match result {
             Ok(v) => {
                 pos.append_value(r.pos as i64);
-                id.append_value(v.id);
-                post_id.append_value(v.post_id);
-                vote_type_id.append_value(v.vote_type_id);
-                user_id.append_option(v.user_id);
-                bounty.append_option(v.bounty_amount);
-                created.append_value(v.creation_date);
+                votes.append(&v);
             }
             Err(reason) => {
                 let cut = bytes.len().min(keep);
@@ -686,16 +887,9 @@ fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> Pars
             }
         }
     }
-    if !id.values_slice().is_empty() {
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(pos.finish()),
-            Arc::new(id.finish()),
-            Arc::new(post_id.finish()),
-            Arc::new(vote_type_id.finish()),
-            Arc::new(user_id.finish()),
-            Arc::new(bounty.finish()),
-            Arc::new(created.finish()),
-        ];
+    if votes.len() > 0 {
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(pos.finish())];
+        columns.extend(votes.finish());
         out.votes = Some(
             RecordBatch::try_new(schema.clone(), columns).expect("columns match the stage schema"),
         );

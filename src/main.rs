@@ -119,12 +119,16 @@ fn main() -> ExitCode {
 
 fn open(args: &WarehouseArgs) -> anyhow::Result<(Config, Warehouse)> {
     let config = Config::load(args.config.as_deref())?;
-    let path = args
-        .warehouse
-        .clone()
-        .unwrap_or_else(|| config.warehouse.path.clone());
-    let wh = Warehouse::open(&path)?;
+    let wh = Warehouse::open(&warehouse_config(&config, args))?;
     Ok((config, wh))
+}
+
+/// The configured warehouse, or the one `--warehouse` names with the same settings.
+fn warehouse_config(config: &Config, args: &WarehouseArgs) -> votewatch::config::WarehouseConfig {
+    match &args.warehouse {
+        Some(path) => config.warehouse.with_path(path),
+        None => config.warehouse.clone(),
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -153,11 +157,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Status { wh } => {
             let config = Config::load(wh.config.as_deref())?;
-            let path = wh
-                .warehouse
-                .clone()
-                .unwrap_or_else(|| config.warehouse.path.clone());
-            commands::status(&path, &config.report, &mut out)
+            commands::status(&warehouse_config(&config, &wh), &config.report, &mut out)
         }
         Command::Outliers { wh } => {
             let (_, wh) = open(&wh)?;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use votewatch::config::IngestConfig;
+use votewatch::config::{IngestConfig, WarehouseConfig};
 use votewatch::ingest::{ingest_file, IngestOptions};
 use votewatch::synth::{write_votes, Spec};
 use votewatch::warehouse::{Status, Warehouse};
@@ -212,7 +212,7 @@ fn main() -> Result<()> {
 
 fn duckdb_version(dir: &Path) -> Result<String> {
     let path = dir.join("version.db");
-    let wh = Warehouse::open(&path)?;
+    let wh = Warehouse::open(&WarehouseConfig::default().with_path(&path))?;
     let v = wh.query_string("SELECT version()")?;
     drop(wh);
     remove_db(&path);
@@ -245,7 +245,7 @@ fn remove_db(path: &Path) {
 fn votewatch(dir: &Path, file: &Path, run: usize) -> Result<Duration> {
     let db = dir.join(format!("votewatch-{run}.db"));
     remove_db(&db);
-    let mut wh = Warehouse::open(&db)?;
+    let mut wh = Warehouse::open(&WarehouseConfig::default().with_path(&db))?;
     let clock = Instant::now();
     let outcome = ingest_file(&mut wh, file, &IngestOptions::new(IngestConfig::default()))?;
     let t = clock.elapsed();
@@ -353,7 +353,7 @@ fn contender(c: Contender, args: &Args) -> Result<()> {
     let file = args.file.as_deref().context("--file")?;
     let db = args.db.as_deref().context("--db")?;
     remove_db(db);
-    let mut wh = Warehouse::open(db)?;
+    let mut wh = Warehouse::open(&WarehouseConfig::default().with_path(db))?;
     let clock = Instant::now();
     match c {
         Contender::Votewatch => {
@@ -467,14 +467,14 @@ fn big_warehouse_check(dir: &Path, args: &Args) -> Result<()> {
 
     let empty_db = dir.join("empty.db");
     remove_db(&empty_db);
-    let mut wh = Warehouse::open(&empty_db)?;
+    let mut wh = Warehouse::open(&WarehouseConfig::default().with_path(&empty_db))?;
     let mut empty_times = load_all(&mut wh)?;
     drop(wh);
     remove_db(&empty_db);
 
     let big_db = dir.join("big.db");
     remove_db(&big_db);
-    let mut wh = Warehouse::open(&big_db)?;
+    let mut wh = Warehouse::open(&WarehouseConfig::default().with_path(&big_db))?;
     let clock = Instant::now();
     wh.execute_batch(&format!(
         "INSERT INTO blog_analysis.votes \

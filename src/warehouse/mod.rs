@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use duckdb::arrow::record_batch::RecordBatch;
+
+use crate::config::WarehouseConfig;
 use duckdb::{params, Appender, Connection};
 
 const SCHEMA_SQL: &str = include_str!("sql/schema.sql");
@@ -29,6 +31,18 @@ pub struct WarehouseError {
 }
 
 impl WarehouseError {
+    /// True when DuckDB could not stay within its memory limit for this work.
+    pub fn is_out_of_memory(&self) -> bool {
+        let text = self.source.to_string();
+        [
+            "Out of Memory Error",
+            "could not allocate block",
+            "failed to pin block",
+        ]
+        .iter()
+        .any(|m| text.contains(m))
+    }
+
     /// True when another process holds the DuckDB file (its lock), so a retry may succeed.
     pub fn is_locked(&self) -> bool {
         let text = self.source.to_string();
@@ -156,16 +170,23 @@ pub struct Warehouse {
 
 impl Warehouse {
     /// Opens (creating if needed) the DuckDB file and brings its schema and view up to date.
-    pub fn open(path: &Path) -> Result<Warehouse> {
+    pub fn open(cfg: &WarehouseConfig) -> Result<Warehouse> {
+        let path = cfg.path.as_path();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             // A missing parent shows up as DuckDB's own open error below.
             let _ = std::fs::create_dir_all(parent);
         }
-        let conn = Connection::open(path).map_err(|source| WarehouseError {
+        let open_err = |source| WarehouseError {
             path: path.to_path_buf(),
             what: "cannot open",
             source,
-        })?;
+        };
+        // DuckDB's buffers are bounded so that a file of any shape loads in bounded memory:
+        // beyond the limit, DuckDB spills to `<warehouse>.tmp/`.
+        let settings = duckdb::Config::default()
+            .max_memory(&cfg.memory_limit)
+            .map_err(open_err)?;
+        let conn = Connection::open_with_flags(path, settings).map_err(open_err)?;
         let wh = Warehouse {
             conn,
             path: path.to_path_buf(),

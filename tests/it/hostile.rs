@@ -340,3 +340,54 @@ fn control_characters_in_names_are_escaped_and_logs_have_no_colour() {
     assert!(run.stderr.contains("record rejected"), "{}", run.stderr);
     assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
 }
+
+/// A load that needs more memory than DuckDB may use is that file's outcome (`failed`, with
+/// what to do), not the end of the run: the next file still loads.
+#[test]
+fn a_load_over_the_memory_limit_fails_alone_with_what_to_do() {
+    let env = Env::new();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(env.path("big.jsonl")).unwrap());
+    votewatch::synth::write_votes(
+        &mut out,
+        votewatch::synth::Spec {
+            rows: 300_000,
+            seed: 5,
+            first_id: 0,
+            repeat_share: 0.0,
+        },
+    )
+    .unwrap();
+    out.flush().unwrap();
+    drop(out);
+    env.write("tight.toml", "[warehouse]\nmemory_limit = \"16MB\"\n");
+    env.write("small.jsonl", votes(10_000_000, 5));
+    let run = env.run(&["ingest", "--config", "tight.toml", "big.jsonl"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // Every row again: all of them are staged and resolved against the warehouse.
+    let run = env.run(&[
+        "ingest",
+        "--config",
+        "tight.toml",
+        "--force",
+        "big.jsonl",
+        "small.jsonl",
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.line_for("big.jsonl").starts_with("failed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("needs more memory than warehouse.memory_limit allows; raise it"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.line_for("small.jsonl").starts_with("loaded"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.votes(), 300_005);
+}

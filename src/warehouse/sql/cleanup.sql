@@ -1,5 +1,6 @@
 -- Drops the per-file staging objects once the file's transaction has ended.
 DROP TABLE IF EXISTS temp.vw_candidates;
-DROP TABLE IF EXISTS temp.vw_ranked;
+DROP TABLE IF EXISTS temp.vw_winner;
+DROP TABLE IF EXISTS temp.vw_first;
 DROP TABLE IF EXISTS temp.vw_stage;
 DROP TABLE IF EXISTS temp.vw_file;

@@ -1,35 +1,45 @@
--- Ranks every row of the file that shares an Id with a staged row, by its position in the
--- file (unique, so no two rows tie, even on one line of a compact JSON array). The file's rows
--- that went straight into votes always come first for their Id (nothing before them had it),
--- so they take position -1. Rank 1 is the first occurrence, which wins, and a later row is an exact
--- repeat (a duplicate) or carries other values (conflicting).
-CREATE OR REPLACE TEMP TABLE vw_ranked AS
-WITH file_rows AS (
-    SELECT pos, id, post_id, vote_type_id, user_id, bounty_amount, creation_date,
-           false AS in_votes
-    FROM temp.vw_stage
-    UNION ALL
-    SELECT -1, v.id, v.post_id, v.vote_type_id, v.user_id, v.bounty_amount, v.creation_date,
-           true
-    FROM blog_analysis.votes v
-    WHERE v.file_id = (SELECT id FROM temp.vw_file)
-      -- Rows that went straight in are above the old maximum: zone maps skip the rest.
-      AND v.id > (SELECT max_id_before FROM temp.vw_file)
-      AND v.id IN (SELECT id FROM temp.vw_stage)
-)
+-- Resolves the staged rows of a file: which row of each staged Id comes first in the file
+-- (it wins), and which are later repeats. Aggregates with fixed-size state and joins whose
+-- build side holds only Ids that repeat, never a window or a join over every staged row, so
+-- that DuckDB can spill to disk under its memory limit whatever the file's order.
+
+-- The first staged row of each staged Id (positions are unique: nothing ties), how many
+-- distinct staged rows carry the Id, and how many copies they stand for.
+CREATE OR REPLACE TEMP TABLE vw_first AS
 SELECT
-    *,
-    row_number() OVER w AS rn,
-    row(post_id, vote_type_id, user_id, bounty_amount, creation_date)
-        IS NOT DISTINCT FROM
-        first_value(row(post_id, vote_type_id, user_id, bounty_amount, creation_date)) OVER w
-        AS same_as_first
-FROM file_rows
-WINDOW w AS (PARTITION BY id ORDER BY pos);
+    id,
+    min(pos)                           AS pos,
+    arg_min(post_id, pos)              AS post_id,
+    arg_min(vote_type_id, pos)         AS vote_type_id,
+    arg_min_null(user_id, pos)         AS user_id,
+    arg_min_null(bounty_amount, pos)   AS bounty_amount,
+    arg_min(creation_date, pos)        AS creation_date,
+    count(*)                           AS staged_rows,
+    sum(copies)::BIGINT                AS copies
+FROM temp.vw_stage
+GROUP BY id;
+
+-- The winner of each staged Id: the file's row that went straight into votes when there is
+-- one (it always comes first: no row before it had its Id; position -1)...
+CREATE OR REPLACE TEMP TABLE vw_winner AS
+SELECT -1 AS pos, v.id, v.post_id, v.vote_type_id, v.user_id, v.bounty_amount,
+       v.creation_date, true AS in_votes, 0::BIGINT AS staged_rows, 0::BIGINT AS copies
+FROM blog_analysis.votes v
+WHERE v.file_id = (SELECT id FROM temp.vw_file)
+  -- Rows that went straight in are above the old maximum: zone maps skip the rest.
+  AND v.id > (SELECT max_id_before FROM temp.vw_file)
+  AND v.id IN (SELECT id FROM temp.vw_first);
+
+-- ...else the first staged row.
+DELETE FROM temp.vw_first WHERE id IN (SELECT id FROM temp.vw_winner);
+INSERT INTO temp.vw_winner
+SELECT pos, id, post_id, vote_type_id, user_id, bounty_amount, creation_date, false,
+       staged_rows, copies
+FROM temp.vw_first;
 
 -- First occurrences that still need the warehouse check. A table, not a view, so the
 -- planner knows how few rows it has and builds its joins on this side.
 CREATE OR REPLACE TEMP TABLE vw_candidates AS
 SELECT pos, id, post_id, vote_type_id, user_id, bounty_amount, creation_date
-FROM temp.vw_ranked
-WHERE rn = 1 AND NOT in_votes;
+FROM temp.vw_winner
+WHERE NOT in_votes;
