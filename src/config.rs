@@ -199,7 +199,7 @@ impl Default for DaemonConfig {
 pub struct WarehouseConfig {
     pub path: PathBuf,
     /// DuckDB's `memory_limit` for votewatch's own connection (DuckDB's size syntax); DuckDB
-    /// spills to disk beyond it.
+    /// spills to disk beyond it. Empty: DuckDB's default (80% of the machine's memory).
     pub memory_limit: String,
 }
 
@@ -320,15 +320,32 @@ impl Config {
         if i.reject_keep_bytes == 0 || i.reject_keep_bytes > i.max_record_bytes {
             return Err("ingest.reject_keep_bytes must be between 1 and max_record_bytes".into());
         }
-        for p in &self.daemon.patterns {
+        let d = &self.daemon;
+        if d.patterns.is_empty() {
+            return Err("daemon.patterns needs at least one pattern".into());
+        }
+        for p in &d.patterns {
+            if p.trim().is_empty() {
+                return Err("daemon.patterns: an empty pattern matches nothing".into());
+            }
             globset::Glob::new(p).map_err(|e| format!("daemon.patterns: {e}"))?;
         }
-        if self.daemon.rescan_secs == 0 {
-            return Err("daemon.rescan_secs must be at least 1".into());
+        if d.ignore_suffixes.iter().any(|s| s.is_empty()) {
+            return Err("daemon.ignore_suffixes: an empty suffix would ignore every file".into());
         }
-        if self.daemon.max_backoff_ms < 10 {
-            return Err("daemon.max_backoff_ms must be at least 10".into());
+        for (key, value, min, max) in [
+            ("daemon.rescan_secs", d.rescan_secs, 1, 86_400),
+            ("daemon.settle_ms", d.settle_ms, 0, 3_600_000),
+            ("daemon.max_backoff_ms", d.max_backoff_ms, 10, 3_600_000),
+            ("daemon.batch_window_ms", d.batch_window_ms, 0, 600_000),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(format!(
+                    "{key} must be between {min} and {max}, not {value}"
+                ));
+            }
         }
+        self.check_folders()?;
         let r = &self.report;
         for (what, addr) in
             std::iter::once(("report.from", &r.from)).chain(r.to.iter().map(|t| ("report.to", t)))
@@ -347,6 +364,39 @@ impl Config {
         }
         Ok(())
     }
+
+    /// The daemon's folders must be distinct and none inside another (`processed = landing`
+    /// would load every archived file again, an outbox inside landing/ would be ingested), and
+    /// the warehouse must not sit in landing/. Compared as absolute paths, without following
+    /// symlinks.
+    fn check_folders(&self) -> Result<(), String> {
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let folders = [
+            ("paths.landing", abs(&self.paths.landing)),
+            ("paths.processed", abs(&self.paths.processed)),
+            ("paths.failed", abs(&self.paths.failed)),
+            ("report.outbox", abs(&self.report.outbox)),
+        ];
+        for (i, (a, pa)) in folders.iter().enumerate() {
+            for (b, pb) in &folders[i + 1..] {
+                if pa.starts_with(pb) || pb.starts_with(pa) {
+                    return Err(format!(
+                        "{a} ({}) and {b} ({}) must be separate folders, neither inside the other",
+                        pa.display(),
+                        pb.display()
+                    ));
+                }
+            }
+        }
+        let landing = &folders[0].1;
+        if abs(&self.warehouse.path).starts_with(landing) {
+            return Err(format!(
+                "warehouse.path must not be inside paths.landing ({})",
+                landing.display()
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -357,6 +407,68 @@ mod tests {
     fn shipped_config_is_valid_and_matches_defaults() {
         let text = include_str!("../config/votewatch.toml");
         assert_eq!(Config::parse(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn overlapping_folders_out_of_range_durations_and_empty_patterns_are_refused() {
+        let cases = [
+            (
+                "[paths]\nprocessed = \"landing\"\n",
+                "paths.landing (",
+                "paths.processed (",
+            ),
+            (
+                "[paths]\nfailed = \"landing/failed\"\n",
+                "paths.landing",
+                "paths.failed",
+            ),
+            (
+                "[report]\noutbox = \"landing/outbox\"\n",
+                "paths.landing",
+                "report.outbox",
+            ),
+            (
+                "[warehouse]\npath = \"landing/w.db\"\n",
+                "warehouse.path",
+                "inside paths.landing",
+            ),
+            (
+                "[daemon]\nrescan_secs = 9223372036854775807\n",
+                "daemon.rescan_secs",
+                "between 1 and 86400",
+            ),
+            (
+                "[daemon]\nsettle_ms = 99999999999\n",
+                "daemon.settle_ms",
+                "between",
+            ),
+            (
+                "[daemon]\nbatch_window_ms = 700000\n",
+                "daemon.batch_window_ms",
+                "between",
+            ),
+            (
+                "[daemon]\nignore_suffixes = [\".tmp\", \"\"]\n",
+                "daemon.ignore_suffixes",
+                "every file",
+            ),
+            (
+                "[daemon]\npatterns = [\"*.jsonl\", \" \"]\n",
+                "daemon.patterns",
+                "empty pattern",
+            ),
+            (
+                "[daemon]\npatterns = []\n",
+                "daemon.patterns",
+                "at least one",
+            ),
+        ];
+        for (text, key, what) in cases {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.contains(key) && err.contains(what), "{text}: {err}");
+        }
+        // Separate sibling folders with a common prefix in their names are fine.
+        Config::parse("[paths]\nlanding = \"in\"\nprocessed = \"in-done\"\n").unwrap();
     }
 
     #[test]

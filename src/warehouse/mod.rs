@@ -182,10 +182,11 @@ impl Warehouse {
             source,
         };
         // DuckDB's buffers are bounded so that a file of any shape loads in bounded memory:
-        // beyond the limit, DuckDB spills to `<warehouse>.tmp/`.
-        let settings = duckdb::Config::default()
-            .max_memory(&cfg.memory_limit)
-            .map_err(open_err)?;
+        // beyond the limit, DuckDB spills to `<warehouse>.tmp/`. Empty: DuckDB's default.
+        let mut settings = duckdb::Config::default();
+        if !cfg.memory_limit.is_empty() {
+            settings = settings.max_memory(&cfg.memory_limit).map_err(open_err)?;
+        }
         let conn = Connection::open_with_flags(path, settings).map_err(open_err)?;
         let wh = Warehouse {
             conn,
