@@ -419,13 +419,17 @@ impl State {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if entry_kind(&path) != Some(EntryKind::File) || !named.contains(&canonical(&path)) {
+            if entry_kind(&path) != Some(EntryKind::File)
+                || !named.contains(&crate::ingest::recorded_path(&path))
+            {
                 continue;
             }
             let Ok(digest) = crate::input::hash_file(&path) else {
                 continue;
             };
-            if let Some((id, status)) = wh.find_unarchived(&canonical(&path), &digest.sha256)? {
+            if let Some((id, status)) =
+                wh.find_unarchived(&crate::ingest::recorded_path(&path), &digest.sha256)?
+            {
                 info!(file = %crate::text::path(&path), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
                 self.archive(config, wh, &path, id, status, None);
             }
@@ -590,13 +594,6 @@ fn entry_kind(path: &Path) -> Option<EntryKind> {
 fn stamp(path: &Path) -> Option<Stamp> {
     let m = std::fs::symlink_metadata(path).ok()?;
     Some((m.len(), m.modified().ok()?))
-}
-
-fn canonical(path: &Path) -> String {
-    std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
 }
 
 /// Which names in landing/ are taken: not hidden, no temporary suffix, and matching one of

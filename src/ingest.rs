@@ -161,13 +161,30 @@ pub fn ingest_file(
     }
 }
 
+/// How the ledger names a file: its folder made absolute, its own name kept, so a symlink is
+/// recorded as the link itself, never as wherever it points.
+pub fn recorded_path(path: &Path) -> String {
+    let absolute = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            std::fs::canonicalize(dir).map(|d| d.join(name))
+        }
+        _ => std::fs::canonicalize(path),
+    };
+    absolute
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
 /// The ledger row of a file before anything is known about it (`failed`, no counts).
 fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
     let started_at = now_micros();
-    let source_path = std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string();
+    let source_path = recorded_path(path);
     LedgerEntry {
         file_name: file_name(path),
         source_path,
@@ -464,6 +481,8 @@ type ReadResult = std::io::Result<(Layout, crate::input::Digest256)>;
 struct ParsedChunk {
     votes: Option<RecordBatch>,
     rejects: Vec<RejectRow>,
+    /// Rejects counted but not kept: the file has stored and sampled all it needs.
+    unkept_rejects: u64,
     lines: u64,
     blank: u64,
     unknown: UnknownFields,
@@ -491,6 +510,7 @@ fn read_and_stage(
     };
     let ingest_limits = opts.limits;
     let max_stored = opts.limits.max_stored_rejects;
+    let keep_rejects = AtomicBool::new(true);
     let schema = parsed_schema();
     std::thread::scope(|scope| {
         let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(u64, Chunk)>(parsers * 2);
@@ -513,10 +533,11 @@ fn read_and_stage(
             let rx = chunk_rx.clone();
             let tx = parsed_tx.clone();
             let schema = schema.clone();
+            let keep = &keep_rejects;
             scope.spawn(move || {
                 for (seq, chunk) in rx {
                     if tx
-                        .send((seq, parse_chunk(&chunk, &ingest_limits, &schema)))
+                        .send((seq, parse_chunk(&chunk, &ingest_limits, &schema, keep)))
                         .is_err()
                     {
                         break;
@@ -536,7 +557,7 @@ fn read_and_stage(
             while let Some(parsed) = pending.remove(&next) {
                 next += 1;
                 if failure.is_none() {
-                    if let Err(e) = stage_chunk(load, state, parsed, max_stored) {
+                    if let Err(e) = stage_chunk(load, state, parsed, max_stored, &keep_rejects) {
                         failure = Some(e);
                     }
                 }
@@ -560,11 +581,12 @@ fn stage_chunk(
     state: &mut StageState,
     parsed: ParsedChunk,
     max_stored: usize,
+    keep_rejects: &AtomicBool,
 ) -> Result<(), WarehouseError> {
     let c = &mut state.counts;
     c.lines += parsed.lines;
     c.blank += parsed.blank;
-    c.rejected += parsed.rejects.len() as u64;
+    c.rejected += parsed.rejects.len() as u64 + parsed.unkept_rejects;
     state.unknown.merge(parsed.unknown);
     let room = SAMPLE_REJECTS.saturating_sub(state.samples.len());
     state
@@ -576,6 +598,9 @@ fn stage_chunk(
     if !store.is_empty() {
         load.append_rejects(store)?;
         state.stored_rejects += store.len() as u64;
+    }
+    if state.stored_rejects >= max_stored as u64 && state.samples.len() >= SAMPLE_REJECTS {
+        keep_rejects.store(false, Ordering::Relaxed);
     }
     if let Some(batch) = parsed.votes {
         route_batch(load, state, batch)?;
@@ -832,14 +857,25 @@ fn parsed_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> ParsedChunk {
+/// Validates a chunk. With `keep_rejects` false, rejects are only counted: the stage thread
+/// clears it once the file has stored `max_stored_rejects` and sampled its first rejects, from
+/// chunks before this one (chunks are staged in file order), so nothing that would be kept is
+/// lost.
+fn parse_chunk(
+    chunk: &Chunk,
+    limits: &IngestConfig,
+    schema: &SchemaRef,
+    keep_rejects: &AtomicBool,
+) -> ParsedChunk {
     let keep = limits.reject_keep_bytes;
+    let keep_rejects = keep_rejects.load(Ordering::Relaxed);
     let n = chunk.records.len();
     let mut pos = Int64Builder::with_capacity(n);
     let mut votes = VoteBuilders::with_capacity(n);
     let mut out = ParsedChunk {
         votes: None,
         rejects: Vec::new(),
+        unkept_rejects: 0,
         lines: n as u64,
         blank: 0,
         unknown: UnknownFields::default(),
@@ -847,6 +883,10 @@ fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> Pars
     for r in &chunk.records {
         let bytes = &chunk.data[r.start..r.end];
         if let Some(what) = r.structure {
+            if !keep_rejects {
+                out.unkept_rejects += 1;
+                continue;
+            }
             out.rejects.push(RejectRow {
                 line: r.line,
                 element: r.element,
@@ -875,6 +915,7 @@ fn parse_chunk(chunk: &Chunk, limits: &IngestConfig, schema: &SchemaRef) -> Pars
                 pos.append_value(r.pos as i64);
                 votes.append(&v);
             }
+            Err(_) if !keep_rejects => out.unkept_rejects += 1,
             Err(reason) => {
                 let cut = bytes.len().min(keep);
                 out.rejects.push(RejectRow {

@@ -412,6 +412,20 @@ fn hostile_bench(mib: u64) -> Result<()> {
             "repeated-row.jsonl",
             [&row[..], b"\n"].concat().repeat(size / (row.len() + 1)),
         ),
+        ("descending-ids.jsonl", {
+            // Valid, distinct votes, newest Id first: the order that defeats "above the
+            // maximum so far".
+            let n = size / 75;
+            let mut v = Vec::with_capacity(size + 4096);
+            for i in 0..n {
+                writeln!(
+                    v,
+                    r#"{{"Id":"{}","PostId":"7","VoteTypeId":"2","CreationDate":"2022-01-01"}}"#,
+                    n - i
+                )?;
+            }
+            v
+        }),
         ("newline-bomb.jsonl.gz", gzip_of(b"\n", size)?),
         ("comma-bomb.json.gz", {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());

@@ -368,8 +368,17 @@ fn bad_entries_are_refused_with_a_reason_and_the_daemon_goes_on() {
         "{}",
         reason("bad.jsonl")
     );
-    // The symlink's target was neither read nor moved.
+    // The symlink's target was neither read nor moved, and the ledger names the link itself.
     assert_eq!(fs::read_to_string(&outside).unwrap(), votes(1, 3));
+    let sources = env.rows(
+        "SELECT source_path FROM blog_analysis.ingested_files WHERE file_name = 'link.jsonl'",
+    );
+    assert_eq!(sources.len(), 1);
+    assert!(
+        sources[0][0].ends_with("/landing/link.jsonl"),
+        "{:?}",
+        sources
+    );
     assert_eq!(landing(&env), ["sub.jsonl"]);
     assert_eq!(d.stop().0, 0);
     assert_eq!(env.votes(), 4);

@@ -391,3 +391,24 @@ fn a_load_over_the_memory_limit_fails_alone_with_what_to_do() {
     );
     assert_eq!(env.votes(), 300_005);
 }
+
+/// One row repeated millions of times: exact repeats fold into one staged row, so the load
+/// takes little memory and counts every repeat.
+#[test]
+fn one_row_repeated_loads_once_in_bounded_memory() {
+    let env = Env::new();
+    let row = format!("{}\n", vote(1, "2022-01-03"));
+    let n = (256 << 20) / row.len();
+    // A new Id first, so the repeats are not "above the maximum so far".
+    env.write(
+        "rep.jsonl",
+        format!("{}\n{}", vote(2, "2022-01-03"), row.repeat(n)),
+    );
+    let run = ingest_logged(&env, &["rep.jsonl"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let l = env.last_ledger();
+    assert_eq!(l.counts[..3], [n as i64 + 1, 2, n as i64 - 1]);
+    assert_eq!(env.votes(), 2);
+    let peak = peak_rss_mb(&run);
+    assert!(peak <= MAX_RSS_MB, "peak RSS {peak} MB");
+}
