@@ -16,7 +16,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -39,6 +39,14 @@ impl Run {
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_votewatch")
+}
+
+/// `data` gzip-compressed (best compression, so that bombs stay small).
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
 }
 
 pub fn test_data(name: &str) -> PathBuf {

@@ -4,32 +4,22 @@
 
 use std::io::Write;
 
-use crate::harness::{vote, votes, Env, Run};
+use crate::harness::{gzip, vote, votes, Env, Run};
 
 /// The memory goal for any input.
 const MAX_RSS_MB: u64 = 256;
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 /// `votewatch ingest` with the per-file log line, which carries the peak RSS.
 fn ingest_logged(env: &Env, args: &[&str]) -> Run {
     let mut all = vec!["ingest"];
     all.extend_from_slice(args);
-    let out = env
-        .command()
-        .env("VOTEWATCH_LOG", "info")
-        .args(&all)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(
+        env.command()
+            .env("VOTEWATCH_LOG", "info")
+            .args(&all)
+            .output()
+            .unwrap(),
+    )
 }
 
 fn peak_rss_mb(run: &Run) -> u64 {

@@ -3,13 +3,7 @@
 
 use std::io::Write;
 
-use crate::harness::{vote, votes, Env};
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
+use crate::harness::{gzip, vote, votes, Env};
 
 #[test]
 fn json_lines_under_every_accepted_name() {
