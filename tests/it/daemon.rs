@@ -368,8 +368,12 @@ fn bad_entries_are_refused_with_a_reason_and_the_daemon_goes_on() {
         "{}",
         reason("bad.jsonl")
     );
-    // The symlink's target was neither read nor moved, and the ledger names the link itself.
+    // The symlink's target was neither read nor moved.
     assert_eq!(fs::read_to_string(&outside).unwrap(), votes(1, 3));
+    assert_eq!(landing(&env), ["sub.jsonl"]);
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 4);
+    // The ledger names the link itself, not its target.
     let sources = env.rows(
         "SELECT source_path FROM blog_analysis.ingested_files WHERE file_name = 'link.jsonl'",
     );
@@ -379,9 +383,6 @@ fn bad_entries_are_refused_with_a_reason_and_the_daemon_goes_on() {
         "{:?}",
         sources
     );
-    assert_eq!(landing(&env), ["sub.jsonl"]);
-    assert_eq!(d.stop().0, 0);
-    assert_eq!(env.votes(), 4);
 }
 
 #[test]
