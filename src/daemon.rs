@@ -56,6 +56,7 @@ struct Totals {
 pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<()> {
     let mut config = source.load()?;
     create_dirs(&mut config)?;
+    let _lock = lock_landing(&config.paths.landing)?;
     let interrupt = Interrupt::default();
     let controls = forward_controls(controls, interrupt.clone());
 
@@ -177,6 +178,25 @@ fn forward_controls(controls: Receiver<Control>, interrupt: Interrupt) -> Receiv
         let _ = tx.send(Control::Stop);
     });
     rx
+}
+
+/// Takes landing/ for this process alone (an exclusive `flock` on the folder, held until the
+/// process ends, released by the kernel however it ends), so that two daemons never share one
+/// landing folder and take each other's files.
+fn lock_landing(landing: &Path) -> anyhow::Result<std::fs::File> {
+    let dir = std::fs::File::open(landing)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", landing.display()))?;
+    match dir.try_lock() {
+        Ok(()) => Ok(dir),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+            "another votewatch daemon already watches {}; stop it first (one daemon per landing folder)",
+            landing.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(anyhow::anyhow!(
+            "cannot lock {}: {e}",
+            landing.display()
+        )),
+    }
 }
 
 /// Creates the folders and makes their paths absolute, so that the paths of events and of

@@ -385,6 +385,35 @@ fn bad_entries_are_refused_with_a_reason_and_the_daemon_goes_on() {
     );
 }
 
+/// Two daemons on one landing folder would take each other's files: the second refuses to
+/// start, says why, and the first goes on.
+#[test]
+fn a_second_daemon_on_the_same_landing_folder_refuses_to_start() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let second = env
+        .command()
+        .args(["run", "--config", "votewatch.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another votewatch daemon already watches"),
+        "{err}"
+    );
+    drop_file(&env, "after.jsonl", votes(1, 3));
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["after.jsonl"]),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    // Once the first has stopped, a daemon starts again on the same folder.
+    let again = Daemon::start(&env);
+    assert_eq!(again.stop().0, 0);
+}
+
 #[test]
 fn a_busy_warehouse_is_waited_for_then_everything_loads() {
     let env = Env::new();
