@@ -140,6 +140,58 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// Renames `src` to `dst` atomically, failing with `AlreadyExists` instead of replacing an
+/// existing `dst` (`renameat2` with `RENAME_NOREPLACE`). Both must be on one file system.
+pub fn rename_noreplace(src: &Path, dst: &Path) -> io::Result<()> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        src,
+        rustix::fs::CWD,
+        dst,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(io::Error::from)
+}
+
+/// Claims a file for loading: moves `src` (the entry itself, a symlink is not followed) into
+/// a new folder of its own under `work_dir`, keeping its name, by an atomic rename that
+/// cannot overwrite anything. From then on the file's path is one votewatch chose: a
+/// supplier can send the same name again at once, and of two processes claiming one file
+/// exactly one succeeds (the other gets `NotFound`). Returns the claimed path.
+pub fn claim(src: &Path, work_dir: &Path) -> io::Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = src
+        .file_name()
+        .ok_or_else(|| io::Error::other("no file name"))?;
+    fs::create_dir_all(work_dir)?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f");
+    let folder = loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let candidate = work_dir.join(format!("{stamp}-{}-{n}", std::process::id()));
+        match fs::create_dir(&candidate) {
+            Ok(()) => break candidate,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let claimed = folder.join(name);
+    match rename_noreplace(src, &claimed) {
+        Ok(()) => {
+            sync_dir(&folder);
+            sync_dir(work_dir);
+            if let Some(parent) = src.parent() {
+                sync_dir(parent);
+            }
+            Ok(claimed)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir(&folder);
+            Err(e)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +238,78 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(fs::read_to_string(&outside).unwrap(), "keep");
+    }
+
+    #[test]
+    fn a_claim_moves_the_entry_into_a_folder_of_its_own_keeping_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let landing = dir.path().join("landing");
+        let work = dir.path().join("work");
+        fs::create_dir(&landing).unwrap();
+        fs::write(landing.join("daily.jsonl"), "first").unwrap();
+        let first = claim(&landing.join("daily.jsonl"), &work).unwrap();
+        assert_eq!(first.file_name().unwrap(), "daily.jsonl");
+        assert_eq!(first.parent().unwrap().parent().unwrap(), work);
+        // The supplier can send the same name again at once; it is a claim of its own.
+        fs::write(landing.join("daily.jsonl"), "second").unwrap();
+        let second = claim(&landing.join("daily.jsonl"), &work).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(fs::read_to_string(&first).unwrap(), "first");
+        assert_eq!(fs::read_to_string(&second).unwrap(), "second");
+        assert!(fs::read_dir(&landing).unwrap().next().is_none());
+        // A file that is gone cannot be claimed, and leaves no folder behind.
+        let e = claim(&landing.join("daily.jsonl"), &work).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(fs::read_dir(&work).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_claim_moves_a_symlink_itself_never_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("secret.jsonl");
+        fs::write(&outside, "keep").unwrap();
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        let claimed = claim(&link, &dir.path().join("work")).unwrap();
+        assert!(fs::symlink_metadata(&claimed)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "keep");
+    }
+
+    #[test]
+    fn rename_noreplace_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "a").unwrap();
+        fs::write(&b, "b").unwrap();
+        let e = rename_noreplace(&a, &b).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&a).unwrap(), "a");
+        assert_eq!(fs::read_to_string(&b).unwrap(), "b");
+    }
+
+    /// Of many threads claiming the same file at once, exactly one gets it.
+    #[test]
+    fn of_concurrent_claims_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        for round in 0..20 {
+            let src = dir.path().join(format!("f{round}.jsonl"));
+            fs::write(&src, "x").unwrap();
+            let wins: usize = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| s.spawn(|| claim(&src, &work).is_ok()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| usize::from(h.join().unwrap()))
+                    .sum()
+            });
+            assert_eq!(wins, 1, "round {round}");
+        }
+        // Losers leave no empty folders.
+        assert_eq!(fs::read_dir(&work).unwrap().count(), 20);
     }
 }
