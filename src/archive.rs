@@ -140,6 +140,65 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// Where the daemon archives files: decided per file before its commit, so that the ledger
+/// records the destination in the same transaction as the outcome.
+#[derive(Debug, Clone)]
+pub struct ArchivePlan {
+    pub processed: PathBuf,
+    pub failed: PathBuf,
+    /// `processed/YYYY-MM-DD/` instead of `processed/`.
+    pub by_day: bool,
+}
+
+impl ArchivePlan {
+    /// A path free now for `name` in the folder for this outcome (numbered suffix when
+    /// taken). Only votewatch writes these folders and it archives one file at a time, so
+    /// the name stays free until the move.
+    pub fn destination(&self, handled: bool, name: &str) -> PathBuf {
+        let dir = if !handled {
+            self.failed.clone()
+        } else if self.by_day {
+            self.processed
+                .join(chrono::Utc::now().format("%Y-%m-%d").to_string())
+        } else {
+            self.processed.clone()
+        };
+        (0..)
+            .map(|n| dir.join(suffixed(name, n)))
+            .find(|p| fs::symlink_metadata(p).is_err())
+            .expect("an unbounded range")
+    }
+}
+
+/// Moves a claimed file to the destination the ledger recorded (creating its folder), never
+/// replacing anything: when that name was taken meanwhile, the first free suffixed name.
+/// Removes the claim's folder. Returns where the file went.
+pub fn finish_claim(claimed: &Path, recorded: &Path) -> io::Result<PathBuf> {
+    let dir = recorded.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let name = recorded
+        .file_name()
+        .ok_or_else(|| io::Error::other("no file name"))?
+        .to_string_lossy()
+        .into_owned();
+    let placed = if rename_noreplace(claimed, recorded).is_ok() {
+        recorded.to_path_buf()
+    } else {
+        at_free_name(
+            |n| dir.join(suffixed(&name, n)),
+            |target| rename_noreplace(claimed, target),
+        )?
+    };
+    sync_dir(dir);
+    if let Some(folder) = claimed.parent() {
+        let _ = fs::remove_dir(folder);
+        if let Some(work) = folder.parent() {
+            sync_dir(work);
+        }
+    }
+    Ok(placed)
+}
+
 /// Renames `src` to `dst` atomically, failing with `AlreadyExists` instead of replacing an
 /// existing `dst` (`renameat2` with `RENAME_NOREPLACE`). Both must be on one file system.
 pub fn rename_noreplace(src: &Path, dst: &Path) -> io::Result<()> {

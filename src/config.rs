@@ -232,6 +232,9 @@ pub struct IngestConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PathsConfig {
     pub landing: PathBuf,
+    /// Where the daemon claims each file before loading it: only votewatch writes here, and
+    /// it must be on the same file system as `landing`.
+    pub work: PathBuf,
     pub processed: PathBuf,
     pub failed: PathBuf,
 }
@@ -262,6 +265,7 @@ impl Default for PathsConfig {
     fn default() -> Self {
         PathsConfig {
             landing: PathBuf::from("landing"),
+            work: PathBuf::from("work"),
             processed: PathBuf::from("processed"),
             failed: PathBuf::from("failed"),
         }
@@ -373,6 +377,7 @@ impl Config {
         let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let folders = [
             ("paths.landing", abs(&self.paths.landing)),
+            ("paths.work", abs(&self.paths.work)),
             ("paths.processed", abs(&self.paths.processed)),
             ("paths.failed", abs(&self.paths.failed)),
             ("report.outbox", abs(&self.report.outbox)),

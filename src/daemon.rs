@@ -78,9 +78,16 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
     // Reconcile what a crash may have left, then load what is waiting.
     let mut wh_guard = state.open_warehouse(&config, &controls, &interrupt)?;
     if let Some(wh) = wh_guard.as_mut() {
+        state.recover_claims(&config, wh)?;
         state.reconcile(&config, wh)?;
     }
     drop(wh_guard);
+    if interrupt.stop_requested() {
+        return Ok(());
+    }
+    if !state.claimed.is_empty() {
+        state.run_batch(&config, Vec::new(), &controls, &interrupt, &postman)?;
+    }
     if interrupt.stop_requested() {
         return Ok(());
     }
@@ -180,6 +187,15 @@ fn forward_controls(controls: Receiver<Control>, interrupt: Interrupt) -> Receiv
     rx
 }
 
+/// Where this configuration archives files.
+fn archive_plan(config: &Config) -> archive::ArchivePlan {
+    archive::ArchivePlan {
+        processed: config.paths.processed.clone(),
+        failed: config.paths.failed.clone(),
+        by_day: config.daemon.processed_by_day,
+    }
+}
+
 /// Takes landing/ for this process alone (an exclusive `flock` on the folder, held until the
 /// process ends, released by the kernel however it ends), so that two daemons never share one
 /// landing folder and take each other's files.
@@ -202,12 +218,22 @@ fn lock_landing(landing: &Path) -> anyhow::Result<std::fs::File> {
 /// Creates the folders and makes their paths absolute, so that the paths of events and of
 /// directory listings are spelled the same way.
 fn create_dirs(config: &mut Config) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let p = &mut config.paths;
-    for dir in [&mut p.landing, &mut p.processed, &mut p.failed] {
+    for dir in [&mut p.landing, &mut p.work, &mut p.processed, &mut p.failed] {
         std::fs::create_dir_all(&*dir)
             .and_then(|()| std::fs::canonicalize(&*dir))
             .map(|abs| *dir = abs)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    // A claim is a rename, which cannot cross file systems.
+    let dev = |d: &Path| std::fs::metadata(d).map(|m| m.dev()).ok();
+    if dev(&p.landing) != dev(&p.work) {
+        anyhow::bail!(
+            "paths.work ({}) must be on the same file system as paths.landing ({})",
+            p.work.display(),
+            p.landing.display()
+        );
     }
     Ok(())
 }
@@ -254,6 +280,8 @@ struct State {
     stuck: HashMap<PathBuf, Option<Stamp>>,
     totals: Totals,
     rescan_needed: bool,
+    /// Files claimed into work/ by an earlier run whose load never committed: loaded first.
+    claimed: Vec<PathBuf>,
 }
 
 impl State {
@@ -265,6 +293,7 @@ impl State {
             stuck: HashMap::new(),
             totals: Totals::default(),
             rescan_needed: false,
+            claimed: Vec::new(),
         }
     }
 
@@ -425,9 +454,43 @@ impl State {
         }
     }
 
-    /// Archives files that a crash left in landing/ after their transaction committed.
-    /// Only files the ledger names are hashed, so a backlog waiting in landing/ is not read
-    /// an extra time at start-up.
+    /// Finishes what a stop or a crash left in work/: a claimed file whose load committed is
+    /// moved to the destination its ledger row recorded; one whose load never committed is
+    /// queued to be loaded first; an empty claim folder is removed.
+    fn recover_claims(&mut self, config: &Config, wh: &mut Warehouse) -> anyhow::Result<()> {
+        let Ok(folders) = std::fs::read_dir(&config.paths.work) else {
+            return Ok(());
+        };
+        let mut folders: Vec<PathBuf> = folders.flatten().map(|e| e.path()).collect();
+        folders.sort();
+        for folder in folders.into_iter().filter(|f| f.is_dir()) {
+            let file = std::fs::read_dir(&folder)
+                .ok()
+                .and_then(|mut d| d.next())
+                .and_then(Result::ok)
+                .map(|e| e.path());
+            let Some(file) = file else {
+                let _ = std::fs::remove_dir(&folder);
+                continue;
+            };
+            match wh.find_claim(&crate::ingest::recorded_path(&file))? {
+                Some((id, status, recorded)) => {
+                    info!(file = %crate::text::path(&file), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
+                    let dest = recorded.map(PathBuf::from).unwrap_or_else(|| {
+                        let name = file.file_name().unwrap_or_default().to_string_lossy();
+                        archive_plan(config).destination(status.is_handled(), &name)
+                    });
+                    self.archive_claimed(wh, &file, id, status, &dest, None);
+                }
+                None => self.claimed.push(file),
+            }
+        }
+        Ok(())
+    }
+
+    /// Files that an older version left in landing/ after their transaction committed (before
+    /// files were claimed into work/). Only files the ledger names are hashed, so a backlog
+    /// waiting in landing/ is not read an extra time at start-up.
     fn reconcile(&mut self, config: &Config, wh: &mut Warehouse) -> anyhow::Result<()> {
         let landing = config.paths.landing.display().to_string();
         let named = wh.unarchived_sources(&landing)?;
@@ -472,21 +535,52 @@ impl State {
         let mut opts = IngestOptions::new(config.ingest);
         opts.follow_symlinks = false;
         opts.interrupt = Some(interrupt.clone());
+        opts.archive = Some(archive_plan(config));
         let mut outcomes: Vec<(FileOutcome, Option<PathBuf>)> = Vec::new();
-        let mut left = files.into_iter();
-        for path in left.by_ref() {
+        // Files claimed by an earlier run first, then landing/'s, oldest first; `true` marks a
+        // file that is claimed already.
+        let mut queue = std::mem::take(&mut self.claimed)
+            .into_iter()
+            .map(|p| (p, true))
+            .chain(files.into_iter().map(|p| (p, false)));
+        for (path, already_claimed) in queue.by_ref() {
             if interrupt.stop_requested() || matches!(controls.try_recv(), Ok(Control::Stop)) {
                 interrupt.request_stop();
+                if already_claimed {
+                    self.claimed.push(path);
+                } else {
+                    self.readiness.found(&path, Instant::now());
+                }
                 break;
             }
+            // Claim first: from here on the file's path is one votewatch chose, so a supplier
+            // re-sending the same name, or a second look at landing/, cannot touch it.
+            let path = if already_claimed {
+                path
+            } else {
+                match archive::claim(&path, &config.paths.work) {
+                    Ok(claimed) => claimed,
+                    // Gone already (taken by an earlier batch, or removed by the supplier).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        error!(file = %crate::text::path(&path), error = %e, "cannot claim the file into work/; it stays in landing");
+                        self.stuck.insert(path.clone(), stamp(&path));
+                        continue;
+                    }
+                }
+            };
             match ingest_file(&mut wh, &path, &opts) {
                 Ok(outcome) => {
-                    let placed = self.archive(
-                        config,
+                    let dest = outcome
+                        .archived_to
+                        .clone()
+                        .expect("the daemon plans an archive");
+                    let placed = self.archive_claimed(
                         &mut wh,
                         &path,
                         outcome.file_id,
                         outcome.status,
+                        &dest,
                         Some(&outcome),
                     );
                     match outcome.status.is_handled() {
@@ -496,7 +590,7 @@ impl State {
                     outcomes.push((outcome, placed));
                 }
                 Err(IngestError::Stopped) => {
-                    info!(file = %crate::text::path(&path), "stopped before commit; the file stays in landing");
+                    info!(file = %crate::text::path(&path), "stopped before commit; the claimed file is loaded at the next start");
                     break;
                 }
                 Err(IngestError::Warehouse(e)) => {
@@ -508,8 +602,12 @@ impl State {
             }
         }
         // Whatever was not reached waits for the next batch.
-        for path in left {
-            self.readiness.found(&path, Instant::now());
+        for (path, already_claimed) in queue {
+            if already_claimed {
+                self.claimed.push(path);
+            } else {
+                self.readiness.found(&path, Instant::now());
+            }
         }
         if let Err(e) = wh.refresh_view() {
             error!(error = %e, "cannot refresh outlier_weeks");
@@ -523,6 +621,41 @@ impl State {
             postman.post(&report);
         }
         Ok(())
+    }
+
+    /// Moves a claimed file whose outcome is committed to the destination its ledger row
+    /// recorded (a reason file beside it in failed/). If that fails, the file stays in work/
+    /// and the next start finishes the move. Returns where it went.
+    fn archive_claimed(
+        &mut self,
+        wh: &mut Warehouse,
+        claimed: &Path,
+        file_id: i64,
+        status: Status,
+        dest: &Path,
+        outcome: Option<&FileOutcome>,
+    ) -> Option<PathBuf> {
+        crate::failpoint::hit("before_archive");
+        match archive::finish_claim(claimed, dest) {
+            Ok(placed) => {
+                if placed != dest {
+                    if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {
+                        warn!(ledger_id = file_id, error = %e, "cannot record where the file went");
+                    }
+                }
+                if !status.is_handled() {
+                    let text = reason_text(file_id, status, outcome);
+                    if let Err(e) = archive::write_reason(&placed, &text) {
+                        warn!(file = %crate::text::path(&placed), error = %e, "cannot write the reason file");
+                    }
+                }
+                Some(placed)
+            }
+            Err(e) => {
+                error!(file = %crate::text::path(claimed), to = %crate::text::path(dest), error = %e, "cannot archive the claimed file; it stays in work/ and the next start moves it");
+                None
+            }
+        }
     }
 
     /// Moves a file whose outcome is committed: processed/ when handled, failed/ (with a

@@ -16,14 +16,29 @@ pub fn hit(point: &str) {
     }
 }
 
-/// Says so on stderr and waits here forever when `point` is armed, so that a test can kill
-/// the process at a known moment (in the middle of a load, say) instead of after a guessed
-/// delay.
+/// The environment variable naming a file whose appearance ends a stall.
+pub const RESUME_ENV: &str = "VOTEWATCH_FAILPOINT_RESUME";
+
+/// Says so on stderr and waits here when `point` is armed, so that a test can act at a known
+/// moment (kill the process in the middle of a load, or send another file meanwhile) instead
+/// of after a guessed delay. Waits forever, or, with `VOTEWATCH_FAILPOINT_RESUME` set, until
+/// that file exists; a resumed point does not stall again in this process.
 pub fn stall(point: &str) {
-    if armed(point) {
-        eprintln!("votewatch: failpoint {point} reached, stalling");
-        loop {
-            std::thread::park();
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static RESUMED: AtomicBool = AtomicBool::new(false);
+    if !armed(point) || RESUMED.load(Ordering::Relaxed) {
+        return;
+    }
+    eprintln!("votewatch: failpoint {point} reached, stalling");
+    let resume = std::env::var_os(RESUME_ENV).map(std::path::PathBuf::from);
+    loop {
+        match &resume {
+            Some(path) if path.exists() => {
+                RESUMED.store(true, Ordering::Relaxed);
+                return;
+            }
+            Some(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            None => std::thread::park(),
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct IngestOptions {
     /// Lets another thread stop a load before it commits (the daemon's SIGTERM), and shows
     /// that a long load is making progress (the daemon's watchdog).
     pub interrupt: Option<Interrupt>,
+    /// Where the file will be archived (the daemon): decided before the commit and recorded
+    /// in the ledger row with it.
+    pub archive: Option<crate::archive::ArchivePlan>,
 }
 
 /// Shared between the daemon's threads: a stop request, and the time of the last sign of
@@ -96,6 +99,7 @@ impl IngestOptions {
             parsers: 0,
             follow_symlinks: true,
             interrupt: None,
+            archive: None,
         }
     }
 
@@ -121,6 +125,8 @@ pub struct FileOutcome {
     pub elapsed: Duration,
     /// The first few rejects, for the log and the report; all are in `rejected_votes`.
     pub sample_rejects: Vec<RejectRow>,
+    /// Where the daemon is to move the file (recorded in the ledger with the outcome).
+    pub archived_to: Option<PathBuf>,
 }
 
 fn now_micros() -> i64 {
@@ -155,7 +161,14 @@ pub fn ingest_file(
                 )),
                 ..entry
             };
-            Ok(record_without_load(wh, entry, path, clock, Vec::new())?)
+            Ok(record_without_load(
+                wh,
+                entry,
+                path,
+                opts,
+                clock,
+                Vec::new(),
+            )?)
         }
         other => other,
     }
@@ -199,6 +212,7 @@ fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
         started_at,
         finished_at: started_at,
         error: None,
+        archived_to: None,
     }
 }
 
@@ -214,7 +228,14 @@ fn load_file(
         Ok(s) => s,
         Err(e) => {
             entry.error = Some(format!("cannot read {name}: {e}"));
-            return Ok(record_without_load(wh, entry, path, clock, Vec::new())?);
+            return Ok(record_without_load(
+                wh,
+                entry,
+                path,
+                opts,
+                clock,
+                Vec::new(),
+            )?);
         }
     };
     let compression = source.compression;
@@ -258,7 +279,14 @@ fn load_file(
                 entry.sha256 = Some(d.sha256);
                 entry.size = Some(d.size);
             }
-            return Ok(record_without_load(wh, entry, path, clock, staged.samples)?);
+            return Ok(record_without_load(
+                wh,
+                entry,
+                path,
+                opts,
+                clock,
+                staged.samples,
+            )?);
         }
         Err(warehouse_error) => return Err(warehouse_error.into()),
     };
@@ -284,7 +312,14 @@ fn load_file(
                 "same content (SHA-256 {}) was loaded before as ledger row {earlier}",
                 &digest.sha256[..12]
             ));
-            return Ok(record_without_load(wh, entry, path, clock, Vec::new())?);
+            return Ok(record_without_load(
+                wh,
+                entry,
+                path,
+                opts,
+                clock,
+                Vec::new(),
+            )?);
         }
     }
     if opts.stop_requested() {
@@ -318,6 +353,7 @@ fn load_file(
         }
     };
     entry.finished_at = now_micros();
+    plan_archive(&mut entry, opts);
     let file_id = load.file_id;
     let commit_clock = Instant::now();
     let counts = load.commit(entry.clone(), finish)?;
@@ -334,6 +370,7 @@ fn load_file(
         sha256: entry.sha256,
         elapsed: clock.elapsed(),
         sample_rejects: staged.samples,
+        archived_to: entry.archived_to.map(PathBuf::from),
     };
     log_outcome(&outcome);
     Ok(outcome)
@@ -363,6 +400,16 @@ fn judge(c: &Counts, size: u64, max_reject_share: f64, first_reject: &str) -> Op
     }
 }
 
+/// Decides where the daemon will move the file, once its status is known, so that the
+/// ledger row records it in the same transaction.
+fn plan_archive(entry: &mut LedgerEntry, opts: &IngestOptions) {
+    entry.archived_to = opts.archive.as_ref().map(|plan| {
+        plan.destination(entry.status.is_handled(), &entry.file_name)
+            .display()
+            .to_string()
+    });
+}
+
 /// `share` as a percentage with as many decimals as it takes not to print the same figure as
 /// `limit`, so "over the limit" never reads as equal to it.
 fn percent_over(share: f64, limit: f64) -> String {
@@ -381,10 +428,12 @@ fn record_without_load(
     wh: &mut Warehouse,
     mut entry: LedgerEntry,
     path: &Path,
+    opts: &IngestOptions,
     clock: Instant,
     samples: Vec<RejectRow>,
 ) -> Result<FileOutcome, WarehouseError> {
     entry.finished_at = now_micros();
+    plan_archive(&mut entry, opts);
     let file_id = wh.record_only(&entry)?;
     let outcome = FileOutcome {
         file_id,
@@ -398,6 +447,7 @@ fn record_without_load(
         sha256: entry.sha256,
         elapsed: clock.elapsed(),
         sample_rejects: samples,
+        archived_to: entry.archived_to.map(PathBuf::from),
     };
     log_outcome(&outcome);
     Ok(outcome)

@@ -251,6 +251,7 @@ mod tests {
                     reason: "missing <Id>".into(),
                 })
                 .collect(),
+            archived_to: None,
         }
     }
 

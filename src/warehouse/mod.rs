@@ -129,6 +129,9 @@ pub struct LedgerEntry {
     pub started_at: i64,
     pub finished_at: i64,
     pub error: Option<String>,
+    /// Where the file is to be moved, decided before the commit and recorded with it (the
+    /// daemon); `None` for the CLI, which leaves files where they are.
+    pub archived_to: Option<String>,
 }
 
 /// A record that is not a vote.
@@ -305,6 +308,24 @@ impl Warehouse {
         Ok(row.and_then(|(id, s)| Status::parse(&s).map(|st| (id, st))))
     }
 
+    /// The ledger row of a claimed file (by the path votewatch read it from): its id, status
+    /// and recorded destination. `None` when its load never committed.
+    pub fn find_claim(&self, source_path: &str) -> Result<Option<(i64, Status, Option<String>)>> {
+        let run = || -> duckdb::Result<Option<(i64, String, Option<String>)>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, status, archived_to FROM blog_analysis.ingested_files \
+                 WHERE source_path = ? ORDER BY id DESC LIMIT 1",
+            )?;
+            let mut rows = stmt.query(params![source_path])?;
+            match rows.next()? {
+                Some(r) => Ok(Some((r.get(0)?, r.get(1)?, r.get(2)?))),
+                None => Ok(None),
+            }
+        };
+        let row = run().map_err(|e| self.err("cannot read the ledger", e))?;
+        Ok(row.and_then(|(id, s, to)| Status::parse(&s).map(|st| (id, st, to))))
+    }
+
     /// Records where the daemon moved a file.
     pub fn set_archived(&self, file_id: i64, archived_to: &str) -> Result<()> {
         self.conn
@@ -447,6 +468,7 @@ fn insert_ledger(conn: &Connection, id: i64, e: &LedgerEntry) -> duckdb::Result<
             e.started_at,
             e.finished_at,
             e.error,
+            e.archived_to,
         ],
     )?;
     Ok(())

@@ -378,8 +378,9 @@ fn bad_entries_are_refused_with_a_reason_and_the_daemon_goes_on() {
         "SELECT source_path FROM blog_analysis.ingested_files WHERE file_name = 'link.jsonl'",
     );
     assert_eq!(sources.len(), 1);
+    // (It was read from its claim in work/, as the link it is.)
     assert!(
-        sources[0][0].ends_with("/landing/link.jsonl"),
+        sources[0][0].contains("/work/") && sources[0][0].ends_with("/link.jsonl"),
         "{:?}",
         sources
     );
@@ -387,6 +388,97 @@ fn bad_entries_are_refused_with_a_reason_and_the_daemon_goes_on() {
 
 /// Two daemons on one landing folder would take each other's files: the second refuses to
 /// start, says why, and the first goes on.
+/// Issue 8, defect 1: a supplier re-sends `daily.jsonl` (temporary name, then rename) while
+/// the previous `daily.jsonl` is loading. Each is claimed into work/ before it is loaded, so
+/// both are loaded and archived, with a ledger row each; before claims, the archive step moved
+/// the new file by its path, unloaded.
+#[test]
+fn the_same_name_re_sent_while_its_predecessor_loads_is_loaded_too() {
+    let env = Env::new();
+    let resume = env.path("resume");
+    let d = Daemon::start_with(
+        &env,
+        &[
+            (votewatch::failpoint::ENV, "mid_load"),
+            (votewatch::failpoint::RESUME_ENV, resume.to_str().unwrap()),
+        ],
+    );
+    drop_file(&env, "daily.jsonl", votes(1, 2000));
+    d.wait_log("failpoint mid_load reached", WAIT);
+    drop_file(&env, "daily.jsonl", votes(5001, 3));
+    fs::write(&resume, "").unwrap();
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["daily.1.jsonl", "daily.jsonl"]),
+        "{:?}\n{}",
+        processed(&env),
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 2003);
+    assert_eq!(
+        env.rows(
+            "SELECT status, rows_inserted::VARCHAR FROM blog_analysis.ingested_files ORDER BY id"
+        ),
+        vec![vec!["loaded", "2000"], vec!["loaded", "3"]]
+    );
+    assert_eq!(
+        fs::read_to_string(env.path("processed/daily.1.jsonl")).unwrap(),
+        votes(5001, 3)
+    );
+    assert!(claims(&env).is_empty());
+}
+
+/// Issue 8, defect 11: the destination is decided and recorded in the load's transaction, so a
+/// kill between the commit and the move leaves a ledger row that knows where the file goes;
+/// the restart finishes that move, and the same content sent again later is a new arrival
+/// with a ledger row of its own.
+#[test]
+fn a_kill_between_commit_and_move_is_finished_where_the_ledger_says() {
+    let env = Env::new();
+    drop_file(&env, "a.jsonl", votes(1, 10));
+    let d = Daemon::start_with(&env, &[(votewatch::failpoint::ENV, "before_archive")]);
+    assert!(d.wait_exit(WAIT).is_some(), "no crash");
+    let recorded = env.rows("SELECT archived_to FROM blog_analysis.ingested_files");
+    let want = env.path("processed/a.jsonl");
+    assert!(
+        recorded[0][0].ends_with("/processed/a.jsonl"),
+        "{recorded:?}"
+    );
+    let d = Daemon::start(&env);
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["a.jsonl"]),
+        "{}",
+        d.log()
+    );
+    drop_file(&env, "a.jsonl", votes(1, 10));
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["a.1.jsonl", "a.jsonl"]),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 10);
+    let rows = env.rows("SELECT status, archived_to FROM blog_analysis.ingested_files ORDER BY id");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0][0], "loaded");
+    assert_eq!(
+        fs::canonicalize(&rows[0][1]).unwrap(),
+        fs::canonicalize(&want).unwrap()
+    );
+    assert_eq!(rows[1][0], "duplicate_file");
+    assert!(rows[1][1].ends_with("/processed/a.1.jsonl"), "{rows:?}");
+    assert!(claims(&env).is_empty());
+}
+
+/// The files waiting in work/'s claim folders.
+fn claims(env: &Env) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(env.path("work"))
+        .map(|d| d.flatten().flat_map(|f| names(&f.path())).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 #[test]
 fn a_second_daemon_on_the_same_landing_folder_refuses_to_start() {
     let env = Env::new();
@@ -486,7 +578,10 @@ fn a_crash_before_commit_or_before_the_move_is_recovered_exactly_once() {
         drop_file(&env, "a.jsonl", votes(1, 100));
         let d = Daemon::start_with(&env, &[(votewatch::failpoint::ENV, point)]);
         assert!(d.wait_exit(WAIT).is_some(), "{point}: no crash");
-        assert_eq!(landing(&env), ["a.jsonl"], "{point}");
+        // Claimed, not archived: it waits in a claim folder of work/.
+        assert!(landing(&env).is_empty(), "{point}");
+        assert!(processed(&env).is_empty(), "{point}");
+        assert_eq!(claims(&env), ["a.jsonl"], "{point}");
         let d = Daemon::start(&env);
         assert!(
             wait_until(WAIT, || processed(&env) == ["a.jsonl"]),
