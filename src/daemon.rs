@@ -157,6 +157,10 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
             )?;
             state.status_line();
         }
+        if std::mem::take(&mut state.reload_pending) {
+            reload(&source, &mut config, &mut state, &mut watcher);
+            postman.reconfigure(config.report.clone());
+        }
         if interrupt.stop_requested() {
             break;
         }
@@ -282,6 +286,9 @@ struct State {
     rescan_needed: bool,
     /// Files claimed into work/ by an earlier run whose load never committed: loaded first.
     claimed: Vec<PathBuf>,
+    /// A SIGHUP that came while a batch ran or waited for the warehouse: the configuration is
+    /// read again as soon as the batch is done.
+    reload_pending: bool,
 }
 
 impl State {
@@ -294,6 +301,7 @@ impl State {
             totals: Totals::default(),
             rescan_needed: false,
             claimed: Vec::new(),
+            reload_pending: false,
         }
     }
 
@@ -413,6 +421,8 @@ impl State {
     ) -> anyhow::Result<Option<Warehouse>> {
         let mut delay = Duration::from_millis(50);
         let mut waited = Duration::ZERO;
+        // The wait is logged when it starts, then at most once a minute, then when it ends.
+        let mut last_reminder = Duration::ZERO;
         loop {
             match Warehouse::open(&config.warehouse) {
                 Ok(wh) => {
@@ -425,8 +435,11 @@ impl State {
                     return Ok(Some(wh));
                 }
                 Err(e) if e.is_locked() => {
-                    if waited.is_zero() || delay >= config.daemon.max_backoff() {
-                        warn!(warehouse = %config.warehouse.path.display(), retry_ms = delay.as_millis() as u64, "warehouse busy (held by another process); waiting");
+                    if waited.is_zero() {
+                        warn!(warehouse = %config.warehouse.path.display(), "warehouse busy (held by another process); waiting");
+                    } else if waited - last_reminder >= Duration::from_secs(60) {
+                        last_reminder = waited;
+                        warn!(warehouse = %config.warehouse.path.display(), waited_s = waited.as_secs(), "warehouse still busy; waiting");
                     }
                     // During start-up this keeps systemd from timing the start out while an
                     // analyst holds the file; afterwards systemd ignores it.
@@ -446,7 +459,8 @@ impl State {
                     interrupt.request_stop();
                     return Ok(None);
                 }
-                Ok(Control::Reload) => self.rescan_needed = true,
+                // Applied once the batch is done; never lost.
+                Ok(Control::Reload) => self.reload_pending = true,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             }
             waited += delay;
@@ -544,7 +558,11 @@ impl State {
             .map(|p| (p, true))
             .chain(files.into_iter().map(|p| (p, false)));
         for (path, already_claimed) in queue.by_ref() {
-            if interrupt.stop_requested() || matches!(controls.try_recv(), Ok(Control::Stop)) {
+            let control = controls.try_recv();
+            if control == Ok(Control::Reload) {
+                self.reload_pending = true;
+            }
+            if interrupt.stop_requested() || control == Ok(Control::Stop) {
                 interrupt.request_stop();
                 if already_claimed {
                     self.claimed.push(path);

@@ -522,6 +522,85 @@ fn a_busy_warehouse_is_waited_for_then_everything_loads() {
         "{}",
         d.log()
     );
+    // The wait is logged once when it starts (not on every retry) and once when it ends.
+    let log = d.log();
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 10);
+    assert_eq!(log.matches("warehouse busy").count(), 1, "{log}");
+    assert_eq!(log.matches("warehouse free again").count(), 1, "{log}");
+}
+
+/// Issue 8, defect 2: in a burst, with a rescan every second, a file waiting in a batch may
+/// be seen again by a rescan; its second claim finds nothing, so no file is loaded twice and
+/// none ends in failed/.
+#[test]
+fn a_burst_of_500_files_with_fast_rescans_loads_each_once() {
+    let env = Env::new();
+    let staging = env.path("staging");
+    fs::create_dir_all(&staging).unwrap();
+    for k in 0..500 {
+        fs::write(
+            staging.join(format!("f{k:03}.jsonl")),
+            votes(1 + k * 10, 10),
+        )
+        .unwrap();
+    }
+    let d = Daemon::start(&env);
+    for k in 0..500 {
+        let name = format!("f{k:03}.jsonl");
+        fs::rename(staging.join(&name), env.path("landing").join(&name)).unwrap();
+    }
+    assert!(
+        wait_until(Duration::from_secs(120), || processed(&env).len() == 500),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 5000);
+    assert_eq!(
+        env.rows(
+            "SELECT status, count(*)::VARCHAR FROM blog_analysis.ingested_files GROUP BY status"
+        ),
+        vec![vec!["loaded", "500"]]
+    );
+    assert!(names(&env.path("failed")).is_empty());
+    assert!(claims(&env).is_empty());
+}
+
+/// Issue 8, defect 3: a SIGHUP while the daemon waits for a busy warehouse is applied once the
+/// wait and its batch are over, not dropped.
+#[test]
+fn sighup_while_waiting_for_a_busy_warehouse_takes_effect() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let held = duckdb::Connection::open(env.warehouse()).unwrap();
+    drop_file(&env, "a.jsonl", votes(1, 5));
+    d.wait_log("warehouse busy", WAIT);
+    env.write(
+        "votewatch.toml",
+        format!("{CONFIG}processed_by_day = true\n"),
+    );
+    d.signal("HUP");
+    drop(held);
+    d.wait_log("configuration reloaded", WAIT);
+    drop_file(&env, "b.jsonl", votes(6, 5));
+    // b.jsonl goes to processed/YYYY-MM-DD/ (whatever the day is when it is archived).
+    let in_day_folders = || -> Vec<String> {
+        fs::read_dir(env.path("processed"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .flat_map(|e| names(&e.path()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_until(WAIT, || in_day_folders() == ["b.jsonl"]),
+        "{:?}\n{}",
+        processed(&env),
+        d.log()
+    );
     assert_eq!(d.stop().0, 0);
     assert_eq!(env.votes(), 10);
 }
