@@ -140,6 +140,42 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// The name, in a claim's folder, of the count of loads of the claimed file that began. A
+/// hidden name: never a supplier's (hidden names are not taken from landing/).
+const ATTEMPTS: &str = ".attempts";
+
+/// Counts one more load of a claimed file beginning (durably, before it begins) and returns
+/// how many began before this one.
+pub fn begin_attempt(claimed: &Path) -> io::Result<u32> {
+    let file = claimed
+        .parent()
+        .ok_or_else(|| io::Error::other("no claim folder"))?
+        .join(ATTEMPTS);
+    let before = fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0u32);
+    let tmp = file.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all((before + 1).to_string().as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, &file)?;
+    Ok(before)
+}
+
+/// Takes back the count of a load that ended without a crash (a graceful stop), so that
+/// restarts of the service never set a file aside.
+pub fn end_attempt(claimed: &Path) {
+    if let Some(folder) = claimed.parent() {
+        let file = folder.join(ATTEMPTS);
+        let n = fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .unwrap_or(1);
+        let _ = fs::write(&file, n.saturating_sub(1).to_string());
+    }
+}
+
 /// Where the daemon archives files: decided per file before its commit, so that the ledger
 /// records the destination in the same transaction as the outcome.
 #[derive(Debug, Clone)]
@@ -191,6 +227,7 @@ pub fn finish_claim(claimed: &Path, recorded: &Path) -> io::Result<PathBuf> {
     };
     sync_dir(dir);
     if let Some(folder) = claimed.parent() {
+        let _ = fs::remove_file(folder.join(ATTEMPTS));
         let _ = fs::remove_dir(folder);
         if let Some(work) = folder.parent() {
             sync_dir(work);

@@ -154,6 +154,9 @@ pub struct DaemonConfig {
     /// Once a file is ready, how long to wait for others already closed or moved in, so
     /// that files dropped together are loaded and reported as one batch.
     pub batch_window_ms: u64,
+    /// A claimed file whose load was cut short by a crash this many times is set aside in
+    /// failed/ instead of being loaded again.
+    pub max_load_attempts: u32,
 }
 
 impl DaemonConfig {
@@ -190,6 +193,7 @@ impl Default for DaemonConfig {
             processed_by_day: false,
             max_backoff_ms: 5000,
             batch_window_ms: 500,
+            max_load_attempts: 3,
         }
     }
 }
@@ -348,6 +352,9 @@ impl Config {
                     "{key} must be between {min} and {max}, not {value}"
                 ));
             }
+        }
+        if d.max_load_attempts == 0 {
+            return Err("daemon.max_load_attempts must be at least 1".into());
         }
         self.check_folders()?;
         let r = &self.report;

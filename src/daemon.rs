@@ -85,16 +85,14 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
     if interrupt.stop_requested() {
         return Ok(());
     }
-    if !state.claimed.is_empty() {
-        state.run_batch(&config, Vec::new(), &controls, &interrupt, &postman)?;
-    }
-    if interrupt.stop_requested() {
-        return Ok(());
-    }
     state.scan(&config, Instant::now());
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     state.status_line();
     info!(landing = %config.paths.landing.display(), "watching");
+    // Claims an earlier run left uncommitted are loaded before anything new.
+    if !state.claimed.is_empty() {
+        state.run_batch(&config, Vec::new(), &controls, &interrupt, &postman)?;
+    }
 
     let mut next_rescan = Instant::now() + config.daemon.rescan_interval();
     let mut batch: Vec<PathBuf> = Vec::new();
@@ -478,13 +476,15 @@ impl State {
         let mut folders: Vec<PathBuf> = folders.flatten().map(|e| e.path()).collect();
         folders.sort();
         for folder in folders.into_iter().filter(|f| f.is_dir()) {
-            let file = std::fs::read_dir(&folder)
-                .ok()
-                .and_then(|mut d| d.next())
-                .and_then(Result::ok)
-                .map(|e| e.path());
+            // The claimed file; hidden names are votewatch's own (the attempt count).
+            let file = std::fs::read_dir(&folder).ok().and_then(|d| {
+                d.flatten().map(|e| e.path()).find(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
+                })
+            });
             let Some(file) = file else {
-                let _ = std::fs::remove_dir(&folder);
+                let _ = std::fs::remove_dir_all(&folder);
                 continue;
             };
             match wh.find_claim(&crate::ingest::recorded_path(&file))? {
@@ -587,7 +587,25 @@ impl State {
                     }
                 }
             };
-            match ingest_file(&mut wh, &path, &opts) {
+            // A file whose loads keep being cut short (it crashes the loader) is set aside.
+            let attempts = archive::begin_attempt(&path).unwrap_or_else(|e| {
+                warn!(file = %crate::text::path(&path), error = %e, "cannot count the load attempt");
+                0
+            });
+            let result = if attempts >= config.daemon.max_load_attempts {
+                crate::ingest::record_failed(
+                    &mut wh,
+                    &path,
+                    &opts,
+                    format!(
+                        "set aside: its load was cut short {attempts} times (the process \
+                         crashed during it), so it is not tried again"
+                    ),
+                )
+            } else {
+                ingest_file(&mut wh, &path, &opts)
+            };
+            match result {
                 Ok(outcome) => {
                     let dest = outcome
                         .archived_to
@@ -608,6 +626,7 @@ impl State {
                     outcomes.push((outcome, placed));
                 }
                 Err(IngestError::Stopped) => {
+                    archive::end_attempt(&path);
                     info!(file = %crate::text::path(&path), "stopped before commit; the claimed file is loaded at the next start");
                     break;
                 }

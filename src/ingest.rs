@@ -139,6 +139,28 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// Records `path` as `failed` with `reason` without reading it (the daemon's poison-file
+/// guard), in a transaction of its own.
+pub fn record_failed(
+    wh: &mut Warehouse,
+    path: &Path,
+    opts: &IngestOptions,
+    reason: String,
+) -> Result<FileOutcome, IngestError> {
+    let entry = LedgerEntry {
+        error: Some(reason),
+        ..new_entry(path, opts)
+    };
+    Ok(record_without_load(
+        wh,
+        entry,
+        path,
+        opts,
+        Instant::now(),
+        Vec::new(),
+    )?)
+}
+
 /// Loads `path` in one transaction. A bad file is an `Ok` outcome with its status; `Err` means
 /// the warehouse failed or a stop was requested, and nothing about this file was recorded.
 pub fn ingest_file(

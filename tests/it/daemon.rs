@@ -29,6 +29,14 @@ impl Daemon {
     }
 
     pub fn start_with(env: &Env, extra_env: &[(&str, &str)]) -> Daemon {
+        let d = Daemon::launch(env, extra_env);
+        d.wait_log("watching", Duration::from_secs(30));
+        d
+    }
+
+    /// Starts `votewatch run` without waiting for it to watch landing/ (it may stop before,
+    /// at a failpoint of its start-up recovery).
+    pub fn launch(env: &Env, extra_env: &[(&str, &str)]) -> Daemon {
         if !env.path("votewatch.toml").exists() {
             env.write("votewatch.toml", CONFIG);
         }
@@ -37,22 +45,26 @@ impl Daemon {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        Daemon::spawn(env, cmd)
+        Daemon::spawn_only(env, cmd)
     }
 
     /// Runs `cmd` (a `votewatch run`, however started) with its log in a file, and waits
     /// until it watches landing/.
-    pub fn spawn(env: &Env, mut cmd: std::process::Command) -> Daemon {
+    pub fn spawn(env: &Env, cmd: std::process::Command) -> Daemon {
+        let d = Daemon::spawn_only(env, cmd);
+        d.wait_log("watching", Duration::from_secs(30));
+        d
+    }
+
+    fn spawn_only(env: &Env, mut cmd: std::process::Command) -> Daemon {
         let log = env.path(&format!("daemon-{}.log", unique()));
         cmd.env("VOTEWATCH_LOG", "info")
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap());
-        let d = Daemon {
+        Daemon {
             child: Some(cmd.spawn().expect("start daemon")),
             log,
-        };
-        d.wait_log("watching", Duration::from_secs(30));
-        d
+        }
     }
 
     pub fn log(&self) -> String {
@@ -473,7 +485,12 @@ fn a_kill_between_commit_and_move_is_finished_where_the_ledger_says() {
 /// The files waiting in work/'s claim folders.
 fn claims(env: &Env) -> Vec<String> {
     let mut out: Vec<String> = fs::read_dir(env.path("work"))
-        .map(|d| d.flatten().flat_map(|f| names(&f.path())).collect())
+        .map(|d| {
+            d.flatten()
+                .flat_map(|f| names(&f.path()))
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
         .unwrap_or_default();
     out.sort();
     out
@@ -528,6 +545,36 @@ fn a_busy_warehouse_is_waited_for_then_everything_loads() {
     assert_eq!(env.votes(), 10);
     assert_eq!(log.matches("warehouse busy").count(), 1, "{log}");
     assert_eq!(log.matches("warehouse free again").count(), 1, "{log}");
+}
+
+/// Issue 8, defect 7: a file that crashes the loader is not retried forever. After
+/// `max_load_attempts` (3) loads cut short by a crash, the next start sets it aside in failed/
+/// with that reason.
+#[test]
+fn a_file_that_keeps_crashing_the_loader_is_set_aside() {
+    let env = Env::new();
+    drop_file(&env, "poison.jsonl", votes(1, 10));
+    for _ in 0..3 {
+        let d = Daemon::launch(&env, &[(votewatch::failpoint::ENV, "before_commit")]);
+        assert!(d.wait_exit(WAIT).is_some(), "no crash");
+    }
+    assert_eq!(claims(&env), ["poison.jsonl"]);
+    let d = Daemon::launch(&env, &[(votewatch::failpoint::ENV, "before_commit")]);
+    assert!(
+        wait_until(WAIT, || names(&env.path("failed")).len() == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    let reason = fs::read_to_string(env.path("failed/poison.jsonl.reason.txt")).unwrap();
+    assert!(reason.contains("cut short 3 times"), "{reason}");
+    assert_eq!(env.votes(), 0);
+    assert_eq!(
+        env.rows("SELECT status FROM blog_analysis.ingested_files"),
+        vec![vec!["failed"]]
+    );
+    assert!(claims(&env).is_empty());
+    assert!(names(&env.path("work")).is_empty());
 }
 
 /// Issue 8, defect 2: in a burst, with a rescan every second, a file waiting in a batch may
