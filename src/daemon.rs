@@ -80,6 +80,7 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
     if let Some(wh) = wh_guard.as_mut() {
         state.recover_claims(&config, wh)?;
         state.reconcile(&config, wh)?;
+        state.report_unreported(wh, &postman)?;
     }
     drop(wh_guard);
     if interrupt.stop_requested() {
@@ -187,6 +188,29 @@ fn forward_controls(controls: Receiver<Control>, interrupt: Interrupt) -> Receiv
         let _ = tx.send(Control::Stop);
     });
     rx
+}
+
+/// A committed arrival as the report shows it, rebuilt from its ledger row (its first rejects
+/// are in `rejected_votes`, not repeated here).
+fn outcome_from_ledger(row: crate::warehouse::LedgerRow) -> (FileOutcome, Option<PathBuf>) {
+    let archived = row.archived_to.map(PathBuf::from);
+    let outcome = FileOutcome {
+        file_id: row.id,
+        path: archived
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&row.file_name)),
+        name: row.file_name,
+        status: Status::parse(&row.status).unwrap_or(Status::Failed),
+        counts: row.counts,
+        unknown_fields: serde_json::from_str(&row.unknown_fields).unwrap_or_default(),
+        error: row.error,
+        duplicate_of: row.duplicate_of,
+        sha256: row.sha256,
+        elapsed: Duration::from_millis(row.millis.max(0) as u64),
+        sample_rejects: Vec::new(),
+        archived_to: archived.clone(),
+    };
+    (outcome, archived)
 }
 
 /// Where this configuration archives files.
@@ -650,13 +674,34 @@ impl State {
             error!(error = %e, "cannot refresh outlier_weeks");
         }
         let outlier_weeks = wh.count_outlier_weeks().ok();
-        drop(wh);
         self.totals.batches += 1;
         if !outcomes.is_empty() {
+            let ids: Vec<i64> = outcomes.iter().map(|(o, _)| o.file_id).collect();
             let report = BatchReport::new(outcomes, outlier_weeks);
             info!(summary = %report.subject(), "batch done");
+            crate::failpoint::hit("before_report");
             postman.post(&report);
+            if let Err(e) = wh.mark_reported(&ids) {
+                warn!(error = %e, "cannot record that the batch's report is queued; the next start queues it again");
+            }
         }
+        Ok(())
+    }
+
+    /// Queues one report for the arrivals the ledger says were committed but never reported
+    /// (a crash or a warehouse error between the commit and the report).
+    fn report_unreported(&mut self, wh: &mut Warehouse, postman: &Postman) -> anyhow::Result<()> {
+        let rows = wh.unreported()?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let outcomes: Vec<(FileOutcome, Option<PathBuf>)> =
+            rows.into_iter().map(outcome_from_ledger).collect();
+        let report = BatchReport::new(outcomes, wh.count_outlier_weeks().ok());
+        info!(summary = %report.subject(), files = ids.len(), "reporting files committed before a restart");
+        postman.post(&report);
+        wh.mark_reported(&ids)?;
         Ok(())
     }
 

@@ -235,6 +235,7 @@ fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
         finished_at: started_at,
         error: None,
         archived_to: None,
+        report_queued: None,
     }
 }
 
@@ -423,13 +424,15 @@ fn judge(c: &Counts, size: u64, max_reject_share: f64, first_reject: &str) -> Op
 }
 
 /// Decides where the daemon will move the file, once its status is known, so that the
-/// ledger row records it in the same transaction.
+/// ledger row records it (and that its report is owed) in the same transaction.
 fn plan_archive(entry: &mut LedgerEntry, opts: &IngestOptions) {
     entry.archived_to = opts.archive.as_ref().map(|plan| {
         plan.destination(entry.status.is_handled(), &entry.file_name)
             .display()
             .to_string()
     });
+    // The daemon owes every arrival it archives a report; the ledger says until it is queued.
+    entry.report_queued = opts.archive.is_some().then_some(false);
 }
 
 /// `share` as a percentage with as many decimals as it takes not to print the same figure as

@@ -18,6 +18,7 @@ const WAREHOUSE_COUNTS_SQL: &str = include_str!("sql/warehouse_counts.sql");
 const INSERT_VOTES_SQL: &str = include_str!("sql/insert_votes.sql");
 const INSERT_LEDGER_SQL: &str = include_str!("sql/insert_ledger.sql");
 const HISTORY_SQL: &str = include_str!("sql/history.sql");
+const UNREPORTED_SQL: &str = include_str!("sql/unreported.sql");
 
 /// A failure of the warehouse itself (as opposed to a bad file): the caller cannot go on
 /// with this file now.
@@ -132,6 +133,9 @@ pub struct LedgerEntry {
     /// Where the file is to be moved, decided before the commit and recorded with it (the
     /// daemon); `None` for the CLI, which leaves files where they are.
     pub archived_to: Option<String>,
+    /// `Some(false)` when the daemon owes this arrival a report (set true once it is in the
+    /// outbox); `None` when no report is due.
+    pub report_queued: Option<bool>,
 }
 
 /// A record that is not a vote.
@@ -150,6 +154,22 @@ pub struct OutlierWeek {
     pub year: i64,
     pub week: i32,
     pub votes: i64,
+}
+
+/// A ledger row as the daemon's report of it needs it.
+#[derive(Debug, Clone)]
+pub struct LedgerRow {
+    pub id: i64,
+    pub file_name: String,
+    pub status: String,
+    pub counts: Counts,
+    /// The unknown field names, as JSON text.
+    pub unknown_fields: String,
+    pub millis: i64,
+    pub error: Option<String>,
+    pub duplicate_of: Option<i64>,
+    pub sha256: Option<String>,
+    pub archived_to: Option<String>,
 }
 
 /// One row of `votewatch history`.
@@ -326,6 +346,51 @@ impl Warehouse {
         Ok(row.and_then(|(id, s, to)| Status::parse(&s).map(|st| (id, st, to))))
     }
 
+    /// Ledger rows whose report the daemon owes (committed, never queued), oldest first.
+    pub fn unreported(&self) -> Result<Vec<LedgerRow>> {
+        let run = || -> duckdb::Result<Vec<LedgerRow>> {
+            let mut stmt = self.conn.prepare(UNREPORTED_SQL)?;
+            let rows = stmt.query_map([], |r| {
+                let n = |i: usize| -> duckdb::Result<u64> { Ok(r.get::<_, i64>(i)? as u64) };
+                Ok(LedgerRow {
+                    id: r.get(0)?,
+                    file_name: r.get(1)?,
+                    status: r.get(2)?,
+                    counts: Counts {
+                        lines: n(3)?,
+                        inserted: n(4)?,
+                        duplicates_in_file: n(5)?,
+                        already_in_warehouse: n(6)?,
+                        conflicting: n(7)?,
+                        rejected: n(8)?,
+                        blank: n(9)?,
+                    },
+                    unknown_fields: r.get(10)?,
+                    millis: r.get(11)?,
+                    error: r.get(12)?,
+                    duplicate_of: r.get(13)?,
+                    sha256: r.get(14)?,
+                    archived_to: r.get(15)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// Records that the reports of these ledger rows are in the outbox.
+    pub fn mark_reported(&self, ids: &[i64]) -> Result<()> {
+        for id in ids {
+            self.conn
+                .execute(
+                    "UPDATE blog_analysis.ingested_files SET report_queued = true WHERE id = ?",
+                    params![id],
+                )
+                .map_err(|e| self.err("cannot update the ledger", e))?;
+        }
+        Ok(())
+    }
+
     /// Records where the daemon moved a file.
     pub fn set_archived(&self, file_id: i64, archived_to: &str) -> Result<()> {
         self.conn
@@ -469,6 +534,7 @@ fn insert_ledger(conn: &Connection, id: i64, e: &LedgerEntry) -> duckdb::Result<
             e.finished_at,
             e.error,
             e.archived_to,
+            e.report_queued,
         ],
     )?;
     Ok(())

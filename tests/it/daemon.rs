@@ -577,6 +577,54 @@ fn a_file_that_keeps_crashing_the_loader_is_set_aside() {
     assert!(names(&env.path("work")).is_empty());
 }
 
+/// The subjects of the reports the file transport wrote (reports/*.eml).
+fn eml_subjects(env: &Env) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(env.path("reports"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| fs::read(e.path()).ok())
+                .filter_map(|raw| {
+                    mail_parser::MessageParser::default()
+                        .parse(&raw)
+                        .and_then(|m| m.subject().map(String::from))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Issue 8, defect 4: the ledger says which committed arrivals still need their report, so a
+/// crash between the commit and the report loses nothing: the restart reports them, once.
+#[test]
+fn a_crash_between_commit_and_report_is_reported_at_the_restart() {
+    let env = Env::new();
+    drop_file(&env, "late.jsonl", votes(1, 4));
+    let d = Daemon::start_with(&env, &[(votewatch::failpoint::ENV, "before_report")]);
+    assert!(d.wait_exit(WAIT).is_some(), "no crash");
+    assert_eq!(processed(&env), ["late.jsonl"]);
+    assert!(eml_subjects(&env).is_empty());
+    let d = Daemon::start(&env);
+    assert!(
+        wait_until(WAIT, || eml_subjects(&env).len() == 1),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    let subjects = eml_subjects(&env);
+    assert!(subjects[0].contains("late.jsonl"), "{subjects:?}");
+    assert_eq!(
+        env.rows("SELECT report_queued::VARCHAR FROM blog_analysis.ingested_files"),
+        vec![vec!["true"]]
+    );
+    // Reported once: another restart owes nothing (nothing sent, nothing waiting).
+    let d = Daemon::start(&env);
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(eml_subjects(&env).len(), 1);
+    assert!(names(&env.path("outbox")).is_empty());
+}
+
 /// Issue 8, defect 2: in a burst, with a rescan every second, a file waiting in a batch may
 /// be seen again by a rescan; its second claim finds nothing, so no file is loaded twice and
 /// none ends in failed/.

@@ -32,9 +32,14 @@ CREATE TABLE IF NOT EXISTS blog_analysis.ingested_files (
     started_at           TIMESTAMP NOT NULL,
     finished_at          TIMESTAMP NOT NULL,
     error                VARCHAR,
-    -- Where the daemon moved the file after the commit (NULL until it did).
-    archived_to          VARCHAR
+    -- Where the daemon moves the file, decided with the commit.
+    archived_to          VARCHAR,
+    -- The daemon's report of this arrival: false until it is in the outbox (NULL for
+    -- loads without a report, and for rows older than this column).
+    report_queued        BOOLEAN
 );
+-- Warehouses made before report_queued existed.
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS report_queued BOOLEAN;
 
 -- One row per vote Id, ever. No index: DuckDB's zone maps serve range scans, and an ART
 -- index would slow every bulk load.
