@@ -157,6 +157,9 @@ pub struct DaemonConfig {
     /// A claimed file whose load was cut short by a crash this many times is set aside in
     /// failed/ instead of being loaded again.
     pub max_load_attempts: u32,
+    /// A file written but never closed (published with `ln`, some FTP servers) is taken once
+    /// it had no event and no change for this long.
+    pub quiet_secs: u64,
 }
 
 impl DaemonConfig {
@@ -171,6 +174,9 @@ impl DaemonConfig {
     }
     pub fn batch_window(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.batch_window_ms)
+    }
+    pub fn quiet(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.quiet_secs)
     }
 }
 
@@ -194,6 +200,7 @@ impl Default for DaemonConfig {
             max_backoff_ms: 5000,
             batch_window_ms: 500,
             max_load_attempts: 3,
+            quiet_secs: 300,
         }
     }
 }
@@ -346,6 +353,7 @@ impl Config {
             ("daemon.settle_ms", d.settle_ms, 0, 3_600_000),
             ("daemon.max_backoff_ms", d.max_backoff_ms, 10, 3_600_000),
             ("daemon.batch_window_ms", d.batch_window_ms, 0, 600_000),
+            ("daemon.quiet_secs", d.quiet_secs, 1, 86_400),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(format!(

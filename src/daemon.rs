@@ -284,6 +284,7 @@ fn reload(
                 }
             }
             state.readiness.set_settle(new.daemon.settle());
+            state.readiness.set_quiet(new.daemon.quiet());
             state.filter = NameFilter::new(&new);
             state.rescan_needed = true;
             *config = new;
@@ -299,7 +300,7 @@ fn reload(
 struct State {
     readiness: Readiness,
     filter: NameFilter,
-    /// Names already logged as ignored, so each is logged once.
+    /// Names already logged as ignored, so each is logged once while it stays.
     logged: HashSet<PathBuf>,
     /// Files that were handled but could not be moved out of landing/, with their stamp
     /// then: they are not loaded again unless they change.
@@ -316,7 +317,11 @@ struct State {
 impl State {
     fn new(config: &Config) -> Self {
         State {
-            readiness: Readiness::new(config.daemon.settle()),
+            readiness: {
+                let mut r = Readiness::new(config.daemon.settle());
+                r.set_quiet(config.daemon.quiet());
+                r
+            },
             filter: NameFilter::new(config),
             logged: HashSet::new(),
             stuck: HashMap::new(),
@@ -410,8 +415,10 @@ impl State {
                 return;
             }
         };
+        let mut present = HashSet::new();
         for entry in entries.flatten() {
             let path = entry.path();
+            present.insert(path.clone());
             if self.readiness.is_known(&path) || !self.candidate(&path) {
                 continue;
             }
@@ -427,6 +434,11 @@ impl State {
                 None => {}
             }
         }
+        // The listing is the truth: what is gone is forgotten (a name that comes back is
+        // logged again), so this state never outgrows landing/.
+        self.readiness.retain(&present);
+        self.logged.retain(|p| present.contains(p));
+        self.stuck.retain(|p, _| present.contains(p));
     }
 
     fn take_ready(&mut self, now: Instant) -> Vec<PathBuf> {

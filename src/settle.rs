@@ -1,7 +1,9 @@
 //! Readiness: which files in landing/ are complete and may be taken. A file is eligible once
 //! it was closed after writing, moved in, or found by a scan; it is ready once its size and
-//! modification time have then stayed the same for the settle time. Pure state: the caller
-//! feeds events and the clock, and says how to look at a file.
+//! modification time have then stayed the same for the settle time. A file that never gets a
+//! close (published with `ln`, or by a tool that leaves no close event) becomes ready once it
+//! had no event and no change for the quiet time. Pure state: the caller feeds events and the
+//! clock, and says how to look at a file.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,19 +24,36 @@ struct Watched {
 #[derive(Debug)]
 pub struct Readiness {
     settle: Duration,
+    /// How long a file that was written but never closed must stay without events and
+    /// unchanged before it is taken all the same.
+    quiet: Duration,
     files: HashMap<PathBuf, Watched>,
 }
+
+/// The quiet time until the caller sets one.
+const DEFAULT_QUIET: Duration = Duration::from_secs(300);
 
 impl Readiness {
     pub fn new(settle: Duration) -> Self {
         Readiness {
             settle,
+            quiet: DEFAULT_QUIET,
             files: HashMap::new(),
         }
     }
 
     pub fn set_settle(&mut self, settle: Duration) {
         self.settle = settle;
+    }
+
+    pub fn set_quiet(&mut self, quiet: Duration) {
+        self.quiet = quiet;
+    }
+
+    /// Forgets every file not in `present` (the latest listing of landing/), so that entries
+    /// whose events were lost cannot pile up.
+    pub fn retain(&mut self, present: &std::collections::HashSet<PathBuf>) {
+        self.files.retain(|p, _| present.contains(p));
     }
 
     fn entry(&mut self, path: &Path, now: Instant) -> &mut Watched {
@@ -96,6 +115,18 @@ impl Readiness {
         let mut gone = Vec::new();
         for (path, w) in &mut self.files {
             if !w.eligible {
+                // Never closed: taken only after the quiet time without events or changes.
+                if now.duration_since(w.changed_at) < self.quiet {
+                    continue;
+                }
+                match stat(path) {
+                    None => gone.push(path.clone()),
+                    Some(stamp) if w.last == Some(stamp) => ready.push((stamp.1, path.clone())),
+                    Some(stamp) => {
+                        w.last = Some(stamp);
+                        w.changed_at = now;
+                    }
+                }
                 continue;
             }
             match stat(path) {
@@ -131,8 +162,7 @@ impl Readiness {
     pub fn next_check(&self) -> Option<Instant> {
         self.files
             .values()
-            .filter(|w| w.eligible)
-            .map(|w| w.changed_at + self.settle)
+            .map(|w| w.changed_at + if w.eligible { self.settle } else { self.quiet })
             .min()
     }
 }
@@ -213,13 +243,55 @@ mod tests {
     }
 
     #[test]
-    fn next_check_is_the_earliest_settle_deadline() {
+    fn next_check_is_the_earliest_settle_or_quiet_deadline() {
         let t0 = Instant::now();
         let mut r = Readiness::new(SETTLE);
         assert_eq!(r.next_check(), None);
         r.written(Path::new("a"), t0);
-        assert_eq!(r.next_check(), None);
+        // Still open for writing: only the quiet time can make it ready.
+        assert_eq!(r.next_check(), Some(t0 + DEFAULT_QUIET));
         r.completed(Path::new("a"), t0 + SETTLE);
         assert_eq!(r.next_check(), Some(t0 + SETTLE * 2));
+    }
+
+    /// A file that is written but never closed (published with `ln`) is taken once it had no
+    /// event and no change for the quiet time; a write in between starts the wait again.
+    #[test]
+    fn a_file_never_closed_is_taken_after_the_quiet_time() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(SETTLE);
+        r.set_quiet(Duration::from_secs(10));
+        let p = Path::new("/l/linked.jsonl");
+        let st = (5, SystemTime::UNIX_EPOCH);
+        r.written(p, t0);
+        assert!(r
+            .take_ready(t0 + Duration::from_secs(5), |_| Some(st))
+            .is_empty());
+        // First look after the quiet time records the stamp; it must then stay the same.
+        assert!(r
+            .take_ready(t0 + Duration::from_secs(11), |_| Some(st))
+            .is_empty());
+        r.written(p, t0 + Duration::from_secs(12));
+        assert!(r
+            .take_ready(t0 + Duration::from_secs(21), |_| Some(st))
+            .is_empty());
+        assert_eq!(
+            r.take_ready(t0 + Duration::from_secs(22), |_| Some(st)),
+            vec![p.to_path_buf()]
+        );
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn entries_no_longer_listed_are_forgotten() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(SETTLE);
+        r.written(Path::new("/l/a.jsonl"), t0);
+        r.written(Path::new("/l/b.jsonl"), t0);
+        let present: std::collections::HashSet<PathBuf> =
+            [PathBuf::from("/l/b.jsonl")].into_iter().collect();
+        r.retain(&present);
+        assert_eq!(r.len(), 1);
+        assert!(r.is_known(Path::new("/l/b.jsonl")));
     }
 }

@@ -577,6 +577,24 @@ fn a_file_that_keeps_crashing_the_loader_is_set_aside() {
     assert!(names(&env.path("work")).is_empty());
 }
 
+/// Issue 8, defect 10: a file published without a close-after-write (a hard link, as `ln`
+/// makes, or some FTP servers) is taken once it had no event and no change for `quiet_secs`.
+#[test]
+fn a_file_published_by_a_hard_link_is_taken_after_the_quiet_time() {
+    let env = Env::new();
+    env.write("votewatch.toml", format!("{CONFIG}quiet_secs = 1\n"));
+    let outside = env.write("outside/linked.jsonl", votes(1, 6));
+    let d = Daemon::start(&env);
+    fs::hard_link(&outside, env.path("landing/linked.jsonl")).unwrap();
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["linked.jsonl"]),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 6);
+}
+
 /// The subjects of the reports the file transport wrote (reports/*.eml).
 fn eml_subjects(env: &Env) -> Vec<String> {
     let mut out: Vec<String> = fs::read_dir(env.path("reports"))
