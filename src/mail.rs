@@ -137,7 +137,16 @@ impl Outbox {
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let path = self.dir.join(&name);
         let write = || -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
+            // Owner-only: the sender refuses entries anyone else could have written.
+            let mut f = {
+                use std::os::unix::fs::OpenOptionsExt;
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&tmp)?
+            };
             f.write_all(&json)?;
             f.sync_all()?;
             fs::rename(&tmp, &path)?;
@@ -303,7 +312,61 @@ impl Mailer {
     }
 }
 
+/// Refuses an outbox entry that votewatch did not write: another owner, or writable by
+/// anyone but its owner (whoever can write the outbox must not mail through our transport).
+fn check_own_entry(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::symlink_metadata(path)?;
+    let me = rustix::process::geteuid().as_raw();
+    if !m.file_type().is_file() || m.uid() != me || m.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "not written by votewatch (owner uid {}, mode {:o}; expected uid {me}, not \
+                 writable by group or others)",
+                m.uid(),
+                m.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Claims an outbox entry for sending: renames it to a hidden name of this process, so that
+/// another sender (a second process) cannot deliver it too. `None` when someone else took it.
+fn claim_entry(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let claimed = path.with_file_name(format!(".sending-{}-{name}", std::process::id()));
+    crate::archive::rename_noreplace(path, &claimed)
+        .ok()
+        .map(|()| claimed)
+}
+
+/// Puts back entries whose sender died while holding them (`.sending-<pid>-NAME` of a process
+/// that no longer runs), so that they are sent.
+fn release_orphans(outbox: &Outbox) {
+    let Ok(dir) = fs::read_dir(outbox.dir()) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(".sending-") else {
+            continue;
+        };
+        let Some((pid, original)) = rest.split_once('-') else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|p| p == std::process::id() || Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = crate::archive::rename_noreplace(&e.path(), &outbox.dir().join(original));
+        }
+    }
+}
+
 fn load_entry(path: &Path) -> io::Result<(Entry, Envelope)> {
+    check_own_entry(path)?;
     let entry: Entry = serde_json::from_slice(&fs::read(path)?)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let parse = |a: &str| {
@@ -346,6 +409,7 @@ pub fn deliver_pending(
     now: Instant,
 ) -> Pass {
     let mut pass = Pass::default();
+    release_orphans(outbox);
     let pending = outbox.pending();
     retries.state.retain(|p, _| pending.contains(p));
     let mut blocked = false;
@@ -355,19 +419,27 @@ pub fn deliver_pending(
             pass.waiting += 1;
             continue;
         }
-        let (entry, envelope) = match load_entry(&path) {
+        // Taken first, so that no other sender delivers it too; gone means taken.
+        let Some(claimed) = claim_entry(&path) else {
+            continue;
+        };
+        let (entry, envelope) = match load_entry(&claimed) {
             Ok(v) => v,
             Err(e) => {
-                // A damaged entry is kept for a person to look at, out of the queue.
-                let aside = path.with_extension("damaged");
-                error!(report = %path.display(), error = %e, moved_to = %aside.display(), "unreadable outbox entry");
-                let _ = fs::rename(&path, &aside);
+                // A damaged or foreign entry is kept for a person to look at, out of the queue.
+                let aside = path.with_extension(if e.kind() == io::ErrorKind::PermissionDenied {
+                    "refused"
+                } else {
+                    "damaged"
+                });
+                error!(report = %path.display(), error = %e, moved_to = %aside.display(), "outbox entry not sent");
+                let _ = fs::rename(&claimed, &aside);
                 continue;
             }
         };
         match mailer.send_raw(&envelope, entry.raw.as_bytes()) {
             Ok(()) => {
-                if let Err(e) = fs::remove_file(&path) {
+                if let Err(e) = fs::remove_file(&claimed) {
                     warn!(report = %path.display(), error = %e, "sent, but cannot remove it from the outbox (it may be sent again)");
                 }
                 retries.state.remove(&path);
@@ -375,6 +447,8 @@ pub fn deliver_pending(
                 pass.sent += 1;
             }
             Err(e) => {
+                // Back in the queue under its own name, for the retry.
+                let _ = fs::rename(&claimed, &path);
                 let attempts = retries.state.get(&path).map_or(0, |(n, _)| *n) + 1;
                 let shift = (attempts - 1).min(20);
                 let wait = Duration::from_millis(
@@ -611,5 +685,111 @@ mod tests {
         assert!(outbox.is_empty());
         let eml = fs::read_dir(&sent).unwrap().next().unwrap().unwrap().path();
         assert!(fs::read_to_string(eml).unwrap().contains(&id));
+    }
+
+    fn file_config(dir: &Path) -> ReportConfig {
+        ReportConfig {
+            outbox: dir.join("outbox"),
+            file: crate::config::FileTransportConfig {
+                dir: dir.join("sent"),
+            },
+            ..ReportConfig::default()
+        }
+    }
+
+    fn queue(cfg: &ReportConfig, n: usize) -> Outbox {
+        let outbox = Outbox::new(&cfg.outbox);
+        for k in 0..n {
+            let r = Rendered {
+                subject: format!("report {k}"),
+                text: "text\n".into(),
+                html: "<p>html</p>\n".into(),
+            };
+            outbox
+                .put(&build_message(cfg, &r).unwrap(), &r.subject)
+                .unwrap();
+        }
+        outbox
+    }
+
+    /// Two senders on one outbox (the daemon and `ingest --report`, say) deliver each report
+    /// exactly once: an entry is claimed by a rename before it is sent.
+    #[test]
+    fn two_senders_deliver_each_report_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = file_config(dir.path());
+        let outbox = queue(&cfg, 40);
+        let sent: usize = std::thread::scope(|s| {
+            let senders: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mailer = Mailer::from_config(&cfg).unwrap();
+                        let pass = deliver_pending(
+                            &outbox,
+                            &mailer,
+                            &cfg,
+                            &mut Retries::default(),
+                            Instant::now(),
+                        );
+                        pass.sent
+                    })
+                })
+                .collect();
+            senders.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(sent, 40);
+        assert_eq!(fs::read_dir(dir.path().join("sent")).unwrap().count(), 40);
+        assert!(outbox.is_empty());
+    }
+
+    /// An entry someone else could have written (group-writable here) is never sent: it is
+    /// moved aside as `.refused`. Entries votewatch writes are owner-only.
+    #[test]
+    fn a_foreign_outbox_entry_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = file_config(dir.path());
+        let outbox = queue(&cfg, 2);
+        let entries = outbox.pending();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&entries[0]), 0o600);
+        fs::set_permissions(&entries[1], fs::Permissions::from_mode(0o666)).unwrap();
+        let mailer = Mailer::from_config(&cfg).unwrap();
+        let pass = deliver_pending(
+            &outbox,
+            &mailer,
+            &cfg,
+            &mut Retries::default(),
+            Instant::now(),
+        );
+        assert_eq!(pass.sent, 1);
+        assert!(outbox.is_empty());
+        assert!(entries[1].with_extension("refused").exists());
+    }
+
+    /// A sender that died holding an entry does not lose it: the next pass puts it back.
+    #[test]
+    fn an_entry_held_by_a_dead_sender_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = file_config(dir.path());
+        let outbox = queue(&cfg, 1);
+        let entry = outbox.pending().remove(0);
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        // No process has pid 0x7fffffff: a sender that is gone.
+        fs::rename(
+            &entry,
+            entry.with_file_name(format!(".sending-2147483647-{name}")),
+        )
+        .unwrap();
+        assert!(outbox.is_empty());
+        let mailer = Mailer::from_config(&cfg).unwrap();
+        let pass = deliver_pending(
+            &outbox,
+            &mailer,
+            &cfg,
+            &mut Retries::default(),
+            Instant::now(),
+        );
+        assert_eq!(pass.sent, 1);
     }
 }
