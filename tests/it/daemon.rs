@@ -969,3 +969,101 @@ fn as_an_ordinary_user_an_unreadable_file_is_refused_and_others_are_archived() {
     );
     assert_eq!(env.votes(), 3);
 }
+
+/// Issue 8, defect 6: the install layout of README ("Running as a service") with the service
+/// user, an analysts' group and a suppliers' group (`votewatch-drop`). A supplier can drop a
+/// file into landing/ and nothing else: not the outbox (no mail through our SMTP login), not
+/// the warehouse, not the archive, and landing/ itself cannot be replaced.
+#[test]
+fn a_supplier_can_write_landing_and_nothing_else() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    const SERVICE: u32 = 64_010; // user votewatch, group votewatch (the analysts)
+    const SUPPLIER: u32 = 64_011; // a supplier, in group votewatch-drop
+    const DROP: u32 = 64_012;
+    let env = Env::new();
+    let root = env.dir.path();
+    env.write("votewatch.toml", CONFIG);
+    fs::set_permissions(
+        env.path("votewatch.toml"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    // The state directory: the service's, traversable by all (StateDirectoryMode=0711).
+    std::os::unix::fs::chown(root, Some(SERVICE), Some(SERVICE)).unwrap();
+    fs::set_permissions(root, fs::Permissions::from_mode(0o711)).unwrap();
+    // landing/: the service's, group votewatch-drop, setgid and sticky (mode 3770).
+    fs::create_dir(env.path("landing")).unwrap();
+    std::os::unix::fs::chown(env.path("landing"), Some(SERVICE), Some(DROP)).unwrap();
+    fs::set_permissions(env.path("landing"), fs::Permissions::from_mode(0o3770)).unwrap();
+    let as_user = |uid: u32, gid: u32, script: &str| {
+        std::process::Command::new("setpriv")
+            .args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={gid}"),
+                "--clear-groups",
+                "sh",
+                "-c",
+                script,
+            ])
+            .current_dir(root)
+            .output()
+            .unwrap()
+    };
+    // The unit's UMask=0027, then the service's user and group.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!(
+            "umask 027; exec setpriv --reuid={SERVICE} --regid={SERVICE} --clear-groups \
+             '{}' run --config votewatch.toml",
+            crate::harness::bin()
+        ),
+    ])
+    .current_dir(root);
+    let d = Daemon::spawn(&env, cmd);
+    let drop = as_user(
+        SUPPLIER,
+        DROP,
+        &format!(
+            "printf '%s' '{}' > landing/.x.jsonl && mv landing/.x.jsonl landing/x.jsonl",
+            votes(1, 3)
+        ),
+    );
+    assert!(drop.status.success(), "{drop:?}");
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["x.jsonl"]
+            && !names(&env.path("reports")).is_empty()),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), 3);
+    for attempt in [
+        "echo '{}' > outbox/evil.json",
+        "echo x > warehouse.db",
+        "echo x > processed/x.jsonl",
+        "echo x > work/x",
+        "mv landing landing.old",
+        "rm -rf landing",
+        "ln -s /tmp landing2",
+    ] {
+        let out = as_user(SUPPLIER, DROP, attempt);
+        assert!(!out.status.success(), "a supplier could: {attempt}");
+    }
+    // What the service made is not writable by its group (the analysts read it).
+    for made in [
+        "warehouse.db",
+        "processed",
+        "processed/x.jsonl",
+        "work",
+        "outbox",
+    ] {
+        let mode = fs::metadata(env.path(made)).unwrap().mode();
+        assert_eq!(
+            mode & 0o022,
+            0,
+            "{made} is group- or world-writable: {mode:o}"
+        );
+    }
+    assert!(names(&env.path("outbox")).is_empty());
+}
