@@ -1067,3 +1067,64 @@ fn a_supplier_can_write_landing_and_nothing_else() {
     }
     assert!(names(&env.path("outbox")).is_empty());
 }
+
+/// kill -9 at many moments while files flow, then one clean run: every Id once, every file
+/// archived with exactly one ledger row that says where it is, every committed file's report
+/// queued, nothing left in landing/ or work/.
+#[test]
+fn kill_9_at_many_moments_while_files_flow_loses_and_doubles_nothing() {
+    let env = Env::new();
+    let staging = env.path("staging");
+    fs::create_dir_all(&staging).unwrap();
+    let (files, rows) = (30i64, 2000i64);
+    for k in 0..files {
+        fs::write(
+            staging.join(format!("f{k:02}.jsonl")),
+            votes(1 + k * rows, rows),
+        )
+        .unwrap();
+    }
+    // Delays from a fixed sequence: the kills land at different moments of the flow; the
+    // assertions hold whatever moment each one hit.
+    let delays = [30u64, 170, 90, 260, 10, 400, 120, 60];
+    for (round, delay) in delays.iter().enumerate() {
+        let d = Daemon::launch(&env, &[]);
+        for k in (round as i64 * 4)..((round as i64 + 1) * 4).min(files) {
+            let name = format!("f{k:02}.jsonl");
+            fs::create_dir_all(env.path("landing")).unwrap();
+            fs::rename(staging.join(&name), env.path("landing").join(&name)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(*delay));
+        d.kill9();
+    }
+    let d = Daemon::start(&env);
+    assert!(
+        wait_until(Duration::from_secs(120), || processed(&env).len()
+            == files as usize),
+        "{:?}\n{}",
+        processed(&env),
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(env.votes(), files * rows);
+    assert_eq!(
+        env.count("SELECT count(DISTINCT id) FROM blog_analysis.votes"),
+        files * rows
+    );
+    let ledger = env.rows(
+        "SELECT file_name, status, archived_to, report_queued::VARCHAR \
+         FROM blog_analysis.ingested_files ORDER BY file_name",
+    );
+    assert_eq!(ledger.len(), files as usize, "{ledger:?}");
+    for row in &ledger {
+        assert_eq!(row[1], "loaded", "{row:?}");
+        assert!(
+            Path::new(&row[2]).exists(),
+            "archived_to is not where it is: {row:?}"
+        );
+        assert_eq!(row[3], "true", "report never queued: {row:?}");
+    }
+    assert!(landing(&env).is_empty());
+    assert!(claims(&env).is_empty());
+    assert!(names(&env.path("outbox")).is_empty());
+}
