@@ -160,6 +160,8 @@ pub struct DaemonConfig {
     /// A file written but never closed (published with `ln`, some FTP servers) is taken once
     /// it had no event and no change for this long.
     pub quiet_secs: u64,
+    /// Where `/metrics`, `/healthz` and `/status` are served; empty: nowhere.
+    pub http_listen: String,
 }
 
 impl DaemonConfig {
@@ -201,6 +203,7 @@ impl Default for DaemonConfig {
             batch_window_ms: 500,
             max_load_attempts: 3,
             quiet_secs: 300,
+            http_listen: "127.0.0.1:9187".into(),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::archive;
 use crate::config::Config;
 use crate::ingest::{ingest_file, FileOutcome, IngestError, IngestOptions, Interrupt};
 use crate::mail::Postman;
+use crate::metrics::Metrics;
 use crate::report::BatchReport;
 use crate::settle::{Readiness, Stamp};
 use crate::warehouse::{Status, Warehouse};
@@ -72,6 +73,19 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
     watcher.watch(&config.paths.landing, RecursiveMode::NonRecursive)?;
 
     let mut state = State::new(&config);
+    if !config.daemon.http_listen.is_empty() {
+        // The HTTP surface is for operators; loading never depends on it.
+        match crate::http::start(
+            &config.daemon.http_listen,
+            state.metrics.clone(),
+            interrupt.clone(),
+        ) {
+            Ok(addr) => info!(%addr, "http listening (/metrics, /healthz, /status)"),
+            Err(e) => {
+                error!(addr = %config.daemon.http_listen, error = %e, "cannot listen for HTTP; going on without it")
+            }
+        }
+    }
     let mut postman = Postman::start(config.report.clone());
     let watchdog = Watchdog::start(interrupt.clone());
 
@@ -88,7 +102,7 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
     }
     state.scan(&config, Instant::now());
     notify_systemd(&[sd_notify::NotifyState::Ready]);
-    state.status_line();
+    state.status_line(&config);
     info!(landing = %config.paths.landing.display(), "watching");
     // Claims an earlier run left uncommitted are loaded before anything new.
     if !state.claimed.is_empty() {
@@ -154,7 +168,7 @@ pub fn run(source: ConfigSource, controls: Receiver<Control>) -> anyhow::Result<
                 &interrupt,
                 &postman,
             )?;
-            state.status_line();
+            state.status_line(&config);
         }
         if std::mem::take(&mut state.reload_pending) {
             reload(&source, &mut config, &mut state, &mut watcher);
@@ -312,6 +326,10 @@ struct State {
     /// A SIGHUP that came while a batch ran or waited for the warehouse: the configuration is
     /// read again as soon as the batch is done.
     reload_pending: bool,
+    /// What the HTTP surface publishes; the loop updates it.
+    metrics: Arc<Metrics>,
+    /// The last batch, for `/status`.
+    last_batch: serde_json::Value,
 }
 
 impl State {
@@ -329,6 +347,8 @@ impl State {
             rescan_needed: false,
             claimed: Vec::new(),
             reload_pending: false,
+            metrics: Arc::new(Metrics::new()),
+            last_batch: serde_json::Value::Null,
         }
     }
 
@@ -465,6 +485,7 @@ impl State {
                             waited_ms = waited.as_millis() as u64,
                             "warehouse free again"
                         );
+                        self.metrics.waited_for_warehouse(waited.as_secs_f64());
                     }
                     return Ok(Some(wh));
                 }
@@ -579,6 +600,7 @@ impl State {
         interrupt: &Interrupt,
         postman: &Postman,
     ) -> anyhow::Result<()> {
+        let batch_clock = Instant::now();
         let Some(mut wh) = self.open_warehouse(config, controls, interrupt)? else {
             return Ok(());
         };
@@ -659,6 +681,7 @@ impl State {
                         true => self.totals.loaded += 1,
                         false => self.totals.not_loaded += 1,
                     }
+                    self.metrics.file_done(&outcome);
                     outcomes.push((outcome, placed));
                 }
                 Err(IngestError::Stopped) => {
@@ -691,6 +714,12 @@ impl State {
             let ids: Vec<i64> = outcomes.iter().map(|(o, _)| o.file_id).collect();
             let report = BatchReport::new(outcomes, outlier_weeks);
             info!(summary = %report.subject(), "batch done");
+            self.metrics.batch_done(batch_clock.elapsed().as_secs_f64());
+            self.last_batch = serde_json::json!({
+                "files": ids.len(),
+                "summary": report.subject(),
+                "finished_at": chrono::Utc::now().to_rfc3339(),
+            });
             crate::failpoint::hit("before_report");
             postman.post(&report);
             if let Err(e) = wh.mark_reported(&ids) {
@@ -794,7 +823,7 @@ impl State {
         }
     }
 
-    fn status_line(&self) {
+    fn status_line(&self, config: &Config) {
         let t = self.totals;
         let line = format!(
             "files handled {}, not loaded {}, batches {}, waiting {}",
@@ -804,6 +833,21 @@ impl State {
             self.readiness.len()
         );
         notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
+        let outbox = crate::mail::Outbox::new(&config.report.outbox).len();
+        let in_work = std::fs::read_dir(&config.paths.work).map_or(0, |d| d.count());
+        self.metrics.set_state(
+            self.readiness.len(),
+            outbox,
+            serde_json::json!({
+                "waiting": self.readiness.len(),
+                "in_work": in_work,
+                "outbox": outbox,
+                "files_handled": t.loaded,
+                "files_not_loaded": t.not_loaded,
+                "batches": t.batches,
+                "last_batch": self.last_batch,
+            }),
+        );
     }
 }
 

@@ -11,6 +11,8 @@
 //! - [`archive`]: moving a file to processed/ or failed/ without overwriting anything.
 //! - [`report`]: the per-batch report as data, text and HTML.
 //! - [`mail`]: the outbox and its delivery (SMTP or .eml files), with retries.
+//! - [`metrics`]: the daemon's Prometheus registry and `/status` document.
+//! - [`http`]: `/metrics`, `/healthz` and `/status` on a local address.
 //! - [`commands`]: the CLI commands' output (ingest lines, outlier and history tables).
 //! - [`synth`]: deterministic test and benchmark data shaped like the real export.
 //! - [`failpoint`]: crash points for the crash-safety tests.
@@ -21,9 +23,11 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod failpoint;
+pub mod http;
 pub mod ingest;
 pub mod input;
 pub mod mail;
+pub mod metrics;
 pub mod report;
 pub mod settle;
 pub mod synth;

@@ -15,6 +15,7 @@ path = "warehouse.db"
 settle_ms = 100
 rescan_secs = 1
 max_backoff_ms = 200
+http_listen = "127.0.0.1:0"
 "#;
 
 /// A running daemon; killed when dropped.
@@ -1127,4 +1128,109 @@ fn kill_9_at_many_moments_while_files_flow_loses_and_doubles_nothing() {
     assert!(landing(&env).is_empty());
     assert!(claims(&env).is_empty());
     assert!(names(&env.path("outbox")).is_empty());
+}
+
+/// One HTTP/1.1 GET to the daemon: (status code, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, body.to_string())
+}
+
+/// `/metrics` parses as Prometheus (OpenMetrics) text and its counters match the ledger;
+/// `/healthz` says the loop is alive; `/status` is JSON with the loop's state.
+#[test]
+fn metrics_healthz_and_status_agree_with_the_ledger() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let addr = d
+        .log()
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the daemon logs its HTTP address")
+        .to_string();
+    drop_file(&env, "a.jsonl", votes(1, 5));
+    drop_file(&env, "b.jsonl", format!("{}\nnot json", votes(10, 3)));
+    drop_file(&env, "bad.jsonl", "nonsense\nmore nonsense\n");
+    assert!(
+        wait_until(WAIT, || processed(&env).len() == 2
+            && names(&env.path("failed")).len() == 2),
+        "{}",
+        d.log()
+    );
+    let metric = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // The batch may still be reporting; the counters are final once the three are counted.
+    let mut body = String::new();
+    assert!(
+        wait_until(WAIT, || {
+            body = http_get(&addr, "/metrics").1;
+            metric(&body, "votewatch_files_total{status=\"loaded\"}")
+                + metric(&body, "votewatch_files_total{status=\"partial\"}")
+                + metric(&body, "votewatch_files_total{status=\"rejected\"}")
+                == 3.0
+        }),
+        "{body}"
+    );
+    // Every line is a comment or `name{labels} value`, and the exposition ends with # EOF.
+    for line in body.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        assert!(name.starts_with("votewatch_"), "{line}");
+    }
+    assert_eq!(body.lines().last(), Some("# EOF"));
+    let (code, health) = http_get(&addr, "/healthz");
+    assert_eq!((code, health.trim()), (200, "ok"));
+    // /status follows once the loop has finished the batch.
+    let mut status = serde_json::Value::Null;
+    assert!(
+        wait_until(WAIT, || {
+            let (code, text) = http_get(&addr, "/status");
+            status = serde_json::from_str(&text).unwrap();
+            code == 200 && status["files_handled"] == 2 && status["files_not_loaded"] == 1
+        }),
+        "{status}"
+    );
+    assert_eq!(status["in_work"], 0);
+    assert_eq!(d.stop().0, 0);
+    // The counters against the ledger.
+    let by_status = |st: &str| {
+        env.count(&format!(
+            "SELECT count(*) FROM blog_analysis.ingested_files WHERE status = '{st}'"
+        )) as f64
+    };
+    for st in ["loaded", "partial", "rejected"] {
+        assert_eq!(
+            metric(&body, &format!("votewatch_files_total{{status=\"{st}\"}}")),
+            by_status(st),
+            "{st}\n{body}"
+        );
+    }
+    assert_eq!(
+        metric(&body, "votewatch_rows_inserted_total"),
+        env.count("SELECT sum(rows_inserted) FROM blog_analysis.ingested_files") as f64
+    );
+    assert_eq!(
+        metric(&body, "votewatch_rejected_records_total"),
+        env.count("SELECT sum(rejected) FROM blog_analysis.ingested_files") as f64
+    );
+    assert!(metric(&body, "votewatch_last_successful_load_timestamp_seconds") > 1.7e9);
 }

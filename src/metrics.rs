@@ -1,0 +1,142 @@
+//! The daemon's measurements, in a Prometheus registry (`prometheus-client`), and the small
+//! document `/status` serves. Updated by the daemon loop; read by the HTTP surface.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::ingest::FileOutcome;
+
+/// Labels of the per-status counter.
+type StatusLabel = Vec<(String, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    files: Family<StatusLabel, Counter>,
+    rows_inserted: Counter,
+    rejected: Counter,
+    file_seconds: Histogram,
+    batch_seconds: Histogram,
+    warehouse_wait_seconds: Counter<f64, AtomicU64>,
+    waiting_files: Gauge,
+    outbox_depth: Gauge,
+    last_success: Gauge<f64, AtomicU64>,
+    /// What `/status` shows, as JSON.
+    status: Mutex<serde_json::Value>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("votewatch");
+        let files = Family::<StatusLabel, Counter>::default();
+        registry.register("files", "Files handled, by ledger status", files.clone());
+        let rows_inserted = Counter::default();
+        registry.register("rows_inserted", "Votes inserted", rows_inserted.clone());
+        let rejected = Counter::default();
+        registry.register("rejected_records", "Records rejected", rejected.clone());
+        let file_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        registry.register(
+            "file_load_seconds",
+            "Time from the start of a file's load to its commit",
+            file_seconds.clone(),
+        );
+        let batch_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        registry.register(
+            "batch_seconds",
+            "Time of a batch: warehouse open, loads, view, report",
+            batch_seconds.clone(),
+        );
+        let warehouse_wait_seconds = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "warehouse_busy_wait_seconds",
+            "Time spent waiting for a warehouse held by another process",
+            warehouse_wait_seconds.clone(),
+        );
+        let waiting_files = Gauge::default();
+        registry.register(
+            "waiting_files",
+            "Files seen in landing/ and not taken yet",
+            waiting_files.clone(),
+        );
+        let outbox_depth = Gauge::default();
+        registry.register(
+            "outbox_reports",
+            "Reports waiting in the outbox",
+            outbox_depth.clone(),
+        );
+        let last_success = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "last_successful_load_timestamp_seconds",
+            "When a file was last loaded (Unix time)",
+            last_success.clone(),
+        );
+        Metrics {
+            registry,
+            files,
+            rows_inserted,
+            rejected,
+            file_seconds,
+            batch_seconds,
+            warehouse_wait_seconds,
+            waiting_files,
+            outbox_depth,
+            last_success,
+            status: Mutex::new(serde_json::json!({})),
+        }
+    }
+
+    /// Counts one committed file.
+    pub fn file_done(&self, o: &FileOutcome) {
+        self.files
+            .get_or_create(&vec![("status".to_string(), o.status.as_str().to_string())])
+            .inc();
+        self.rows_inserted.inc_by(o.counts.inserted);
+        self.rejected.inc_by(o.counts.rejected);
+        self.file_seconds.observe(o.elapsed.as_secs_f64());
+        if o.status.is_handled() {
+            self.last_success
+                .set(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
+        }
+    }
+
+    pub fn batch_done(&self, seconds: f64) {
+        self.batch_seconds.observe(seconds);
+    }
+
+    pub fn waited_for_warehouse(&self, seconds: f64) {
+        self.warehouse_wait_seconds.inc_by(seconds);
+    }
+
+    /// The gauges and the `/status` document, refreshed by the loop.
+    pub fn set_state(&self, waiting: usize, outbox: usize, status: serde_json::Value) {
+        self.waiting_files.set(waiting as i64);
+        self.outbox_depth.set(outbox as i64);
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+
+    /// The registry in the OpenMetrics text format, which Prometheus scrapes.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
