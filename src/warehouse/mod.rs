@@ -266,20 +266,11 @@ impl Warehouse {
         let run = || -> duckdb::Result<Vec<HistoryRow>> {
             let mut stmt = self.conn.prepare(HISTORY_SQL)?;
             let rows = stmt.query_map(params![limit as i64], |r| {
-                let n = |i: usize| -> duckdb::Result<u64> { Ok(r.get::<_, i64>(i)? as u64) };
                 Ok(HistoryRow {
                     id: r.get(0)?,
                     file_name: r.get(1)?,
                     status: r.get(2)?,
-                    counts: Counts {
-                        lines: n(3)?,
-                        inserted: n(4)?,
-                        duplicates_in_file: n(5)?,
-                        already_in_warehouse: n(6)?,
-                        conflicting: n(7)?,
-                        rejected: n(8)?,
-                        blank: n(9)?,
-                    },
+                    counts: counts_at(r, 3)?,
                     started: r.get(10)?,
                     millis: r.get(11)?,
                     error: r.get(12)?,
@@ -351,20 +342,11 @@ impl Warehouse {
         let run = || -> duckdb::Result<Vec<LedgerRow>> {
             let mut stmt = self.conn.prepare(UNREPORTED_SQL)?;
             let rows = stmt.query_map([], |r| {
-                let n = |i: usize| -> duckdb::Result<u64> { Ok(r.get::<_, i64>(i)? as u64) };
                 Ok(LedgerRow {
                     id: r.get(0)?,
                     file_name: r.get(1)?,
                     status: r.get(2)?,
-                    counts: Counts {
-                        lines: n(3)?,
-                        inserted: n(4)?,
-                        duplicates_in_file: n(5)?,
-                        already_in_warehouse: n(6)?,
-                        conflicting: n(7)?,
-                        rejected: n(8)?,
-                        blank: n(9)?,
-                    },
+                    counts: counts_at(r, 3)?,
                     unknown_fields: r.get(10)?,
                     millis: r.get(11)?,
                     error: r.get(12)?,
@@ -497,6 +479,20 @@ impl Warehouse {
             .execute_batch(sql)
             .map_err(|e| self.err("statement failed", e))
     }
+}
+
+/// The seven ledger counters, in the column order of `ingested_files`, from column `first`.
+fn counts_at(r: &duckdb::Row<'_>, first: usize) -> duckdb::Result<Counts> {
+    let n = |i: usize| -> duckdb::Result<u64> { Ok(r.get::<_, i64>(first + i)? as u64) };
+    Ok(Counts {
+        lines: n(0)?,
+        inserted: n(1)?,
+        duplicates_in_file: n(2)?,
+        already_in_warehouse: n(3)?,
+        conflicting: n(4)?,
+        rejected: n(5)?,
+        blank: n(6)?,
+    })
 }
 
 fn next_file_id(conn: &Connection) -> duckdb::Result<i64> {
