@@ -943,15 +943,35 @@ struct Watchdog {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Bytes the thread `tid` of this process has read and written so far (`rchar` + `wchar` of
+/// `/proc/self/task/<tid>/io`), or `None` where the kernel does not say.
+fn thread_io(tid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/io")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    Some(field("rchar:")? + field("wchar:")?)
+}
+
 impl Watchdog {
+    /// Pings systemd's watchdog while the loop beats, and also while the loop's thread (the
+    /// one that owns the warehouse) keeps reading or writing: a long commit or checkpoint
+    /// makes no beats but does I/O. A thread that is stuck does neither, and is restarted.
     fn start(interrupt: Interrupt) -> Watchdog {
         let stop = Arc::new(AtomicBool::new(false));
+        let loop_tid = rustix::thread::gettid().as_raw_nonzero().get();
         let thread = sd_notify::watchdog_enabled().map(|period| {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let tick = period / 3;
+                let mut last_io = thread_io(loop_tid);
                 while !stop.load(Ordering::Relaxed) {
-                    if interrupt.alive_within(period) {
+                    let io = thread_io(loop_tid);
+                    let progressing = io.is_some() && io != last_io;
+                    last_io = io;
+                    if interrupt.alive_within(period) || progressing {
                         notify_systemd(&[sd_notify::NotifyState::Watchdog]);
                     }
                     std::thread::sleep(tick);

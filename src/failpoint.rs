@@ -42,3 +42,29 @@ pub fn stall(point: &str) {
         }
     }
 }
+
+/// When `point` is armed, works for `VOTEWATCH_FAILPOINT_SECS` seconds (default 2) without any
+/// sign of life but I/O: writes a scratch file in small steps, as a long commit or checkpoint
+/// would. For the watchdog test.
+pub fn busy_io(point: &str) {
+    if !armed(point) {
+        return;
+    }
+    use std::io::Write;
+    let secs: f64 = std::env::var("VOTEWATCH_FAILPOINT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2.0);
+    eprintln!("votewatch: failpoint {point} reached, busy with I/O for {secs} s");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    let path = std::env::temp_dir().join(format!("votewatch-busy-{}", std::process::id()));
+    if let Ok(mut f) = std::fs::File::create(&path) {
+        while std::time::Instant::now() < until {
+            let _ = f.write_all(&[0u8; 4096]);
+            let _ = f.sync_data();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    eprintln!("votewatch: failpoint {point} done");
+}

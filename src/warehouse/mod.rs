@@ -682,6 +682,7 @@ impl<'w> FileLoad<'w> {
             insert_ledger(conn, file_id, &entry)?;
             conn.execute_batch(OUTLIER_WEEKS_SQL)?;
             crate::failpoint::hit("before_commit");
+            crate::failpoint::busy_io("slow_commit");
             conn.execute_batch("COMMIT")?;
             Ok(counts)
         };

@@ -1234,3 +1234,65 @@ fn metrics_healthz_and_status_agree_with_the_ledger() {
     );
     assert!(metric(&body, "votewatch_last_successful_load_timestamp_seconds") > 1.7e9);
 }
+
+/// Watchdog pings seen on a notify socket while `during` holds, polling the daemon's log.
+fn pings_while(
+    socket: &std::os::unix::net::UnixDatagram,
+    mut during: impl FnMut() -> bool,
+) -> usize {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut pings = 0;
+    let deadline = Instant::now() + WAIT;
+    while during() && Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buf) {
+            pings += String::from_utf8_lossy(&buf[..n])
+                .matches("WATCHDOG=1")
+                .count();
+        }
+    }
+    pings
+}
+
+/// Issue 8, defect 7: the watchdog is fed while a long commit makes progress (its thread does
+/// I/O, though the loop makes no beats), and not while the loop is stuck without I/O, so
+/// systemd restarts a hung daemon but never kills a slow commit.
+#[test]
+fn the_watchdog_is_fed_by_a_slow_commit_but_not_by_a_stuck_loop() {
+    use std::os::unix::net::UnixDatagram;
+    for (point, expect_fed) in [("slow_commit", true), ("mid_load", false)] {
+        let env = Env::new();
+        let socket_path = env.path("notify.sock");
+        let socket = UnixDatagram::bind(&socket_path).unwrap();
+        let d = Daemon::start_with(
+            &env,
+            &[
+                ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+                ("WATCHDOG_USEC", "300000"),
+                (votewatch::failpoint::ENV, point),
+                ("VOTEWATCH_FAILPOINT_SECS", "2"),
+            ],
+        );
+        drop_file(&env, "a.jsonl", votes(1, 10));
+        let reached = format!("failpoint {point} reached");
+        pings_while(&socket, || !d.log().contains(&reached));
+        // Past the first watchdog period, only the I/O can feed it.
+        let start = Instant::now();
+        pings_while(&socket, || start.elapsed() < Duration::from_millis(500));
+        let window = Instant::now();
+        let pings = pings_while(&socket, || {
+            window.elapsed() < Duration::from_millis(1200) && !d.log().contains("done")
+        });
+        if expect_fed {
+            assert!(
+                pings >= 4,
+                "{point}: only {pings} pings during the slow commit"
+            );
+        } else {
+            assert_eq!(pings, 0, "{point}: a stuck loop was still fed");
+        }
+        drop(d);
+    }
+}
