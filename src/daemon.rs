@@ -330,6 +330,8 @@ struct State {
     metrics: Arc<Metrics>,
     /// The last batch, for `/status`.
     last_batch: serde_json::Value,
+    /// When each taken landing file was first seen, for the drop-to-commit time.
+    seen_at: HashMap<PathBuf, Instant>,
 }
 
 impl State {
@@ -349,6 +351,7 @@ impl State {
             reload_pending: false,
             metrics: Arc::new(Metrics::new()),
             last_batch: serde_json::Value::Null,
+            seen_at: HashMap::new(),
         }
     }
 
@@ -459,10 +462,18 @@ impl State {
         self.readiness.retain(&present);
         self.logged.retain(|p| present.contains(p));
         self.stuck.retain(|p, _| present.contains(p));
+        self.seen_at.retain(|p, _| present.contains(p));
     }
 
     fn take_ready(&mut self, now: Instant) -> Vec<PathBuf> {
-        self.readiness.take_ready(now, stamp)
+        let ready = self.readiness.take_ready_seen(now, stamp);
+        ready
+            .into_iter()
+            .map(|(path, seen_at)| {
+                self.seen_at.insert(path.clone(), seen_at);
+                path
+            })
+            .collect()
     }
 
     /// Opens the warehouse, waiting with backoff while another process holds it. Returns
@@ -631,6 +642,7 @@ impl State {
             }
             // Claim first: from here on the file's path is one votewatch chose, so a supplier
             // re-sending the same name, or a second look at landing/, cannot touch it.
+            let seen_at = self.seen_at.remove(&path);
             let path = if already_claimed {
                 path
             } else {
@@ -680,6 +692,11 @@ impl State {
                     match outcome.status.is_handled() {
                         true => self.totals.loaded += 1,
                         false => self.totals.not_loaded += 1,
+                    }
+                    // Timed first: a scrape that sees this file counted sees it timed too
+                    // (the registry is encoded in registration order, files first).
+                    if let Some(t) = seen_at {
+                        self.metrics.dropped_to_committed(t.elapsed().as_secs_f64());
                     }
                     self.metrics.file_done(&outcome);
                     outcomes.push((outcome, placed));

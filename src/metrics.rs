@@ -23,6 +23,7 @@ pub struct Metrics {
     rejected: Counter,
     file_seconds: Histogram,
     batch_seconds: Histogram,
+    drop_to_commit_seconds: Histogram,
     warehouse_wait_seconds: Counter<f64, AtomicU64>,
     waiting_files: Gauge,
     outbox_depth: Gauge,
@@ -58,6 +59,12 @@ impl Metrics {
             "Time of a batch: warehouse open, loads, view, report",
             batch_seconds.clone(),
         );
+        let drop_to_commit_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 14));
+        registry.register(
+            "drop_to_commit_seconds",
+            "Time from a file's first sight in landing/ to its commit",
+            drop_to_commit_seconds.clone(),
+        );
         let warehouse_wait_seconds = Counter::<f64, AtomicU64>::default();
         registry.register(
             "warehouse_busy_wait_seconds",
@@ -89,6 +96,7 @@ impl Metrics {
             rejected,
             file_seconds,
             batch_seconds,
+            drop_to_commit_seconds,
             warehouse_wait_seconds,
             waiting_files,
             outbox_depth,
@@ -109,6 +117,10 @@ impl Metrics {
             self.last_success
                 .set(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
         }
+    }
+
+    pub fn dropped_to_committed(&self, seconds: f64) {
+        self.drop_to_commit_seconds.observe(seconds);
     }
 
     pub fn batch_done(&self, seconds: f64) {

@@ -14,6 +14,8 @@ pub type Stamp = (u64, SystemTime);
 
 #[derive(Debug)]
 struct Watched {
+    /// When the file was first seen (an event or a scan): the start of its drop-to-commit time.
+    seen_at: Instant,
     /// Closed after writing, moved in, or found by a scan (no event to wait for).
     eligible: bool,
     last: Option<Stamp>,
@@ -60,6 +62,7 @@ impl Readiness {
         self.files
             .entry(path.to_path_buf())
             .or_insert_with(|| Watched {
+                seen_at: now,
                 eligible: false,
                 last: None,
                 changed_at: now,
@@ -109,8 +112,20 @@ impl Readiness {
     pub fn take_ready(
         &mut self,
         now: Instant,
-        mut stat: impl FnMut(&Path) -> Option<Stamp>,
+        stat: impl FnMut(&Path) -> Option<Stamp>,
     ) -> Vec<PathBuf> {
+        self.take_ready_seen(now, stat)
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect()
+    }
+
+    /// [`Readiness::take_ready`], with when each file was first seen.
+    pub fn take_ready_seen(
+        &mut self,
+        now: Instant,
+        mut stat: impl FnMut(&Path) -> Option<Stamp>,
+    ) -> Vec<(PathBuf, Instant)> {
         let mut ready = Vec::new();
         let mut gone = Vec::new();
         for (path, w) in &mut self.files {
@@ -151,9 +166,9 @@ impl Readiness {
         ready.sort();
         ready
             .into_iter()
-            .map(|(_, path)| {
-                self.files.remove(&path);
-                path
+            .filter_map(|(_, path)| {
+                let w = self.files.remove(&path)?;
+                Some((path, w.seen_at))
             })
             .collect()
     }

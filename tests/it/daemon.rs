@@ -1233,6 +1233,12 @@ fn metrics_healthz_and_status_agree_with_the_ledger() {
         env.count("SELECT sum(rejected) FROM blog_analysis.ingested_files") as f64
     );
     assert!(metric(&body, "votewatch_last_successful_load_timestamp_seconds") > 1.7e9);
+    // Every file of the batch was timed from its drop to its commit.
+    assert_eq!(
+        metric(&body, "votewatch_drop_to_commit_seconds_count"),
+        3.0,
+        "{body}"
+    );
 }
 
 /// Watchdog pings seen on a notify socket while `during` holds, polling the daemon's log.
