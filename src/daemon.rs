@@ -708,7 +708,9 @@ impl State {
                 }
                 Err(IngestError::Warehouse(e)) => {
                     // Not this file's fault, and not something to retry in a loop: stop, and
-                    // let systemd restart us. Nothing of the file was committed.
+                    // let systemd restart us. Nothing of the file was committed, and the
+                    // attempt does not count against the file.
+                    archive::end_attempt(&path);
                     error!(file = %crate::text::path(&path), error = %e, "warehouse error; stopping");
                     return Err(e.into());
                 }
