@@ -712,6 +712,18 @@ mod tests {
         outbox
     }
 
+    /// One delivery pass through the configured (file) transport.
+    fn deliver_once(cfg: &ReportConfig, outbox: &Outbox) -> Pass {
+        let mailer = Mailer::from_config(cfg).unwrap();
+        deliver_pending(
+            outbox,
+            &mailer,
+            cfg,
+            &mut Retries::default(),
+            Instant::now(),
+        )
+    }
+
     /// Two senders on one outbox (the daemon and `ingest --report`, say) deliver each report
     /// exactly once: an entry is claimed by a rename before it is sent.
     #[test]
@@ -721,19 +733,7 @@ mod tests {
         let outbox = queue(&cfg, 40);
         let sent: usize = std::thread::scope(|s| {
             let senders: Vec<_> = (0..2)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mailer = Mailer::from_config(&cfg).unwrap();
-                        let pass = deliver_pending(
-                            &outbox,
-                            &mailer,
-                            &cfg,
-                            &mut Retries::default(),
-                            Instant::now(),
-                        );
-                        pass.sent
-                    })
-                })
+                .map(|_| s.spawn(|| deliver_once(&cfg, &outbox).sent))
                 .collect();
             senders.into_iter().map(|h| h.join().unwrap()).sum()
         });
@@ -754,14 +754,7 @@ mod tests {
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&entries[0]), 0o600);
         fs::set_permissions(&entries[1], fs::Permissions::from_mode(0o666)).unwrap();
-        let mailer = Mailer::from_config(&cfg).unwrap();
-        let pass = deliver_pending(
-            &outbox,
-            &mailer,
-            &cfg,
-            &mut Retries::default(),
-            Instant::now(),
-        );
+        let pass = deliver_once(&cfg, &outbox);
         assert_eq!(pass.sent, 1);
         assert!(outbox.is_empty());
         assert!(entries[1].with_extension("refused").exists());
@@ -782,14 +775,7 @@ mod tests {
         )
         .unwrap();
         assert!(outbox.is_empty());
-        let mailer = Mailer::from_config(&cfg).unwrap();
-        let pass = deliver_pending(
-            &outbox,
-            &mailer,
-            &cfg,
-            &mut Retries::default(),
-            Instant::now(),
-        );
+        let pass = deliver_once(&cfg, &outbox);
         assert_eq!(pass.sent, 1);
     }
 }
