@@ -147,33 +147,42 @@ const ATTEMPTS: &str = ".attempts";
 /// Counts one more load of a claimed file beginning (durably, before it begins) and returns
 /// how many began before this one.
 pub fn begin_attempt(claimed: &Path) -> io::Result<u32> {
-    let file = claimed
-        .parent()
-        .ok_or_else(|| io::Error::other("no claim folder"))?
-        .join(ATTEMPTS);
-    let before = fs::read_to_string(&file)
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(0u32);
-    let tmp = file.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all((before + 1).to_string().as_bytes())?;
-    f.sync_all()?;
-    fs::rename(&tmp, &file)?;
+    let file = attempts_file(claimed)?;
+    let before = read_attempts(&file);
+    write_attempts(&file, before + 1)?;
     Ok(before)
 }
 
 /// Takes back the count of a load that ended without a crash (a graceful stop), so that
 /// restarts of the service never set a file aside.
 pub fn end_attempt(claimed: &Path) {
-    if let Some(folder) = claimed.parent() {
-        let file = folder.join(ATTEMPTS);
-        let n = fs::read_to_string(&file)
-            .ok()
-            .and_then(|t| t.trim().parse::<u32>().ok())
-            .unwrap_or(1);
-        let _ = fs::write(&file, n.saturating_sub(1).to_string());
+    if let Ok(file) = attempts_file(claimed) {
+        let _ = write_attempts(&file, read_attempts(&file).saturating_sub(1));
     }
+}
+
+fn attempts_file(claimed: &Path) -> io::Result<PathBuf> {
+    Ok(claimed
+        .parent()
+        .ok_or_else(|| io::Error::other("no claim folder"))?
+        .join(ATTEMPTS))
+}
+
+/// The count in the attempts file; 0 when there is none yet.
+fn read_attempts(file: &Path) -> u32 {
+    fs::read_to_string(file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Replaces the count durably (temporary file, fsync, rename).
+fn write_attempts(file: &Path, n: u32) -> io::Result<()> {
+    let tmp = file.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(n.to_string().as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, file)
 }
 
 /// Where the daemon archives files: decided per file before its commit, so that the ledger

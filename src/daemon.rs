@@ -466,7 +466,7 @@ impl State {
     }
 
     fn take_ready(&mut self, now: Instant) -> Vec<PathBuf> {
-        let ready = self.readiness.take_ready_seen(now, stamp);
+        let ready = self.readiness.take_ready(now, stamp);
         ready
             .into_iter()
             .map(|(path, seen_at)| {
@@ -785,12 +785,7 @@ impl State {
                         warn!(ledger_id = file_id, error = %e, "cannot record where the file went");
                     }
                 }
-                if !status.is_handled() {
-                    let text = reason_text(file_id, status, outcome);
-                    if let Err(e) = archive::write_reason(&placed, &text) {
-                        warn!(file = %crate::text::path(&placed), error = %e, "cannot write the reason file");
-                    }
-                }
+                write_reason_if_not_loaded(&placed, file_id, status, outcome);
                 Some(placed)
             }
             Err(e) => {
@@ -823,12 +818,7 @@ impl State {
         };
         match archive::move_into(path, &dest) {
             Ok(placed) => {
-                if !status.is_handled() {
-                    let text = reason_text(file_id, status, outcome);
-                    if let Err(e) = archive::write_reason(&placed, &text) {
-                        warn!(file = %crate::text::path(&placed), error = %e, "cannot write the reason file");
-                    }
-                }
+                write_reason_if_not_loaded(&placed, file_id, status, outcome);
                 if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {
                     warn!(ledger_id = file_id, error = %e, "cannot record where the file went");
                 }
@@ -867,6 +857,22 @@ impl State {
                 "last_batch": self.last_batch,
             }),
         );
+    }
+}
+
+/// Beside a file archived in failed/, the reason file (a handled file gets none).
+fn write_reason_if_not_loaded(
+    placed: &Path,
+    file_id: i64,
+    status: Status,
+    outcome: Option<&FileOutcome>,
+) {
+    if status.is_handled() {
+        return;
+    }
+    let text = reason_text(file_id, status, outcome);
+    if let Err(e) = archive::write_reason(placed, &text) {
+        warn!(file = %crate::text::path(placed), error = %e, "cannot write the reason file");
     }
 }
 

@@ -107,21 +107,9 @@ impl Readiness {
         self.files.is_empty()
     }
 
-    /// Returns the files that are ready (and stops watching them), oldest modification first.
-    /// `stat` gives a file's stamp, or `None` when it is gone.
+    /// Returns the files that are ready (and stops watching them), oldest modification first,
+    /// each with when it was first seen. `stat` gives a file's stamp, or `None` when it is gone.
     pub fn take_ready(
-        &mut self,
-        now: Instant,
-        stat: impl FnMut(&Path) -> Option<Stamp>,
-    ) -> Vec<PathBuf> {
-        self.take_ready_seen(now, stat)
-            .into_iter()
-            .map(|(path, _)| path)
-            .collect()
-    }
-
-    /// [`Readiness::take_ready`], with when each file was first seen.
-    pub fn take_ready_seen(
         &mut self,
         now: Instant,
         mut stat: impl FnMut(&Path) -> Option<Stamp>,
@@ -188,6 +176,11 @@ mod tests {
 
     const SETTLE: Duration = Duration::from_millis(100);
 
+    /// The paths of what `take_ready` returned, without their first-seen times.
+    fn paths(ready: Vec<(PathBuf, Instant)>) -> Vec<PathBuf> {
+        ready.into_iter().map(|(p, _)| p).collect()
+    }
+
     fn stamp(size: u64) -> Option<Stamp> {
         Some((size, SystemTime::UNIX_EPOCH + Duration::from_secs(size)))
     }
@@ -208,7 +201,7 @@ mod tests {
             .take_ready(t0 + SETTLE * 5 + SETTLE / 2, |_| stamp(10))
             .is_empty());
         assert_eq!(
-            r.take_ready(t0 + SETTLE * 6, |_| stamp(10)),
+            paths(r.take_ready(t0 + SETTLE * 6, |_| stamp(10))),
             vec![p.to_path_buf()]
         );
         assert!(r.is_empty());
@@ -252,7 +245,7 @@ mod tests {
         r.take_ready(t0, stat);
         assert_eq!(r.len(), 2);
         assert_eq!(
-            r.take_ready(t0 + SETTLE, stat),
+            paths(r.take_ready(t0 + SETTLE, stat)),
             vec![PathBuf::from("old"), PathBuf::from("new")]
         );
     }
@@ -291,7 +284,7 @@ mod tests {
             .take_ready(t0 + Duration::from_secs(21), |_| Some(st))
             .is_empty());
         assert_eq!(
-            r.take_ready(t0 + Duration::from_secs(22), |_| Some(st)),
+            paths(r.take_ready(t0 + Duration::from_secs(22), |_| Some(st))),
             vec![p.to_path_buf()]
         );
         assert!(r.is_empty());
