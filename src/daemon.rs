@@ -562,7 +562,7 @@ impl State {
                         let name = file.file_name().unwrap_or_default().to_string_lossy();
                         archive_plan(config).destination(status.is_handled(), &name)
                     });
-                    self.archive_claimed(wh, &file, id, status, &dest, None);
+                    archive_claimed(wh, &file, id, status, &dest, None);
                 }
                 None => self.claimed.push(file),
             }
@@ -681,7 +681,7 @@ impl State {
                         .archived_to
                         .clone()
                         .expect("the daemon plans an archive");
-                    let placed = self.archive_claimed(
+                    let placed = archive_claimed(
                         &mut wh,
                         &path,
                         outcome.file_id,
@@ -765,36 +765,6 @@ impl State {
         Ok(())
     }
 
-    /// Moves a claimed file whose outcome is committed to the destination its ledger row
-    /// recorded (a reason file beside it in failed/). If that fails, the file stays in work/
-    /// and the next start finishes the move. Returns where it went.
-    fn archive_claimed(
-        &mut self,
-        wh: &mut Warehouse,
-        claimed: &Path,
-        file_id: i64,
-        status: Status,
-        dest: &Path,
-        outcome: Option<&FileOutcome>,
-    ) -> Option<PathBuf> {
-        crate::failpoint::hit("before_archive");
-        match archive::finish_claim(claimed, dest) {
-            Ok(placed) => {
-                if placed != dest {
-                    if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {
-                        warn!(ledger_id = file_id, error = %e, "cannot record where the file went");
-                    }
-                }
-                write_reason_if_not_loaded(&placed, file_id, status, outcome);
-                Some(placed)
-            }
-            Err(e) => {
-                error!(file = %crate::text::path(claimed), to = %crate::text::path(dest), error = %e, "cannot archive the claimed file; it stays in work/ and the next start moves it");
-                None
-            }
-        }
-    }
-
     /// Moves a file whose outcome is committed: processed/ when handled, failed/ (with a
     /// reason file) otherwise. Returns where it went.
     fn archive(
@@ -857,6 +827,35 @@ impl State {
                 "last_batch": self.last_batch,
             }),
         );
+    }
+}
+
+/// Moves a claimed file whose outcome is committed to the destination its ledger row
+/// recorded (a reason file beside it in failed/). If that fails, the file stays in work/
+/// and the next start finishes the move. Returns where it went.
+fn archive_claimed(
+    wh: &mut Warehouse,
+    claimed: &Path,
+    file_id: i64,
+    status: Status,
+    dest: &Path,
+    outcome: Option<&FileOutcome>,
+) -> Option<PathBuf> {
+    crate::failpoint::hit("before_archive");
+    match archive::finish_claim(claimed, dest) {
+        Ok(placed) => {
+            if placed != dest {
+                if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {
+                    warn!(ledger_id = file_id, error = %e, "cannot record where the file went");
+                }
+            }
+            write_reason_if_not_loaded(&placed, file_id, status, outcome);
+            Some(placed)
+        }
+        Err(e) => {
+            error!(file = %crate::text::path(claimed), to = %crate::text::path(dest), error = %e, "cannot archive the claimed file; it stays in work/ and the next start moves it");
+            None
+        }
     }
 }
 
