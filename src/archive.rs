@@ -196,18 +196,24 @@ pub struct ArchivePlan {
 }
 
 impl ArchivePlan {
-    /// A path free now for `name` in the folder for this outcome (numbered suffix when
-    /// taken). Only votewatch writes these folders and it archives one file at a time, so
-    /// the name stays free until the move.
-    pub fn destination(&self, handled: bool, name: &str) -> PathBuf {
-        let dir = if !handled {
+    /// The folder for this outcome: failed/, or processed/ (today's folder in it when
+    /// archiving by day).
+    pub fn folder(&self, handled: bool) -> PathBuf {
+        if !handled {
             self.failed.clone()
         } else if self.by_day {
             self.processed
                 .join(chrono::Utc::now().format("%Y-%m-%d").to_string())
         } else {
             self.processed.clone()
-        };
+        }
+    }
+
+    /// A path free now for `name` in the folder for this outcome (numbered suffix when
+    /// taken). Only votewatch writes these folders and it archives one file at a time, so
+    /// the name stays free until the move.
+    pub fn destination(&self, handled: bool, name: &str) -> PathBuf {
+        let dir = self.folder(handled);
         (0..)
             .map(|n| dir.join(suffixed(name, n)))
             .find(|p| fs::symlink_metadata(p).is_err())

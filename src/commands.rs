@@ -41,13 +41,14 @@ pub fn ingest(
         let queued = mail::post(cfg, &outbox, &BatchReport::new(outcomes, weeks));
         let line = match Mailer::from_config(cfg) {
             Ok(mailer) => {
-                let pass = mail::deliver_pending(
+                let pass = mail::block_on(mail::deliver_pending(
                     &outbox,
                     &mailer,
                     cfg,
                     &mut Retries::default(),
                     std::time::Instant::now(),
-                );
+                    &tokio_util::sync::CancellationToken::new(),
+                ));
                 format!(
                     "report: {queued} queued, {} delivered, {} waiting in {}",
                     pass.sent,

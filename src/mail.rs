@@ -1,7 +1,7 @@
 //! E-mail delivery that loses nothing: a report becomes a message with a fixed Message-ID,
-//! is written durably to the outbox, and a sender thread delivers the outbox through the
-//! configured transport (SMTP, or .eml files), retrying with backoff. Mail never blocks or
-//! fails ingestion.
+//! is written durably to the outbox, and a sender task (lettre's async transports on tokio)
+//! delivers the outbox through the configured transport (SMTP, or .eml files), retrying with
+//! backoff. Mail never blocks or fails ingestion.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -9,15 +9,18 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, Sender};
 use lettre::address::Envelope;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{FileTransport, Message, SmtpTransport, Transport};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::config::{ReportConfig, SmtpConfig, SmtpTls, TransportKind};
@@ -186,9 +189,9 @@ impl Outbox {
 
 /// The configured way out.
 pub enum Mailer {
-    Smtp(Box<SmtpTransport>),
+    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
     /// The transport, and its folder (created when missing).
-    File(FileTransport, PathBuf),
+    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
 }
 
 /// True for a host that is this machine: `localhost`, 127.0.0.0/8, `::1`.
@@ -245,7 +248,7 @@ impl Mailer {
     pub fn from_config(cfg: &ReportConfig) -> Result<Mailer, MailError> {
         match cfg.transport {
             TransportKind::File => Ok(Mailer::File(
-                FileTransport::new(&cfg.file.dir),
+                AsyncFileTransport::new(&cfg.file.dir),
                 cfg.file.dir.clone(),
             )),
             TransportKind::Smtp => {
@@ -271,7 +274,7 @@ impl Mailer {
                         _ => Tls::Required(params),
                     }
                 };
-                let mut b = SmtpTransport::builder_dangerous(s.host.clone())
+                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
                     .port(s.port)
                     .tls(tls)
                     .timeout(Some(Duration::from_secs(s.timeout_secs.max(1))));
@@ -283,16 +286,18 @@ impl Mailer {
         }
     }
 
-    fn send_raw(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), String> {
+    async fn send_raw(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), String> {
         match self {
             Mailer::Smtp(t) => t
                 .send_raw(envelope, raw)
+                .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
             Mailer::File(t, dir) => {
                 fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
                 t.send_raw(envelope, raw)
+                    .await
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
@@ -301,7 +306,7 @@ impl Mailer {
 
     /// Sends a message now, without the outbox (`votewatch send-test-email`).
     pub fn send_now(&self, msg: &Message) -> Result<(), String> {
-        self.send_raw(msg.envelope(), &msg.formatted())
+        block_on(self.send_raw(msg.envelope(), &msg.formatted()))
     }
 
     fn describe(&self) -> &'static str {
@@ -400,13 +405,15 @@ pub struct Pass {
 }
 
 /// Tries every pending report that is due. After a failure the rest wait for the next pass
-/// (the server is likely down for them too).
-pub fn deliver_pending(
+/// (the server is likely down for them too). A cancelled `stop` ends the pass between two
+/// messages: the one in hand is finished.
+pub async fn deliver_pending(
     outbox: &Outbox,
     mailer: &Mailer,
     cfg: &ReportConfig,
     retries: &mut Retries,
     now: Instant,
+    stop: &CancellationToken,
 ) -> Pass {
     let mut pass = Pass::default();
     release_orphans(outbox);
@@ -415,7 +422,7 @@ pub fn deliver_pending(
     let mut blocked = false;
     for path in pending {
         let due = retries.state.get(&path).is_none_or(|(_, at)| *at <= now);
-        if blocked || !due {
+        if blocked || !due || stop.is_cancelled() {
             pass.waiting += 1;
             continue;
         }
@@ -437,7 +444,7 @@ pub fn deliver_pending(
                 continue;
             }
         };
-        match mailer.send_raw(&envelope, entry.raw.as_bytes()) {
+        match mailer.send_raw(&envelope, entry.raw.as_bytes()).await {
             Ok(()) => {
                 if let Err(e) = fs::remove_file(&claimed) {
                     warn!(report = %path.display(), error = %e, "sent, but cannot remove it from the outbox (it may be sent again)");
@@ -487,49 +494,81 @@ fn next_due(retries: &Retries, outbox: &Outbox) -> Option<Instant> {
         .min()
 }
 
-/// Messages to the sender thread.
-enum Command {
-    /// A report was put in the outbox.
-    Wake,
-    /// The configuration changed.
-    Reconfigure(Box<ReportConfig>),
+/// Runs `fut` to completion on a runtime of its own, for the commands that send outside the
+/// daemon (`ingest --report`, `send-test-email`).
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for sending mail")
+        .block_on(fut)
 }
 
-/// The sender thread's handle. Dropping it leaves the thread to end with the process;
-/// nothing in flight is lost, because a report leaves the outbox only after delivery.
+/// The loader's handle on the sender task: it stores a report in the outbox and wakes the
+/// sender. Nothing in flight is lost if the process ends: a report leaves the outbox only
+/// after delivery.
+#[derive(Clone)]
 pub struct Postman {
-    tx: Sender<Command>,
-    outbox: Outbox,
-    config: ReportConfig,
+    wake: Arc<Notify>,
 }
 
 impl Postman {
-    /// Starts the sender thread, which first tries every report already waiting.
-    pub fn start(cfg: ReportConfig) -> Postman {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let thread_cfg = cfg.clone();
-        std::thread::Builder::new()
-            .name("votewatch-mail".into())
-            .spawn(move || sender_loop(thread_cfg, rx))
-            .expect("spawn the mail thread");
-        Postman {
-            tx,
-            outbox: Outbox::new(&cfg.outbox),
-            config: cfg,
-        }
-    }
-
     /// Renders, stores and hands on a report. Never fails the caller: a report that cannot
     /// even be stored is logged in full instead.
-    pub fn post(&self, report: &crate::report::BatchReport) {
-        post(&self.config, &self.outbox, report);
-        let _ = self.tx.send(Command::Wake);
+    pub fn post(&self, cfg: &ReportConfig, report: &crate::report::BatchReport) {
+        post(cfg, &Outbox::new(&cfg.outbox), report);
+        self.wake.notify_one();
     }
+}
 
-    pub fn reconfigure(&mut self, cfg: ReportConfig) {
-        self.outbox = Outbox::new(&cfg.outbox);
-        self.config = cfg.clone();
-        let _ = self.tx.send(Command::Reconfigure(Box::new(cfg)));
+/// Starts the sender task on `tracker`: it first tries every report already waiting, then
+/// whatever is posted, follows the configuration in `config` (a SIGHUP), and ends when
+/// `stop` is cancelled, after the message in hand.
+pub fn start_sender(
+    tracker: &TaskTracker,
+    config: watch::Receiver<Arc<crate::config::Config>>,
+    stop: CancellationToken,
+) -> Postman {
+    let wake = Arc::new(Notify::new());
+    tracker.spawn(sender_task(config, wake.clone(), stop));
+    Postman { wake }
+}
+
+async fn sender_task(
+    mut config: watch::Receiver<Arc<crate::config::Config>>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    let mut cfg = config.borrow_and_update().report.clone();
+    let mut retries = Retries::default();
+    let mut mailer = build_mailer(&cfg);
+    loop {
+        let outbox = Outbox::new(&cfg.outbox);
+        if let Some(m) = &mailer {
+            deliver_pending(&outbox, m, &cfg, &mut retries, Instant::now(), &stop).await;
+        }
+        let wait = match (&mailer, next_due(&retries, &outbox)) {
+            (Some(_), Some(at)) => at.saturating_duration_since(Instant::now()),
+            // No usable transport: look again now and then (the log says why).
+            (None, Some(_)) => Duration::from_millis(cfg.retry_max_ms),
+            (_, None) => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = wake.notified() => {}
+            changed = config.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                cfg = config.borrow_and_update().report.clone();
+                mailer = build_mailer(&cfg);
+                retries = Retries::default();
+            }
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+        }
+        if mailer.is_none() {
+            mailer = build_mailer(&cfg);
+        }
     }
 }
 
@@ -549,35 +588,6 @@ pub fn post(cfg: &ReportConfig, outbox: &Outbox, report: &crate::report::BatchRe
         }
     }
     stored
-}
-
-fn sender_loop(mut cfg: ReportConfig, rx: Receiver<Command>) {
-    let mut retries = Retries::default();
-    let mut mailer = build_mailer(&cfg);
-    loop {
-        let outbox = Outbox::new(&cfg.outbox);
-        if let Some(m) = &mailer {
-            deliver_pending(&outbox, m, &cfg, &mut retries, Instant::now());
-        }
-        let wait = match (&mailer, next_due(&retries, &outbox)) {
-            (Some(_), Some(at)) => at.saturating_duration_since(Instant::now()),
-            // No usable transport: look again now and then (the log says why).
-            (None, Some(_)) => Duration::from_millis(cfg.retry_max_ms),
-            (_, None) => Duration::from_secs(3600),
-        };
-        match rx.recv_timeout(wait.max(Duration::from_millis(10))) {
-            Ok(Command::Wake) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Ok(Command::Reconfigure(new)) => {
-                cfg = *new;
-                mailer = build_mailer(&cfg);
-                retries = Retries::default();
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
-        }
-        if mailer.is_none() {
-            mailer = build_mailer(&cfg);
-        }
-    }
 }
 
 fn build_mailer(cfg: &ReportConfig) -> Option<Mailer> {
@@ -666,14 +676,15 @@ mod tests {
         // Delivery through the file transport empties the outbox.
         let sent = dir.path().join("sent");
         fs::create_dir_all(&sent).unwrap();
-        let mailer = Mailer::File(FileTransport::new(&sent), sent.clone());
-        let pass = deliver_pending(
+        let mailer = Mailer::File(AsyncFileTransport::new(&sent), sent.clone());
+        let pass = block_on(deliver_pending(
             &outbox,
             &mailer,
             &cfg,
             &mut Retries::default(),
             Instant::now(),
-        );
+            &CancellationToken::new(),
+        ));
         assert_eq!(
             pass,
             Pass {
@@ -715,13 +726,14 @@ mod tests {
     /// One delivery pass through the configured (file) transport.
     fn deliver_once(cfg: &ReportConfig, outbox: &Outbox) -> Pass {
         let mailer = Mailer::from_config(cfg).unwrap();
-        deliver_pending(
+        block_on(deliver_pending(
             outbox,
             &mailer,
             cfg,
             &mut Retries::default(),
             Instant::now(),
-        )
+            &CancellationToken::new(),
+        ))
     }
 
     /// Two senders on one outbox (the daemon and `ingest --report`, say) deliver each report

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use votewatch::commands::{self, EXIT_FATAL, EXIT_OK};
 use votewatch::config::Config;
-use votewatch::daemon::Control;
 use votewatch::ingest::IngestOptions;
 use votewatch::warehouse::Warehouse;
 
@@ -135,8 +134,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     Ok(match cli.command {
         Command::Run { config, .. } => {
-            let controls = signals()?;
-            votewatch::daemon::run(votewatch::daemon::ConfigSource { path: config }, controls)?;
+            votewatch::daemon::run(votewatch::daemon::ConfigSource { path: config })?;
             EXIT_OK
         }
         Command::Ingest {
@@ -168,24 +166,4 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             commands::history(&wh, limit, &mut out)?
         }
     })
-}
-
-/// SIGTERM and SIGINT become `Control::Stop`, SIGHUP `Control::Reload`.
-fn signals() -> anyhow::Result<crossbeam_channel::Receiver<Control>> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let (tx, rx) = crossbeam_channel::unbounded();
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            let control = if sig == SIGHUP {
-                Control::Reload
-            } else {
-                Control::Stop
-            };
-            if tx.send(control).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(rx)
 }

@@ -170,6 +170,105 @@ impl Readiness {
     }
 }
 
+/// Groups ready files into batches. Once a file is ready, the batch waits up to the window
+/// for others already on their way (closed or moved in, settling), but not for a file that is
+/// still being written; while the loader is busy, ready files keep joining the waiting batch.
+/// Pure state, like `Readiness`: the caller gives the clock.
+#[derive(Debug)]
+pub struct Batcher {
+    window: Duration,
+    files: Vec<(PathBuf, Instant)>,
+    names: std::collections::HashSet<PathBuf>,
+    deadline: Option<Instant>,
+}
+
+impl Batcher {
+    pub fn new(window: Duration) -> Self {
+        Batcher {
+            window,
+            files: Vec::new(),
+            names: std::collections::HashSet::new(),
+            deadline: None,
+        }
+    }
+
+    pub fn set_window(&mut self, window: Duration) {
+        self.window = window;
+    }
+
+    /// Adds files that became ready (each with when it was first seen). The first file of a
+    /// batch starts its window.
+    pub fn add(&mut self, ready: Vec<(PathBuf, Instant)>, now: Instant) {
+        for (path, seen_at) in ready {
+            if self.names.insert(path.clone()) {
+                if self.files.is_empty() {
+                    self.deadline = Some(now + self.window);
+                }
+                self.files.push((path, seen_at));
+            }
+        }
+    }
+
+    /// True when the file waits in this batch (a rescan must not watch it again).
+    pub fn contains(&self, path: &Path) -> bool {
+        self.names.contains(path)
+    }
+
+    /// Takes a file out of the batch (it was removed, renamed away or written to again).
+    pub fn remove(&mut self, path: &Path) -> bool {
+        if !self.names.remove(path) {
+            return false;
+        }
+        self.files.retain(|(p, _)| p != path);
+        if self.files.is_empty() {
+            self.deadline = None;
+        }
+        true
+    }
+
+    /// Keeps only the files in `present` (the latest listing of landing/).
+    pub fn retain(&mut self, present: &std::collections::HashSet<PathBuf>) {
+        let gone: Vec<PathBuf> = self
+            .names
+            .iter()
+            .filter(|p| !present.contains(*p))
+            .cloned()
+            .collect();
+        for p in gone {
+            self.remove(&p);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// When the batch is due at the latest (the end of its window), if it has files.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// True when the batch should go now: its window is over, or no other file can become
+    /// ready within it (`next_check` is `Readiness::next_check`).
+    pub fn due(&self, now: Instant, next_check: Option<Instant>) -> bool {
+        let Some(deadline) = self.deadline else {
+            return false;
+        };
+        now >= deadline || next_check.is_none_or(|t| t > deadline)
+    }
+
+    /// Empties the batch, files in the order they became ready.
+    pub fn take(&mut self) -> Vec<(PathBuf, Instant)> {
+        self.names.clear();
+        self.deadline = None;
+        std::mem::take(&mut self.files)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +400,57 @@ mod tests {
         r.retain(&present);
         assert_eq!(r.len(), 1);
         assert!(r.is_known(Path::new("/l/b.jsonl")));
+    }
+
+    const WINDOW: Duration = Duration::from_millis(500);
+
+    fn ready(names: &[&str], seen: Instant) -> Vec<(PathBuf, Instant)> {
+        names.iter().map(|n| (PathBuf::from(n), seen)).collect()
+    }
+
+    #[test]
+    fn a_lone_ready_file_goes_at_once_when_nothing_else_is_on_its_way() {
+        let t0 = Instant::now();
+        let mut b = Batcher::new(WINDOW);
+        assert!(!b.due(t0, None), "an empty batch is never due");
+        b.add(ready(&["a"], t0), t0);
+        assert_eq!(b.deadline(), Some(t0 + WINDOW));
+        assert!(b.due(t0, None));
+        // A file that settles only after the window does not hold the batch either.
+        assert!(b.due(t0, Some(t0 + WINDOW * 2)));
+    }
+
+    #[test]
+    fn the_batch_waits_within_its_window_for_a_file_settling_and_no_longer() {
+        let t0 = Instant::now();
+        let mut b = Batcher::new(WINDOW);
+        b.add(ready(&["a"], t0), t0);
+        let settles = Some(t0 + WINDOW / 2);
+        assert!(!b.due(t0, settles));
+        // The second file joins without moving the deadline.
+        b.add(ready(&["b"], t0), t0 + WINDOW / 2);
+        assert_eq!(b.deadline(), Some(t0 + WINDOW));
+        // Another keeps settling, but the window is over.
+        assert!(!b.due(t0 + WINDOW / 2, Some(t0 + WINDOW)));
+        assert!(b.due(t0 + WINDOW, Some(t0 + WINDOW)));
+        let taken: Vec<PathBuf> = b.take().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(taken, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert!(b.is_empty() && b.deadline().is_none() && !b.contains(Path::new("a")));
+    }
+
+    #[test]
+    fn a_file_is_in_the_batch_once_and_leaves_it_when_removed() {
+        let t0 = Instant::now();
+        let mut b = Batcher::new(WINDOW);
+        b.add(ready(&["a", "a"], t0), t0);
+        b.add(ready(&["a"], t0), t0 + WINDOW);
+        assert_eq!(b.len(), 1);
+        assert!(b.contains(Path::new("a")));
+        assert!(b.remove(Path::new("a")));
+        assert!(!b.remove(Path::new("a")));
+        assert!(b.deadline().is_none(), "an emptied batch has no deadline");
+        // The next file starts a window of its own.
+        b.add(ready(&["c"], t0), t0 + WINDOW * 3);
+        assert_eq!(b.deadline(), Some(t0 + WINDOW * 4));
     }
 }

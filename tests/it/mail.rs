@@ -268,6 +268,33 @@ fn smtp_down_the_outbox_grows_smtp_back_every_report_arrives() {
     assert_eq!(env.votes(), 30);
 }
 
+/// Issue 8: shutdown waits for the mail sender to finish the message in hand. A SIGTERM that
+/// comes while the SMTP server holds a report's data without answering yet ends the daemon
+/// only after the answer: the report is delivered once and the outbox is empty (no entry
+/// left half-sent under the sender's hidden name).
+#[test]
+fn a_stop_while_a_report_is_being_sent_lets_the_sender_finish_it() {
+    let env = Env::new();
+    let server = SmtpServer::start(0, None);
+    server.close_gate();
+    env.write("votewatch.toml", smtp_config(server.port, ""));
+    let d = Daemon::start(&env);
+    drop_file(&env, "a.jsonl", votes(1, 5));
+    assert!(wait_until(WAIT, || server.someone_waits()), "{}", d.log());
+    d.signal("TERM");
+    d.wait_log("stopping: the other tasks finish", WAIT);
+    assert!(server.received().is_empty());
+    server.open_gate();
+    assert_eq!(d.wait_exit(WAIT), Some(0));
+    assert_eq!(server.received().len(), 1);
+    let left: Vec<_> = fs::read_dir(env.path("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn reports_pending_at_a_restart_arrive_with_their_message_id() {
     let env = Env::new();

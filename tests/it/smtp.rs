@@ -28,6 +28,24 @@ pub struct SmtpServer {
     received: Arc<Mutex<Vec<Received>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    gate: Gate,
+}
+
+/// Holds every message after its data arrived and before the server's "250" (a slow server),
+/// so that a test can act while a client waits for the answer.
+#[derive(Clone, Default)]
+pub struct Gate {
+    closed: Arc<AtomicBool>,
+    waiting: Arc<AtomicBool>,
+}
+
+impl Gate {
+    fn pass(&self) {
+        self.waiting.store(true, Ordering::SeqCst);
+        while self.closed.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 /// A private CA and a server certificate for `localhost` and 127.0.0.1 signed by it.
@@ -90,7 +108,8 @@ impl SmtpServer {
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, s) = (received.clone(), stop.clone());
+        let gate = Gate::default();
+        let (r, s, g) = (received.clone(), stop.clone(), gate.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -99,9 +118,9 @@ impl SmtpServer {
                         stream
                             .set_read_timeout(Some(Duration::from_secs(20)))
                             .unwrap();
-                        let (r, tls) = (r.clone(), tls.clone());
+                        let (r, tls, g) = (r.clone(), tls.clone(), g.clone());
                         std::thread::spawn(move || {
-                            let _ = session(stream, tls, implicit, r);
+                            let _ = session(stream, tls, implicit, r, g);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -113,7 +132,22 @@ impl SmtpServer {
             received,
             stop,
             thread: Some(thread),
+            gate,
         }
+    }
+
+    /// From now on, every message waits for `open_gate` before it is answered.
+    pub fn close_gate(&self) {
+        self.gate.closed.store(true, Ordering::SeqCst);
+    }
+
+    pub fn open_gate(&self) {
+        self.gate.closed.store(false, Ordering::SeqCst);
+    }
+
+    /// True once a message has waited at the closed gate.
+    pub fn someone_waits(&self) -> bool {
+        self.gate.waiting.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -201,6 +235,7 @@ fn session(
     tls: Option<Arc<rustls::ServerConfig>>,
     implicit: bool,
     store: Arc<Mutex<Vec<Received>>>,
+    gate: Gate,
 ) -> io::Result<()> {
     let mut c = Conn::Plain(stream);
     let mut secure = false;
@@ -284,6 +319,7 @@ fn session(
                 data.extend_from_slice(l.as_bytes());
                 data.extend_from_slice(b"\r\n");
             }
+            gate.pass();
             store.lock().unwrap().push(Received {
                 from: from.clone(),
                 to: to.clone(),

@@ -1,0 +1,477 @@
+//! The loader: the one thread that owns the warehouse. It receives jobs from the landing task
+//! (start-up recovery, then batches of files already claimed into work/), loads each file in
+//! its own transaction, archives it where its ledger row says, and posts the batch's report.
+//! Every path it is given is one votewatch chose (a claim), never a supplier's name.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{error, info, warn};
+
+use super::{entry_kind, notify_systemd, stamp, EntryKind};
+use crate::archive;
+use crate::config::Config;
+use crate::ingest::{ingest_file, FileOutcome, IngestError, IngestOptions, Interrupt};
+use crate::mail::Postman;
+use crate::metrics::Metrics;
+use crate::report::BatchReport;
+use crate::settle::Stamp;
+use crate::warehouse::{Status, Warehouse};
+
+/// A file claimed into work/, with when its landing name was first seen (for the
+/// drop-to-commit time; unknown for a claim an earlier run left).
+#[derive(Debug)]
+pub struct Claimed {
+    pub path: PathBuf,
+    pub seen_at: Option<Instant>,
+}
+
+/// What the landing task asks of the loader.
+pub enum Job {
+    /// Finish what an earlier run left (work/, landing/, unreported files), then say so.
+    Start(Arc<Config>),
+    /// Load these claimed files (after any claim left from an earlier run), then report.
+    Batch(Arc<Config>, Vec<Claimed>),
+}
+
+/// Running totals, for systemd's STATUS= line, `/status` and the log.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    pub loaded: u64,
+    pub not_loaded: u64,
+    pub batches: u64,
+}
+
+/// What the loader answers, one reply per job.
+pub enum Reply {
+    /// Start-up recovery is done. `stuck`: landing files that could not be moved out (they are
+    /// not taken again unless they change); `claims_left`: claims waiting to be loaded first.
+    Started {
+        stuck: Vec<(PathBuf, Option<Stamp>)>,
+        claims_left: bool,
+    },
+    /// A batch is done (or was cut short by a stop).
+    Done {
+        totals: Totals,
+        last_batch: serde_json::Value,
+    },
+    /// The warehouse failed in a way that is not one file's fault: the daemon stops and
+    /// systemd restarts it. Nothing of the file in hand was committed.
+    Fatal(anyhow::Error),
+}
+
+pub struct Loader {
+    interrupt: Interrupt,
+    metrics: Arc<Metrics>,
+    postman: Postman,
+    /// Claims an earlier run (or a stop) left uncommitted: loaded before anything new.
+    claimed: Vec<PathBuf>,
+    totals: Totals,
+    last_batch: serde_json::Value,
+}
+
+impl Loader {
+    pub fn new(interrupt: Interrupt, metrics: Arc<Metrics>, postman: Postman) -> Self {
+        Loader {
+            interrupt,
+            metrics,
+            postman,
+            claimed: Vec::new(),
+            totals: Totals::default(),
+            last_batch: serde_json::Value::Null,
+        }
+    }
+
+    /// Serves jobs until the landing task goes away or a job fails fatally. While idle it
+    /// beats every `tick`, so that the watchdog can tell an idle loader from a stuck one.
+    pub fn serve(mut self, jobs: Receiver<Job>, replies: UnboundedSender<Reply>, tick: Duration) {
+        loop {
+            self.interrupt.beat();
+            let job = match jobs.recv_timeout(tick) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            let reply = match job {
+                Job::Start(config) => self.start(&config),
+                Job::Batch(config, files) => self.run_batch(&config, files).map(|()| Reply::Done {
+                    totals: self.totals,
+                    last_batch: self.last_batch.clone(),
+                }),
+            };
+            let fatal = reply.is_err();
+            if replies.send(reply.unwrap_or_else(Reply::Fatal)).is_err() || fatal {
+                return;
+            }
+        }
+    }
+
+    fn start(&mut self, config: &Config) -> anyhow::Result<Reply> {
+        let mut stuck = Vec::new();
+        if let Some(mut wh) = self.open_warehouse(config)? {
+            self.recover_claims(config, &mut wh)?;
+            reconcile(config, &mut wh, &mut stuck)?;
+            self.report_unreported(config, &mut wh)?;
+        }
+        Ok(Reply::Started {
+            stuck,
+            claims_left: !self.claimed.is_empty(),
+        })
+    }
+
+    /// Opens the warehouse, waiting with backoff while another process holds it. Returns
+    /// `None` when a stop was requested while waiting.
+    fn open_warehouse(&mut self, config: &Config) -> anyhow::Result<Option<Warehouse>> {
+        let mut delay = Duration::from_millis(50);
+        let mut waited = Duration::ZERO;
+        // The wait is logged when it starts, then at most once a minute, then when it ends.
+        let mut last_reminder = Duration::ZERO;
+        loop {
+            match Warehouse::open(&config.warehouse) {
+                Ok(wh) => {
+                    if !waited.is_zero() {
+                        info!(
+                            waited_ms = waited.as_millis() as u64,
+                            "warehouse free again"
+                        );
+                        self.metrics.waited_for_warehouse(waited.as_secs_f64());
+                    }
+                    return Ok(Some(wh));
+                }
+                Err(e) if e.is_locked() => {
+                    if waited.is_zero() {
+                        warn!(warehouse = %config.warehouse.path.display(), "warehouse busy (held by another process); waiting");
+                    } else if waited - last_reminder >= Duration::from_secs(60) {
+                        last_reminder = waited;
+                        warn!(warehouse = %config.warehouse.path.display(), waited_s = waited.as_secs(), "warehouse still busy; waiting");
+                    }
+                    // During start-up this keeps systemd from timing the start out while an
+                    // analyst holds the file; afterwards systemd ignores it.
+                    let extend = (delay * 3).as_micros().min(u128::from(u32::MAX)) as u32;
+                    notify_systemd(&[
+                        sd_notify::NotifyState::Status(
+                            "waiting for the warehouse (held by another process)",
+                        ),
+                        sd_notify::NotifyState::ExtendTimeoutUsec(extend),
+                    ]);
+                }
+                Err(e) => return Err(e.into()),
+            }
+            // Waiting is not being stuck: keep beating, in small steps that see a stop.
+            let until = Instant::now() + delay;
+            while Instant::now() < until {
+                self.interrupt.beat();
+                if self.interrupt.stop_requested() {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(20).min(delay));
+            }
+            waited += delay;
+            delay = (delay * 2).min(config.daemon.max_backoff());
+        }
+    }
+
+    /// Finishes what a stop or a crash left in work/: a claimed file whose load committed is
+    /// moved to the destination its ledger row recorded; one whose load never committed is
+    /// queued to be loaded first; an empty claim folder is removed.
+    fn recover_claims(&mut self, config: &Config, wh: &mut Warehouse) -> anyhow::Result<()> {
+        let Ok(folders) = std::fs::read_dir(&config.paths.work) else {
+            return Ok(());
+        };
+        let mut folders: Vec<PathBuf> = folders.flatten().map(|e| e.path()).collect();
+        folders.sort();
+        for folder in folders.into_iter().filter(|f| f.is_dir()) {
+            // The claimed file; hidden names are votewatch's own (the attempt count).
+            let file = std::fs::read_dir(&folder).ok().and_then(|d| {
+                d.flatten().map(|e| e.path()).find(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
+                })
+            });
+            let Some(file) = file else {
+                let _ = std::fs::remove_dir_all(&folder);
+                continue;
+            };
+            match wh.find_claim(&crate::ingest::recorded_path(&file))? {
+                Some((id, status, recorded)) => {
+                    info!(file = %crate::text::path(&file), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
+                    let dest = recorded.map(PathBuf::from).unwrap_or_else(|| {
+                        let name = file.file_name().unwrap_or_default().to_string_lossy();
+                        archive_plan(config).destination(status.is_handled(), &name)
+                    });
+                    archive_claimed(wh, &file, id, status, &dest, None);
+                }
+                None => self.claimed.push(file),
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues one report for the arrivals the ledger says were committed but never reported
+    /// (a crash or a warehouse error between the commit and the report).
+    fn report_unreported(&mut self, config: &Config, wh: &mut Warehouse) -> anyhow::Result<()> {
+        let rows = wh.unreported()?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let outcomes: Vec<(FileOutcome, Option<PathBuf>)> =
+            rows.into_iter().map(outcome_from_ledger).collect();
+        let report = BatchReport::new(outcomes, wh.count_outlier_weeks().ok());
+        info!(summary = %report.subject(), files = ids.len(), "reporting files committed before a restart");
+        self.postman.post(&config.report, &report);
+        wh.mark_reported(&ids)?;
+        Ok(())
+    }
+
+    /// Loads the claims left from earlier, then `files`, each in its own transaction, then
+    /// reports the batch. A stop leaves what was not reached in work/ for the next start.
+    fn run_batch(&mut self, config: &Config, files: Vec<Claimed>) -> anyhow::Result<()> {
+        let batch_clock = Instant::now();
+        let Some(mut wh) = self.open_warehouse(config)? else {
+            self.claimed.extend(files.into_iter().map(|c| c.path));
+            return Ok(());
+        };
+        let mut opts = IngestOptions::new(config.ingest);
+        opts.follow_symlinks = false;
+        opts.interrupt = Some(self.interrupt.clone());
+        opts.archive = Some(archive_plan(config));
+        let mut outcomes: Vec<(FileOutcome, Option<PathBuf>)> = Vec::new();
+        let mut queue = std::mem::take(&mut self.claimed)
+            .into_iter()
+            .map(|path| Claimed {
+                path,
+                seen_at: None,
+            })
+            .chain(files);
+        for Claimed { path, seen_at } in queue.by_ref() {
+            if self.interrupt.stop_requested() {
+                self.claimed.push(path);
+                break;
+            }
+            // A file whose loads keep being cut short (it crashes the loader) is set aside.
+            let attempts = archive::begin_attempt(&path).unwrap_or_else(|e| {
+                warn!(file = %crate::text::path(&path), error = %e, "cannot count the load attempt");
+                0
+            });
+            let result = if attempts >= config.daemon.max_load_attempts {
+                crate::ingest::record_failed(
+                    &mut wh,
+                    &path,
+                    &opts,
+                    format!(
+                        "set aside: its load was cut short {attempts} times (the process \
+                         crashed during it), so it is not tried again"
+                    ),
+                )
+            } else {
+                ingest_file(&mut wh, &path, &opts)
+            };
+            match result {
+                Ok(outcome) => {
+                    let dest = outcome
+                        .archived_to
+                        .clone()
+                        .expect("the daemon plans an archive");
+                    let placed = archive_claimed(
+                        &mut wh,
+                        &path,
+                        outcome.file_id,
+                        outcome.status,
+                        &dest,
+                        Some(&outcome),
+                    );
+                    match outcome.status.is_handled() {
+                        true => self.totals.loaded += 1,
+                        false => self.totals.not_loaded += 1,
+                    }
+                    // Timed first: a scrape that sees this file counted sees it timed too
+                    // (the registry is encoded in registration order, files first).
+                    if let Some(t) = seen_at {
+                        self.metrics.dropped_to_committed(t.elapsed().as_secs_f64());
+                    }
+                    self.metrics.file_done(&outcome);
+                    outcomes.push((outcome, placed));
+                }
+                Err(IngestError::Stopped) => {
+                    archive::end_attempt(&path);
+                    info!(file = %crate::text::path(&path), "stopped before commit; the claimed file is loaded at the next start");
+                    self.claimed.push(path);
+                    break;
+                }
+                Err(IngestError::Warehouse(e)) => {
+                    // Not this file's fault, and not something to retry in a loop: stop, and
+                    // let systemd restart us. Nothing of the file was committed, and the
+                    // attempt does not count against the file.
+                    archive::end_attempt(&path);
+                    error!(file = %crate::text::path(&path), error = %e, "warehouse error; stopping");
+                    return Err(e.into());
+                }
+            }
+        }
+        // Whatever was not reached stays claimed, for the next batch or the next start.
+        self.claimed.extend(queue.map(|c| c.path));
+        if let Err(e) = wh.refresh_view() {
+            error!(error = %e, "cannot refresh outlier_weeks");
+        }
+        let outlier_weeks = wh.count_outlier_weeks().ok();
+        self.totals.batches += 1;
+        if !outcomes.is_empty() {
+            let ids: Vec<i64> = outcomes.iter().map(|(o, _)| o.file_id).collect();
+            let report = BatchReport::new(outcomes, outlier_weeks);
+            info!(summary = %report.subject(), "batch done");
+            self.metrics.batch_done(batch_clock.elapsed().as_secs_f64());
+            self.last_batch = serde_json::json!({
+                "files": ids.len(),
+                "summary": report.subject(),
+                "finished_at": chrono::Utc::now().to_rfc3339(),
+            });
+            crate::failpoint::hit("before_report");
+            self.postman.post(&config.report, &report);
+            if let Err(e) = wh.mark_reported(&ids) {
+                warn!(error = %e, "cannot record that the batch's report is queued; the next start queues it again");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Files that an older version left in landing/ after their transaction committed (before
+/// files were claimed into work/). Only files the ledger names are hashed, so a backlog
+/// waiting in landing/ is not read an extra time at start-up.
+fn reconcile(
+    config: &Config,
+    wh: &mut Warehouse,
+    stuck: &mut Vec<(PathBuf, Option<Stamp>)>,
+) -> anyhow::Result<()> {
+    let landing = config.paths.landing.display().to_string();
+    let named = wh.unarchived_sources(&landing)?;
+    if named.is_empty() {
+        return Ok(());
+    }
+    let Ok(entries) = std::fs::read_dir(&config.paths.landing) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry_kind(&path) != Some(EntryKind::File)
+            || !named.contains(&crate::ingest::recorded_path(&path))
+        {
+            continue;
+        }
+        let Ok(digest) = crate::input::hash_file(&path) else {
+            continue;
+        };
+        if let Some((id, status)) =
+            wh.find_unarchived(&crate::ingest::recorded_path(&path), &digest.sha256)?
+        {
+            info!(file = %crate::text::path(&path), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
+            crate::failpoint::hit("before_archive");
+            let dest = archive_plan(config).folder(status.is_handled());
+            match archive::move_into(&path, &dest) {
+                Ok(placed) => {
+                    write_reason_if_not_loaded(&placed, id, status, None);
+                    if let Err(e) = wh.set_archived(id, &placed.display().to_string()) {
+                        warn!(ledger_id = id, error = %e, "cannot record where the file went");
+                    }
+                }
+                Err(e) => {
+                    error!(file = %crate::text::path(&path), error = %e, "cannot move the file out of landing; it will not be loaded again until it changes");
+                    stuck.push((path.clone(), stamp(&path)));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A committed arrival as the report shows it, rebuilt from its ledger row (its first rejects
+/// are in `rejected_votes`, not repeated here).
+fn outcome_from_ledger(row: crate::warehouse::LedgerRow) -> (FileOutcome, Option<PathBuf>) {
+    let archived = row.archived_to.map(PathBuf::from);
+    let outcome = FileOutcome {
+        file_id: row.id,
+        path: archived
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&row.file_name)),
+        name: row.file_name,
+        status: Status::parse(&row.status).unwrap_or(Status::Failed),
+        counts: row.counts,
+        unknown_fields: serde_json::from_str(&row.unknown_fields).unwrap_or_default(),
+        error: row.error,
+        duplicate_of: row.duplicate_of,
+        sha256: row.sha256,
+        elapsed: Duration::from_millis(row.millis.max(0) as u64),
+        sample_rejects: Vec::new(),
+        archived_to: archived.clone(),
+    };
+    (outcome, archived)
+}
+
+/// Where this configuration archives files.
+fn archive_plan(config: &Config) -> archive::ArchivePlan {
+    archive::ArchivePlan {
+        processed: config.paths.processed.clone(),
+        failed: config.paths.failed.clone(),
+        by_day: config.daemon.processed_by_day,
+    }
+}
+
+/// Moves a claimed file whose outcome is committed to the destination its ledger row
+/// recorded (a reason file beside it in failed/). If that fails, the file stays in work/
+/// and the next start finishes the move. Returns where it went.
+fn archive_claimed(
+    wh: &mut Warehouse,
+    claimed: &Path,
+    file_id: i64,
+    status: Status,
+    dest: &Path,
+    outcome: Option<&FileOutcome>,
+) -> Option<PathBuf> {
+    crate::failpoint::hit("before_archive");
+    match archive::finish_claim(claimed, dest) {
+        Ok(placed) => {
+            if placed != dest {
+                if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {
+                    warn!(ledger_id = file_id, error = %e, "cannot record where the file went");
+                }
+            }
+            write_reason_if_not_loaded(&placed, file_id, status, outcome);
+            Some(placed)
+        }
+        Err(e) => {
+            error!(file = %crate::text::path(claimed), to = %crate::text::path(dest), error = %e, "cannot archive the claimed file; it stays in work/ and the next start moves it");
+            None
+        }
+    }
+}
+
+/// Beside a file archived in failed/, the reason file (a handled file gets none).
+fn write_reason_if_not_loaded(
+    placed: &Path,
+    file_id: i64,
+    status: Status,
+    outcome: Option<&FileOutcome>,
+) {
+    if status.is_handled() {
+        return;
+    }
+    let text = reason_text(file_id, status, outcome);
+    if let Err(e) = archive::write_reason(placed, &text) {
+        warn!(file = %crate::text::path(placed), error = %e, "cannot write the reason file");
+    }
+}
+
+/// The reason file's text: status and ledger id, then the file's part of the report (the
+/// reason, the first rejects and the query for the rest).
+fn reason_text(file_id: i64, status: Status, outcome: Option<&FileOutcome>) -> String {
+    let mut text = format!("status: {status}\nledger id: {file_id}\n");
+    match outcome {
+        Some(o) => text.push_str(&BatchReport::new(vec![(o.clone(), None)], None).to_text()),
+        None => text.push_str("recorded in the ledger before a restart\n"),
+    }
+    text
+}

@@ -1,0 +1,287 @@
+//! `votewatch run`: watch landing/, load every ready file exactly once, archive it, report
+//! each batch, and keep going through restarts, bad files, busy warehouses and signals.
+//!
+//! The orchestration runs as tokio tasks on one small runtime; the warehouse has a thread
+//! of its own:
+//! - the **landing task** (`landing`) takes file-system events and rescans, decides when files
+//!   are ready and form a batch, claims them into work/ and hands the batch to the loader;
+//! - the **loader thread** (`loader`) owns DuckDB: start-up recovery, then one batch at a time;
+//! - the **signal task**: SIGTERM/SIGINT stop, SIGHUP reads the configuration again and
+//!   publishes it on a `watch` channel, which every task follows (a reload cannot be lost);
+//! - the **watchdog task** (`watchdog`), the **mail sender** (`mail`) and the **HTTP surface**
+//!   (`http`).
+//!
+//! Shutdown: a stop ends the landing task, the loader finishes or rolls back the file in hand
+//! and is joined, then a cancellation token ends the other tasks (the sender finishes the
+//! message in hand) and a task tracker waits for them.
+
+mod landing;
+mod loader;
+mod watchdog;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info};
+
+use crate::config::Config;
+use crate::ingest::Interrupt;
+use crate::metrics::Metrics;
+use crate::settle::Stamp;
+
+/// Where the configuration came from, so SIGHUP can read it again.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    pub path: Option<PathBuf>,
+}
+
+impl ConfigSource {
+    /// Reads and validates the configuration, creates its folders and makes their paths
+    /// absolute.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.path.as_deref())?;
+        create_dirs(&mut config)?;
+        Ok(config)
+    }
+}
+
+/// Runs until SIGTERM or SIGINT. Errors are fatal: systemd restarts us.
+pub fn run(source: ConfigSource) -> anyhow::Result<()> {
+    let config = source.load()?;
+    let _lock = lock_landing(&config.paths.landing)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("votewatch-tasks")
+        .build()?;
+    runtime.block_on(supervise(source, config))
+}
+
+async fn supervise(source: ConfigSource, config: Config) -> anyhow::Result<()> {
+    let interrupt = Interrupt::default();
+    let metrics = Arc::new(Metrics::new());
+    let http_listen = config.daemon.http_listen.clone();
+    let (config_tx, config_rx) = watch::channel(Arc::new(config));
+    // `stop`: take no more files. `shutdown`: the background tasks end (after the loader).
+    let stop = CancellationToken::new();
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+
+    // Signals first, so that one sent as soon as we run is never the default action.
+    let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    tracker.spawn(signal_task(
+        signals,
+        source,
+        config_tx,
+        interrupt.clone(),
+        stop.clone(),
+        shutdown.clone(),
+    ));
+    if !http_listen.is_empty() {
+        // The HTTP surface is for operators; loading never depends on it.
+        match tokio::net::TcpListener::bind(&http_listen).await {
+            Ok(listener) => {
+                if let Ok(addr) = listener.local_addr() {
+                    info!(%addr, "http listening (/metrics, /healthz, /status)");
+                }
+                tracker.spawn(crate::http::serve(
+                    listener,
+                    metrics.clone(),
+                    interrupt.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            Err(e) => {
+                error!(addr = %http_listen, error = %e, "cannot listen for HTTP; going on without it")
+            }
+        }
+    }
+    let postman = crate::mail::start_sender(&tracker, config_rx.clone(), shutdown.clone());
+
+    let (job_tx, job_rx) = std::sync::mpsc::channel();
+    let (reply_tx, reply_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tid_tx, tid_rx) = tokio::sync::oneshot::channel();
+    let loader = loader::Loader::new(interrupt.clone(), metrics.clone(), postman);
+    let tick = watchdog::loader_tick();
+    let loader_thread = std::thread::Builder::new()
+        .name("votewatch-loader".into())
+        .spawn(move || {
+            let _ = tid_tx.send(rustix::thread::gettid().as_raw_nonzero().get());
+            loader.serve(job_rx, reply_tx, tick);
+        })?;
+    if let Ok(tid) = tid_rx.await {
+        tracker.spawn(watchdog::feed(interrupt.clone(), tid, shutdown.clone()));
+    }
+
+    let result = landing::run(config_rx, metrics, job_tx, reply_rx, stop.clone()).await;
+    // Whatever ended the landing task, the loader stops: the file in hand commits or rolls
+    // back, and the thread ends when it sees no more jobs.
+    interrupt.request_stop();
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    let _ = tokio::task::spawn_blocking(move || loader_thread.join()).await;
+    info!("stopping: the other tasks finish what they hold (a message being sent)");
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+    if result.is_ok() {
+        info!("stopped");
+    }
+    result
+}
+
+/// SIGTERM and SIGINT stop the daemon; SIGHUP reads the configuration again and, when it is
+/// valid, publishes it to every task (a broken one is refused and the old one kept).
+async fn signal_task(
+    mut signals: signal_hook_tokio::Signals,
+    source: ConfigSource,
+    config: watch::Sender<Arc<Config>>,
+    interrupt: Interrupt,
+    stop: CancellationToken,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let signal = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            s = signals.next() => s,
+        };
+        match signal {
+            None => break,
+            Some(SIGHUP) => match source.load() {
+                Ok(new) => {
+                    config.send_replace(Arc::new(new));
+                    info!("configuration reloaded");
+                }
+                Err(e) => {
+                    error!(error = %format!("{e:#}"), "configuration not reloaded; keeping the old one")
+                }
+            },
+            Some(_) => {
+                // The stop flag first: a load in progress sees it at its next chunk.
+                interrupt.request_stop();
+                stop.cancel();
+            }
+        }
+    }
+    signals.handle().close();
+}
+
+/// Takes landing/ for this process alone (an exclusive `flock` on the folder, held until the
+/// process ends, released by the kernel however it ends), so that two daemons never share one
+/// landing folder and take each other's files.
+fn lock_landing(landing: &Path) -> anyhow::Result<std::fs::File> {
+    let dir = std::fs::File::open(landing)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", landing.display()))?;
+    match dir.try_lock() {
+        Ok(()) => Ok(dir),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+            "another votewatch daemon already watches {}; stop it first (one daemon per landing folder)",
+            landing.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(anyhow::anyhow!(
+            "cannot lock {}: {e}",
+            landing.display()
+        )),
+    }
+}
+
+/// Creates the folders and makes their paths absolute, so that the paths of events and of
+/// directory listings are spelled the same way.
+fn create_dirs(config: &mut Config) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let p = &mut config.paths;
+    for dir in [&mut p.landing, &mut p.work, &mut p.processed, &mut p.failed] {
+        std::fs::create_dir_all(&*dir)
+            .and_then(|()| std::fs::canonicalize(&*dir))
+            .map(|abs| *dir = abs)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    // A claim is a rename, which cannot cross file systems.
+    let dev = |d: &Path| std::fs::metadata(d).map(|m| m.dev()).ok();
+    if dev(&p.landing) != dev(&p.work) {
+        anyhow::bail!(
+            "paths.work ({}) must be on the same file system as paths.landing ({})",
+            p.work.display(),
+            p.landing.display()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    File,
+    Dir,
+    /// A symlink, FIFO, socket or device: refused with a reason, never read.
+    Special,
+}
+
+pub(crate) fn entry_kind(path: &Path) -> Option<EntryKind> {
+    let ft = std::fs::symlink_metadata(path).ok()?.file_type();
+    Some(if ft.is_file() {
+        EntryKind::File
+    } else if ft.is_dir() {
+        EntryKind::Dir
+    } else {
+        EntryKind::Special
+    })
+}
+
+/// Size and modification time, without following a symlink.
+pub(crate) fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+/// Which names in landing/ are taken: not hidden, no temporary suffix, and matching one of
+/// the configured patterns.
+pub struct NameFilter {
+    patterns: globset::GlobSet,
+    ignore_suffixes: Vec<String>,
+}
+
+impl NameFilter {
+    pub fn new(config: &Config) -> Self {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in &config.daemon.patterns {
+            // Patterns were validated when the configuration was loaded.
+            if let Ok(g) = globset::GlobBuilder::new(p).case_insensitive(true).build() {
+                b.add(g);
+            }
+        }
+        NameFilter {
+            patterns: b.build().unwrap_or_else(|_| globset::GlobSet::empty()),
+            ignore_suffixes: config.daemon.ignore_suffixes.clone(),
+        }
+    }
+
+    pub fn check(&self, path: &Path) -> Result<(), &'static str> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            return Err("hidden file");
+        }
+        if self
+            .ignore_suffixes
+            .iter()
+            .any(|s| name.ends_with(s.as_str()))
+        {
+            return Err("temporary name");
+        }
+        if !self.patterns.is_match(&name) {
+            return Err("name matches no configured pattern");
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        let _ = sd_notify::notify(states);
+    }
+}
