@@ -208,13 +208,109 @@ impl Default for DaemonConfig {
     }
 }
 
+/// Where the warehouse lives.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WarehouseKind {
+    /// One DuckDB file (`warehouse.path`).
+    #[default]
+    Duckdb,
+    /// DuckLake: catalog in PostgreSQL, data as Parquet in a folder or on S3
+    /// (`[warehouse.ducklake]`); several daemons may load at once.
+    Ducklake,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct WarehouseConfig {
+    pub kind: WarehouseKind,
     pub path: PathBuf,
     /// DuckDB's `memory_limit` for votewatch's own connection (DuckDB's size syntax); DuckDB
     /// spills to disk beyond it. Empty: DuckDB's default (80% of the machine's memory).
     pub memory_limit: String,
+    pub ducklake: DuckLakeConfig,
+}
+
+/// `[warehouse.ducklake]`: the lake votewatch writes when `warehouse.kind = "ducklake"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DuckLakeConfig {
+    /// The PostgreSQL catalog as a libpq connection string ("host=... dbname=... user=...");
+    /// no password in it.
+    pub catalog: String,
+    /// Where the catalog's password comes from: this environment variable, else the file,
+    /// else the systemd credential of this name. None set or found: no password (libpq's
+    /// own `PGPASSFILE` / `.pgpass` still apply).
+    pub password_env: String,
+    pub password_file: Option<PathBuf>,
+    pub password_credential: String,
+    /// The lake's data: a folder (shared by every host) or `s3://bucket/prefix/`.
+    pub data_path: String,
+    /// This host's name in the ledger (`host_id`); empty: the host name.
+    pub host_id: String,
+    /// How long a load waits for the lake's write lock before it gives up (and is retried).
+    pub lock_timeout_secs: u64,
+    /// Where DuckDB keeps the extensions it installs (ducklake, postgres, parquet, httpfs).
+    pub extension_directory: PathBuf,
+    /// An offline extension repository (`REPO/v1.5.5/linux_amd64/*.duckdb_extension`, see
+    /// `scripts/duckdb-extensions.sh`); empty: DuckDB's own repository (needs the network).
+    pub extension_repository: String,
+    /// Where loads spill beyond `memory_limit`.
+    pub temp_directory: PathBuf,
+    /// Run `votewatch maintain` from the daemon once a day (merge small files, expire old
+    /// snapshots, delete files no snapshot needs).
+    pub maintain_daily: bool,
+    /// Snapshots and unreferenced files older than this are removed by maintenance.
+    pub retention_days: u32,
+    pub s3: S3Config,
+}
+
+/// `[warehouse.ducklake.s3]`: the object store when `data_path` is `s3://...`. Keys come from
+/// the environment, never from this file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// host:port of an S3-compatible endpoint; empty: AWS.
+    pub endpoint: String,
+    pub region: String,
+    /// "path" or "vhost".
+    pub url_style: String,
+    pub use_ssl: bool,
+    pub key_id_env: String,
+    pub secret_env: String,
+}
+
+impl Default for DuckLakeConfig {
+    fn default() -> Self {
+        DuckLakeConfig {
+            catalog: String::new(),
+            password_env: "VOTEWATCH_CATALOG_PASSWORD".into(),
+            password_file: None,
+            password_credential: "catalog-password".into(),
+            data_path: String::new(),
+            host_id: String::new(),
+            lock_timeout_secs: 600,
+            extension_directory: PathBuf::from("duckdb-extensions"),
+            extension_repository: String::new(),
+            temp_directory: PathBuf::from("lake.tmp"),
+            maintain_daily: false,
+            retention_days: 7,
+            s3: S3Config::default(),
+        }
+    }
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            url_style: "vhost".into(),
+            use_ssl: true,
+            key_id_env: "AWS_ACCESS_KEY_ID".into(),
+            secret_env: "AWS_SECRET_ACCESS_KEY".into(),
+        }
+    }
 }
 
 impl WarehouseConfig {
@@ -256,8 +352,10 @@ pub struct PathsConfig {
 impl Default for WarehouseConfig {
     fn default() -> Self {
         WarehouseConfig {
+            kind: WarehouseKind::Duckdb,
             path: PathBuf::from("warehouse.db"),
             memory_limit: "128MB".into(),
+            ducklake: DuckLakeConfig::default(),
         }
     }
 }
@@ -325,6 +423,23 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.warehouse.kind == WarehouseKind::Ducklake {
+            let d = &self.warehouse.ducklake;
+            if d.catalog.trim().is_empty() {
+                return Err("warehouse.ducklake.catalog must name the PostgreSQL catalog (a libpq connection string) when warehouse.kind = \"ducklake\"".into());
+            }
+            if d.data_path.trim().is_empty() {
+                return Err("warehouse.ducklake.data_path must name the lake's data folder or s3:// prefix when warehouse.kind = \"ducklake\"".into());
+            }
+            if !(1..=86_400).contains(&d.lock_timeout_secs) {
+                return Err(
+                    "warehouse.ducklake.lock_timeout_secs must be between 1 and 86400".into(),
+                );
+            }
+            if !["path", "vhost"].contains(&d.s3.url_style.as_str()) {
+                return Err("warehouse.ducklake.s3.url_style must be \"path\" or \"vhost\"".into());
+            }
+        }
         let i = &self.ingest;
         if !(0.0..=1.0).contains(&i.max_reject_share) {
             return Err(format!(

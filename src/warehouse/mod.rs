@@ -1,14 +1,21 @@
 //! The only module that talks to DuckDB: the schema, the per-file load transaction (staging,
-//! dedupe, insert, ledger, rejects, view), the ledger queries and the outlier view.
+//! dedupe, insert, ledger, rejects, view), the ledger queries and the outlier view. Both kinds
+//! of warehouse — a DuckDB file, or DuckLake (`lake`) — go through the same code; what differs
+//! (the write lock and fence, the view created once, one insert per file, the ledger filtered
+//! by host) is decided here, by `Warehouse::lake`.
+
+mod lake;
 
 use std::path::{Path, PathBuf};
 
 use duckdb::arrow::record_batch::RecordBatch;
 
-use crate::config::WarehouseConfig;
+use crate::config::{WarehouseConfig, WarehouseKind};
 use duckdb::{params, Appender, Connection};
 
 const SCHEMA_SQL: &str = include_str!("sql/schema.sql");
+const SCHEMA_LAKE_SQL: &str = include_str!("sql/schema_lake.sql");
+const STAGE_LAKE_SQL: &str = include_str!("sql/stage_lake.sql");
 const OUTLIER_WEEKS_SQL: &str = include_str!("sql/outlier_weeks.sql");
 const STAGE_SQL: &str = include_str!("sql/stage.sql");
 const RESOLVE_SQL: &str = include_str!("sql/resolve.sql");
@@ -45,6 +52,12 @@ impl WarehouseError {
     }
 
     /// True when another process holds the DuckDB file (its lock), so a retry may succeed.
+    /// DuckLake refused the commit because another transaction overlapped it: nothing of it
+    /// is kept, and the same work may simply be done again.
+    pub fn is_conflict(&self) -> bool {
+        conflicted(&self.source)
+    }
+
     pub fn is_locked(&self) -> bool {
         let text = self.source.to_string();
         text.contains("Could not set lock") || text.contains("Conflicting lock")
@@ -188,12 +201,33 @@ pub struct HistoryRow {
 /// An open warehouse: one DuckDB connection with a single owner.
 pub struct Warehouse {
     conn: Connection,
+    /// The DuckDB file, or a label naming the lake (for messages).
     path: PathBuf,
+    /// This host's name, recorded in every ledger row.
+    host_id: String,
+    /// On DuckLake: the connection that holds the write lock, and how long to wait for it.
+    lake: Option<Lake>,
 }
 
+struct Lake {
+    lock: Connection,
+    lock_timeout_secs: u64,
+}
+
+/// How often a short write (a ledger row, an update) is tried when DuckLake reports a
+/// conflict with a concurrent transaction.
+const CONFLICT_TRIES: u32 = 5;
+
 impl Warehouse {
-    /// Opens (creating if needed) the DuckDB file and brings its schema and view up to date.
+    /// Opens the warehouse (creating it if needed) and brings its schema and view up to date.
     pub fn open(cfg: &WarehouseConfig) -> Result<Warehouse> {
+        match cfg.kind {
+            WarehouseKind::Duckdb => Warehouse::open_file(cfg),
+            WarehouseKind::Ducklake => Warehouse::open_lake(cfg),
+        }
+    }
+
+    fn open_file(cfg: &WarehouseConfig) -> Result<Warehouse> {
         let path = cfg.path.as_path();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             // A missing parent shows up as DuckDB's own open error below.
@@ -214,6 +248,8 @@ impl Warehouse {
         let wh = Warehouse {
             conn,
             path: path.to_path_buf(),
+            host_id: host_id(cfg),
+            lake: None,
         };
         // One transaction, so a crash leaves the whole schema or none of it.
         wh.conn
@@ -224,6 +260,96 @@ impl Warehouse {
             })?;
         wh.refresh_view()?;
         Ok(wh)
+    }
+
+    fn open_lake(cfg: &WarehouseConfig) -> Result<Warehouse> {
+        let d = &cfg.ducklake;
+        let label = PathBuf::from(lake::label(d));
+        let fail = |what: &'static str, message: String| WarehouseError {
+            path: label.clone(),
+            what,
+            source: duckdb::Error::InvalidParameterName(message),
+        };
+        let settings =
+            lake::settings(cfg).map_err(|e| fail("cannot configure DuckDB", e.to_string()))?;
+        let conn = Connection::open_in_memory_with_flags(settings)
+            .map_err(|e| fail("cannot open DuckDB", e.to_string()))?;
+        let lock = lake::attach(&conn, d).map_err(|m| fail("cannot open the lake", m))?;
+        let wh = Warehouse {
+            conn,
+            path: label.clone(),
+            host_id: host_id(cfg),
+            lake: Some(Lake {
+                lock,
+                lock_timeout_secs: d.lock_timeout_secs,
+            }),
+        };
+        // The view is created once, with the schema: replacing it in every load would make
+        // concurrent loads conflict (and add a catalog row per load).
+        let view_once =
+            OUTLIER_WEEKS_SQL.replace("CREATE OR REPLACE VIEW", "CREATE VIEW IF NOT EXISTS");
+        wh.write("cannot create the schema", |c| {
+            c.execute_batch(SCHEMA_LAKE_SQL)?;
+            c.execute_batch(&view_once)
+        })?;
+        Ok(wh)
+    }
+
+    /// True on DuckLake.
+    pub fn is_lake(&self) -> bool {
+        self.lake.is_some()
+    }
+
+    /// The host filter of the ledger queries that concern this host's own folders: on a lake
+    /// several hosts record arrivals, and two may have the same paths.
+    fn own_host(&self) -> Option<&str> {
+        self.lake.as_ref().map(|_| self.host_id.as_str())
+    }
+
+    /// Runs `f` in a write transaction of its own: on DuckLake under the write lock, with the
+    /// fence, and again when DuckLake reports a conflict.
+    fn write<T>(
+        &self,
+        what: &'static str,
+        mut f: impl FnMut(&Connection) -> duckdb::Result<T>,
+    ) -> Result<T> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let result = self.write_once(&mut f);
+            match result {
+                Err(e) if tries < CONFLICT_TRIES && conflicted(&e) => {
+                    tracing::warn!(error = %e, "lake write conflicted with another host's; trying again");
+                }
+                other => return other.map_err(|e| self.err(what, e)),
+            }
+        }
+    }
+
+    fn write_once<T>(
+        &self,
+        f: &mut impl FnMut(&Connection) -> duckdb::Result<T>,
+    ) -> duckdb::Result<T> {
+        if let Some(l) = &self.lake {
+            lake::lock(&l.lock, l.lock_timeout_secs)?;
+        }
+        let mut run = || -> duckdb::Result<T> {
+            self.conn.execute_batch("BEGIN TRANSACTION")?;
+            let value = f(&self.conn)?;
+            if self.lake.is_some() {
+                self.conn.execute_batch(lake::FENCE_SQL)?;
+            }
+            self.conn.execute_batch("COMMIT")?;
+            Ok(value)
+        };
+        let result = run();
+        if result.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        if let Some(l) = &self.lake {
+            lake::unlock(&l.lock);
+        }
+        result
     }
 
     pub fn path(&self) -> &Path {
@@ -240,6 +366,9 @@ impl Warehouse {
 
     /// Recreates `blog_analysis.outlier_weeks`.
     pub fn refresh_view(&self) -> Result<()> {
+        if self.is_lake() {
+            return Ok(());
+        }
         self.conn
             .execute_batch(OUTLIER_WEEKS_SQL)
             .map_err(|e| self.err("cannot create the outlier_weeks view", e))
@@ -288,9 +417,11 @@ impl Warehouse {
         let run = || -> duckdb::Result<std::collections::HashSet<String>> {
             let mut stmt = self.conn.prepare(
                 "SELECT DISTINCT source_path FROM blog_analysis.ingested_files \
-                 WHERE archived_to IS NULL AND starts_with(source_path, ?)",
+                 WHERE archived_to IS NULL AND starts_with(source_path, ?) \
+                 AND (?::VARCHAR IS NULL OR host_id = ?)",
             )?;
-            let rows = stmt.query_map(params![folder], |r| r.get(0))?;
+            let host = self.own_host();
+            let rows = stmt.query_map(params![folder, host, host], |r| r.get(0))?;
             rows.collect()
         };
         run().map_err(|e| self.err("cannot read the ledger", e))
@@ -307,9 +438,11 @@ impl Warehouse {
             let mut stmt = self.conn.prepare(
                 "SELECT id, status FROM blog_analysis.ingested_files \
                  WHERE source_path = ? AND sha256 = ? AND archived_to IS NULL \
+                 AND (?::VARCHAR IS NULL OR host_id = ?) \
                  ORDER BY id DESC LIMIT 1",
             )?;
-            let mut rows = stmt.query(params![source_path, sha256])?;
+            let host = self.own_host();
+            let mut rows = stmt.query(params![source_path, sha256, host, host])?;
             match rows.next()? {
                 Some(r) => Ok(Some((r.get(0)?, r.get(1)?))),
                 None => Ok(None),
@@ -325,9 +458,11 @@ impl Warehouse {
         let run = || -> duckdb::Result<Option<(i64, String, Option<String>)>> {
             let mut stmt = self.conn.prepare(
                 "SELECT id, status, archived_to FROM blog_analysis.ingested_files \
-                 WHERE source_path = ? ORDER BY id DESC LIMIT 1",
+                 WHERE source_path = ? AND (?::VARCHAR IS NULL OR host_id = ?) \
+                 ORDER BY id DESC LIMIT 1",
             )?;
-            let mut rows = stmt.query(params![source_path])?;
+            let host = self.own_host();
+            let mut rows = stmt.query(params![source_path, host, host])?;
             match rows.next()? {
                 Some(r) => Ok(Some((r.get(0)?, r.get(1)?, r.get(2)?))),
                 None => Ok(None),
@@ -341,7 +476,8 @@ impl Warehouse {
     pub fn unreported(&self) -> Result<Vec<LedgerRow>> {
         let run = || -> duckdb::Result<Vec<LedgerRow>> {
             let mut stmt = self.conn.prepare(UNREPORTED_SQL)?;
-            let rows = stmt.query_map([], |r| {
+            let host = self.own_host();
+            let rows = stmt.query_map(params![host, host], |r| {
                 Ok(LedgerRow {
                     id: r.get(0)?,
                     file_name: r.get(1)?,
@@ -362,26 +498,29 @@ impl Warehouse {
 
     /// Records that the reports of these ledger rows are in the outbox.
     pub fn mark_reported(&self, ids: &[i64]) -> Result<()> {
-        for id in ids {
-            self.conn
-                .execute(
-                    "UPDATE blog_analysis.ingested_files SET report_queued = true WHERE id = ?",
-                    params![id],
-                )
-                .map_err(|e| self.err("cannot update the ledger", e))?;
+        if ids.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.write("cannot update the ledger", |c| {
+            let mut stmt = c.prepare(
+                "UPDATE blog_analysis.ingested_files SET report_queued = true WHERE id = ?",
+            )?;
+            for id in ids {
+                stmt.execute(params![id])?;
+            }
+            Ok(())
+        })
     }
 
     /// Records where the daemon moved a file.
     pub fn set_archived(&self, file_id: i64, archived_to: &str) -> Result<()> {
-        self.conn
-            .execute(
+        self.write("cannot update the ledger", |c| {
+            c.execute(
                 "UPDATE blog_analysis.ingested_files SET archived_to = ? WHERE id = ?",
                 params![archived_to, file_id],
             )
             .map(|_| ())
-            .map_err(|e| self.err("cannot update the ledger", e))
+        })
     }
 
     /// Ledger rows per status, most frequent first.
@@ -404,15 +543,11 @@ impl Warehouse {
     /// Records an arrival that loads nothing (a failed read, a duplicate file) in a
     /// transaction of its own. Returns the ledger id.
     pub fn record_only(&mut self, entry: &LedgerEntry) -> Result<i64> {
-        self.conn
-            .execute_batch("BEGIN TRANSACTION")
-            .map_err(|e| self.err("cannot begin a transaction", e))?;
-        let result = next_file_id(&self.conn)
-            .and_then(|id| insert_ledger(&self.conn, id, entry).map(|()| id))
-            .and_then(|id| self.conn.execute_batch("COMMIT").map(|()| id));
-        result.map_err(|e| {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            self.err("cannot record the file in the ledger", e)
+        let host = self.host_id.clone();
+        self.write("cannot record the file in the ledger", |c| {
+            let id = next_file_id(c)?;
+            insert_ledger(c, id, entry, &host)?;
+            Ok(id)
         })
     }
 
@@ -425,8 +560,22 @@ impl Warehouse {
             what,
             source,
         };
-        conn.execute_batch("BEGIN TRANSACTION")
-            .map_err(|e| err("cannot begin a transaction", e))?;
+        // On a lake the write lock comes first, so that the transaction's snapshot sees every
+        // earlier load of every host.
+        let lock = self.lake.as_ref().map(|l| &l.lock);
+        if let Some(l) = &self.lake {
+            lake::lock(&l.lock, l.lock_timeout_secs)
+                .map_err(|e| err("cannot take the lake's write lock", e))?;
+        }
+        let unlock = || {
+            if let Some(l) = lock {
+                lake::unlock(l);
+            }
+        };
+        conn.execute_batch("BEGIN TRANSACTION").map_err(|e| {
+            unlock();
+            err("cannot begin a transaction", e)
+        })?;
         let setup = || -> duckdb::Result<FileLoad<'_>> {
             conn.execute_batch(STAGE_SQL)?;
             let file_id = next_file_id(conn)?;
@@ -439,21 +588,39 @@ impl Warehouse {
                 "INSERT INTO temp.vw_file VALUES (?, ?)",
                 params![file_id, max_id_before],
             )?;
+            // On a lake, new rows collect in a temp table and go in with one INSERT.
+            let votes = match lock {
+                Some(_) => {
+                    conn.execute_batch(STAGE_LAKE_SQL)?;
+                    conn.appender_to_catalog_and_db("vw_direct", "temp", "main")?
+                }
+                None => conn.appender_to_db("votes", "blog_analysis")?,
+            };
+            let rejects = match lock {
+                Some(_) => {
+                    conn.appender_to_catalog_and_db("rejected_votes", "lake", "blog_analysis")?
+                }
+                None => conn.appender_to_db("rejected_votes", "blog_analysis")?,
+            };
             Ok(FileLoad {
                 conn,
+                lock,
+                host_id: &self.host_id,
                 path,
                 file_id,
                 max_id_before,
                 direct_rows: 0,
                 staged_rows: 0,
-                votes: Some(conn.appender_to_db("votes", "blog_analysis")?),
+                votes: Some(votes),
                 stage: Some(conn.appender_to_catalog_and_db("vw_stage", "temp", "main")?),
-                rejects: Some(conn.appender_to_db("rejected_votes", "blog_analysis")?),
+                rejects: Some(rejects),
                 open: true,
             })
         };
         setup().map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
+            let _ = conn.execute_batch(CLEANUP_SQL);
+            unlock();
             err("cannot prepare the load", e)
         })
     }
@@ -481,6 +648,18 @@ impl Warehouse {
     }
 }
 
+fn conflicted(e: &duckdb::Error) -> bool {
+    e.to_string().contains("Transaction conflict")
+}
+
+/// The configured host id, or this host's name.
+fn host_id(cfg: &WarehouseConfig) -> String {
+    match cfg.ducklake.host_id.trim() {
+        "" => lake::host_name(),
+        id => id.to_string(),
+    }
+}
+
 /// The seven ledger counters, in the column order of `ingested_files`, from column `first`.
 fn counts_at(r: &duckdb::Row<'_>, first: usize) -> duckdb::Result<Counts> {
     let n = |i: usize| -> duckdb::Result<u64> { Ok(r.get::<_, i64>(first + i)? as u64) };
@@ -503,7 +682,7 @@ fn next_file_id(conn: &Connection) -> duckdb::Result<i64> {
     )
 }
 
-fn insert_ledger(conn: &Connection, id: i64, e: &LedgerEntry) -> duckdb::Result<()> {
+fn insert_ledger(conn: &Connection, id: i64, e: &LedgerEntry, host_id: &str) -> duckdb::Result<()> {
     let c = &e.counts;
     let unknown = serde_json::to_string(&e.unknown_fields).unwrap_or_else(|_| "[]".into());
     conn.execute(
@@ -531,6 +710,7 @@ fn insert_ledger(conn: &Connection, id: i64, e: &LedgerEntry) -> duckdb::Result<
             e.error,
             e.archived_to,
             e.report_queued,
+            host_id,
         ],
     )?;
     Ok(())
@@ -548,6 +728,9 @@ pub enum Finish {
 /// The open transaction of one file. Dropping it without [`FileLoad::commit`] rolls back.
 pub struct FileLoad<'w> {
     conn: &'w Connection,
+    /// On a lake: the connection holding the write lock, released when the file ends.
+    lock: Option<&'w Connection>,
+    host_id: &'w str,
     path: &'w Path,
     pub file_id: i64,
     /// The highest Id in the warehouse when the file began. A row whose Id is above it and
@@ -643,16 +826,25 @@ impl<'w> FileLoad<'w> {
         let conn = self.conn;
         let file_id = self.file_id;
         let (direct_rows, staged_rows) = (self.direct_rows, self.staged_rows);
+        let lake = self.lock.is_some();
+        let host_id = self.host_id;
         let run = || -> duckdb::Result<Counts> {
             // Appenders flush when dropped; flush explicitly to see errors.
             for mut a in [votes, stage, rejects].into_iter().flatten() {
                 a.flush()?;
             }
             let mut counts = entry.counts;
+            // Where this file's new rows are: votes itself, or on a lake the temp table that
+            // goes into the lake with one INSERT below.
+            let direct = if lake {
+                "temp.vw_direct"
+            } else {
+                "blog_analysis.votes"
+            };
             if finish == Finish::Insert {
                 counts.inserted = direct_rows;
                 if staged_rows > 0 {
-                    conn.execute_batch(RESOLVE_SQL)?;
+                    conn.execute_batch(&RESOLVE_SQL.replace("{direct}", direct))?;
                     let (dups, conflicting): (i64, i64) =
                         conn.query_row(REPEAT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
                     counts.duplicates_in_file = dups as u64;
@@ -662,25 +854,43 @@ impl<'w> FileLoad<'w> {
                             r.get(0)
                         })?;
                     if candidates > 0 {
-                        let (already, conflicting): (i64, i64) =
-                            conn.query_row(WAREHOUSE_COUNTS_SQL, [], |r| {
-                                Ok((r.get(0)?, r.get(1)?))
-                            })?;
+                        conn.execute_batch(WAREHOUSE_COUNTS_SQL)?;
+                        let (already, conflicting): (i64, i64) = conn.query_row(
+                            "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) \
+                             FROM temp.vw_present",
+                            [],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )?;
                         counts.already_in_warehouse = already as u64;
                         counts.conflicting += conflicting as u64;
-                        counts.inserted += conn.execute(INSERT_VOTES_SQL, params![file_id])? as u64;
+                        counts.inserted += conn.execute(
+                            &INSERT_VOTES_SQL.replace("{target}", direct),
+                            params![file_id],
+                        )? as u64;
                     }
                 }
-            } else {
-                // Rejected whole: the votes appended so far must go (the rejects stay).
+                if lake {
+                    conn.execute_batch(
+                        "INSERT INTO blog_analysis.votes SELECT * FROM temp.vw_direct",
+                    )?;
+                }
+            } else if !lake {
+                // Rejected whole: the votes appended so far must go (the rejects stay). On a
+                // lake they never left the temp table.
                 conn.execute(
                     "DELETE FROM blog_analysis.votes WHERE file_id = ?",
                     params![file_id],
                 )?;
             }
             entry.counts = counts;
-            insert_ledger(conn, file_id, &entry)?;
-            conn.execute_batch(OUTLIER_WEEKS_SQL)?;
+            insert_ledger(conn, file_id, &entry, host_id)?;
+            if lake {
+                // The view is the lake's, created once; the fence row makes an overlapping
+                // load of another host conflict.
+                conn.execute_batch(lake::FENCE_SQL)?;
+            } else {
+                conn.execute_batch(OUTLIER_WEEKS_SQL)?;
+            }
             crate::failpoint::hit("before_commit");
             crate::failpoint::busy_io("slow_commit");
             conn.execute_batch("COMMIT")?;
@@ -691,6 +901,9 @@ impl<'w> FileLoad<'w> {
             Ok(counts) => {
                 self.open = false;
                 let _ = conn.execute_batch(CLEANUP_SQL);
+                if let Some(l) = self.lock {
+                    lake::unlock(l);
+                }
                 Ok(counts)
             }
             Err(e) => Err(self.err("cannot commit the file", e)),
@@ -712,6 +925,9 @@ impl Drop for FileLoad<'_> {
         if self.open {
             let _ = self.conn.execute_batch("ROLLBACK");
             let _ = self.conn.execute_batch(CLEANUP_SQL);
+            if let Some(l) = self.lock {
+                lake::unlock(l);
+            }
         }
     }
 }

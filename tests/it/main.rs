@@ -8,6 +8,7 @@ mod exactly_once;
 mod harness;
 mod hostile;
 mod inputs;
+mod lake;
 mod mail;
 mod smtp;
 mod worked_example;

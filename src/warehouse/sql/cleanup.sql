@@ -4,3 +4,5 @@ DROP TABLE IF EXISTS temp.vw_winner;
 DROP TABLE IF EXISTS temp.vw_first;
 DROP TABLE IF EXISTS temp.vw_stage;
 DROP TABLE IF EXISTS temp.vw_file;
+DROP TABLE IF EXISTS temp.vw_present;
+DROP TABLE IF EXISTS temp.vw_direct;

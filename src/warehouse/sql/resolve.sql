@@ -19,12 +19,13 @@ SELECT
 FROM temp.vw_stage
 GROUP BY id;
 
--- The winner of each staged Id: the file's row that went straight into votes when there is
--- one (it always comes first: no row before it had its Id; position -1)...
+-- The winner of each staged Id: the file's row that went straight into votes ({direct}: the
+-- votes table, or on DuckLake the file's temp table of new rows) when there is one (it
+-- always comes first: no row before it had its Id; position -1)...
 CREATE OR REPLACE TEMP TABLE vw_winner AS
 SELECT -1 AS pos, v.id, v.post_id, v.vote_type_id, v.user_id, v.bounty_amount,
        v.creation_date, true AS in_votes, 0::BIGINT AS staged_rows, 0::BIGINT AS copies
-FROM blog_analysis.votes v
+FROM {direct} v
 WHERE v.file_id = (SELECT id FROM temp.vw_file)
   -- Rows that went straight in are above the old maximum: zone maps skip the rest.
   AND v.id > (SELECT max_id_before FROM temp.vw_file)

@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS blog_analysis.ingested_files (
 );
 -- Warehouses made before report_queued existed.
 ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS report_queued BOOLEAN;
+-- The host that recorded the arrival (several hosts load one lake); warehouses made before it
+-- existed have NULL.
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS host_id VARCHAR;
 
 -- One row per vote Id, ever. No index: DuckDB's zone maps serve range scans, and an ART
 -- index would slow every bulk load.

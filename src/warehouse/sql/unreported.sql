@@ -7,4 +7,6 @@ SELECT
     error, duplicate_of, sha256, archived_to
 FROM blog_analysis.ingested_files
 WHERE report_queued = false
+  -- On a lake, this host's arrivals only ($1: the host, or NULL for a DuckDB file).
+  AND ($1::VARCHAR IS NULL OR host_id = $2)
 ORDER BY id;

@@ -1,12 +1,11 @@
--- Candidates whose Id the warehouse holds already: same values, or conflicting ones.
+-- Candidates whose Id the warehouse holds already, found by an inner join: DuckDB passes the
+-- candidates' Id range to the scan of votes as a filter, so zone maps (and DuckLake's per-file
+-- min/max) skip everything outside it, however large votes grows. `same`: the values agree.
+CREATE OR REPLACE TEMP TABLE vw_present AS
 SELECT
-    count(*) FILTER (WHERE same)     AS already,
-    count(*) FILTER (WHERE NOT same) AS conflicting
-FROM (
-    SELECT
-        row(c.post_id, c.vote_type_id, c.user_id, c.bounty_amount, c.creation_date)
-            IS NOT DISTINCT FROM
-            row(v.post_id, v.vote_type_id, v.user_id, v.bounty_amount, v.creation_date) AS same
-    FROM temp.vw_candidates c
-    JOIN blog_analysis.votes v ON v.id = c.id
-);
+    c.id,
+    row(c.post_id, c.vote_type_id, c.user_id, c.bounty_amount, c.creation_date)
+        IS NOT DISTINCT FROM
+        row(v.post_id, v.vote_type_id, v.user_id, v.bounty_amount, v.creation_date) AS same
+FROM temp.vw_candidates c
+JOIN blog_analysis.votes v ON v.id = c.id;

@@ -1,0 +1,219 @@
+//! What differs on DuckLake: opening (extensions, the catalog's password, the S3 secret,
+//! ATTACH), and the write lock every write transaction holds — a PostgreSQL advisory lock on
+//! the catalog's server, taken through DuckDB's postgres extension on a second connection of
+//! the same DuckDB instance, so it uses the same libpq settings (TLS, passfile) as the lake.
+//! The lock serializes loads of every host; the fence row (`load_fence`) makes DuckLake refuse
+//! any commit that overlapped another anyway.
+
+use std::path::Path;
+
+use duckdb::Connection;
+
+use crate::config::{DuckLakeConfig, WarehouseConfig};
+
+/// The advisory lock key of votewatch's lakes ("votewatc" in ASCII).
+const LOCK_KEY: i64 = 0x766f_7465_7761_7463;
+
+/// The extensions the lake needs (httpfs only for S3).
+fn extensions(d: &DuckLakeConfig) -> Vec<&'static str> {
+    let mut v = vec!["ducklake", "postgres", "parquet"];
+    if is_s3(&d.data_path) {
+        v.push("httpfs");
+    }
+    v
+}
+
+fn is_s3(data_path: &str) -> bool {
+    data_path.starts_with("s3://")
+}
+
+/// A SQL string literal. Only for the few statements that take no parameters (ATTACH,
+/// CREATE SECRET, SET); every value of a vote or a ledger row is a parameter.
+pub fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A libpq connection-string value, quoted when it needs to be.
+fn conninfo_value(s: &str) -> String {
+    if !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\') {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The catalog's password: from the environment variable, else the file, else the systemd
+/// credential; `None` when none is configured or present (libpq's passfile may still apply).
+fn password(d: &DuckLakeConfig) -> std::io::Result<Option<String>> {
+    if !d.password_env.is_empty() {
+        if let Ok(p) = std::env::var(&d.password_env) {
+            return Ok(Some(p));
+        }
+    }
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map(|t| Some(t.trim_end_matches(['\r', '\n']).to_string()))
+    };
+    if let Some(f) = &d.password_file {
+        return read(f);
+    }
+    if let (Some(dir), false) = (
+        std::env::var_os("CREDENTIALS_DIRECTORY"),
+        d.password_credential.is_empty(),
+    ) {
+        let p = Path::new(&dir).join(&d.password_credential);
+        if p.exists() {
+            return read(&p);
+        }
+    }
+    Ok(None)
+}
+
+/// The catalog's connection string with the password added (never logged or shown).
+fn conninfo(d: &DuckLakeConfig) -> Result<String, String> {
+    let mut info = d.catalog.trim().to_string();
+    match password(d) {
+        Ok(Some(p)) => {
+            info.push_str(" password=");
+            info.push_str(&conninfo_value(&p));
+        }
+        Ok(None) => {}
+        Err(e) => return Err(format!("cannot read the catalog password: {e}")),
+    }
+    Ok(info)
+}
+
+/// How the lake names itself in messages: its catalog without secrets, and its data path.
+pub fn label(d: &DuckLakeConfig) -> String {
+    let catalog: Vec<&str> = d
+        .catalog
+        .split_whitespace()
+        .filter(|kv| !kv.to_ascii_lowercase().starts_with("password"))
+        .collect();
+    format!("ducklake:postgres:{} ({})", catalog.join(" "), d.data_path)
+}
+
+/// The DuckDB settings of a lake connection: no implicit downloads, the configured extension
+/// directory and repository, bounded memory with a spill folder.
+pub fn settings(cfg: &WarehouseConfig) -> duckdb::Result<duckdb::Config> {
+    let d = &cfg.ducklake;
+    let _ = std::fs::create_dir_all(&d.extension_directory);
+    let _ = std::fs::create_dir_all(&d.temp_directory);
+    let mut s = duckdb::Config::default()
+        .with("autoinstall_known_extensions", "false")?
+        .with(
+            "extension_directory",
+            d.extension_directory.display().to_string(),
+        )?
+        .with("temp_directory", d.temp_directory.display().to_string())?;
+    if !d.extension_repository.is_empty() {
+        s = s.with("custom_extension_repository", &d.extension_repository)?;
+    }
+    if !cfg.memory_limit.is_empty() {
+        s = s.max_memory(&cfg.memory_limit)?;
+    }
+    Ok(s)
+}
+
+/// Installs (when missing) and loads the extensions, sets the S3 secret, and attaches the lake
+/// as `lake` (the default catalog from then on). Returns the lock connection.
+pub fn attach(conn: &Connection, d: &DuckLakeConfig) -> Result<Connection, String> {
+    let sql = |conn: &Connection, what: &str, stmt: &str| {
+        conn.execute_batch(stmt).map_err(|e| format!("{what}: {e}"))
+    };
+    for ext in extensions(d) {
+        sql(
+            conn,
+            &format!("cannot install the DuckDB extension {ext}"),
+            &format!("INSTALL {ext}; LOAD {ext};"),
+        )?;
+    }
+    if is_s3(&d.data_path) {
+        let s3 = &d.s3;
+        let env = |name: &str| std::env::var(name).unwrap_or_default();
+        let mut secret = format!(
+            "CREATE OR REPLACE SECRET vw_s3 (TYPE s3, KEY_ID {}, SECRET {}, REGION {}, URL_STYLE {}, USE_SSL {}",
+            sql_literal(&env(&s3.key_id_env)),
+            sql_literal(&env(&s3.secret_env)),
+            sql_literal(&s3.region),
+            sql_literal(&s3.url_style),
+            s3.use_ssl
+        );
+        if !s3.endpoint.is_empty() {
+            secret.push_str(&format!(", ENDPOINT {}", sql_literal(&s3.endpoint)));
+        }
+        secret.push(')');
+        sql(conn, "cannot set the S3 secret", &secret)?;
+    }
+    let info = conninfo(d)?;
+    sql(
+        conn,
+        "cannot attach the lake",
+        &format!(
+            "ATTACH {} AS lake (DATA_PATH {}); USE lake;",
+            sql_literal(&format!("ducklake:postgres:{info}")),
+            sql_literal(&d.data_path)
+        ),
+    )?;
+    let lock = conn
+        .try_clone()
+        .map_err(|e| format!("cannot open the lock connection: {e}"))?;
+    sql(
+        &lock,
+        "cannot connect to the catalog for the write lock",
+        &format!("ATTACH {} AS vw_lock (TYPE postgres)", sql_literal(&info)),
+    )?;
+    Ok(lock)
+}
+
+/// Takes the lake's write lock on `lock` (waiting at most `timeout_secs`): a transaction on the
+/// catalog's server holding `pg_advisory_xact_lock`, until [`unlock`]. A process that dies
+/// holding it loses it with its PostgreSQL session.
+pub fn lock(lock: &Connection, timeout_secs: u64) -> duckdb::Result<()> {
+    lock.execute_batch("BEGIN TRANSACTION")?;
+    let taken = lock.execute_batch(&format!(
+        "CALL postgres_execute('vw_lock', 'SET LOCAL lock_timeout = ''{timeout_secs}s''');
+         CALL postgres_execute('vw_lock', 'SELECT pg_advisory_xact_lock({LOCK_KEY})');"
+    ));
+    if taken.is_err() {
+        let _ = lock.execute_batch("ROLLBACK");
+    }
+    taken
+}
+
+pub fn unlock(lock: &Connection) {
+    let _ = lock.execute_batch("ROLLBACK");
+}
+
+/// The fence: every write transaction updates the one row, so two that overlap conflict.
+pub const FENCE_SQL: &str = "UPDATE blog_analysis.load_fence SET n = n + 1";
+
+/// This host's name (`/proc/sys/kernel/hostname`), for the ledger's `host_id`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_and_conninfo_values_are_quoted() {
+        assert_eq!(sql_literal("it's"), "'it''s'");
+        assert_eq!(conninfo_value("plain"), "plain");
+        assert_eq!(conninfo_value("a b'c\\"), "'a b\\'c\\\\'");
+        assert_eq!(conninfo_value(""), "''");
+    }
+
+    #[test]
+    fn the_label_never_shows_a_password() {
+        let d = DuckLakeConfig {
+            catalog: "host=db password=secret dbname=lake".into(),
+            data_path: "/lake/".into(),
+            ..DuckLakeConfig::default()
+        };
+        let l = label(&d);
+        assert!(!l.contains("secret"), "{l}");
+        assert!(l.contains("host=db dbname=lake"), "{l}");
+    }
+}
