@@ -325,3 +325,86 @@ fn concurrent_loads_of_overlapping_files_keep_every_id_once() {
     // there for whichever file came second.
     assert_eq!(ledger, "5 5 50000 1 30000\n");
 }
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Two daemons on two landing hosts (two folders, two host ids) load one lake. One is killed
+/// between a commit and the archive move and finishes the move at its restart from the lake's
+/// ledger, with the other host's rows beside its own. Every Id is in the lake once, every file
+/// archived, each ledger row names its host, and the same content sent to both hosts is
+/// loaded once.
+#[test]
+fn two_daemons_on_two_hosts_load_one_lake_and_recover_their_own_files() {
+    use crate::daemon::{drop_file, wait_until, Daemon};
+    use std::time::Duration;
+    const WAIT: Duration = Duration::from_secs(60);
+    let pg = Postgres::start();
+    let (a, b) = (Env::new(), Env::new());
+    let data = a.path("lake");
+    a.write(
+        "votewatch.toml",
+        lake_config(&pg, &data, "host_id = \"host-a\""),
+    );
+    b.write(
+        "votewatch.toml",
+        lake_config(&pg, &data, "host_id = \"host-b\""),
+    );
+
+    drop_file(&a, "a.jsonl", votes(1, 1000));
+    let crashed = Daemon::start_with(&a, &[(votewatch::failpoint::ENV, "before_archive")]);
+    assert!(
+        crashed.wait_exit(WAIT).is_some(),
+        "no crash at the failpoint"
+    );
+    assert!(names_in(&a.path("processed")).is_empty());
+
+    let da = Daemon::start(&a);
+    let db = Daemon::start(&b);
+    drop_file(&b, "b1.jsonl", votes(501, 1000));
+    drop_file(&a, "a2.jsonl", votes(1001, 1000));
+    drop_file(&b, "a.jsonl", votes(1, 1000));
+    assert!(
+        wait_until(WAIT, || names_in(&a.path("processed"))
+            == ["a.jsonl", "a2.jsonl"]),
+        "{}",
+        da.log()
+    );
+    assert!(
+        wait_until(WAIT, || names_in(&b.path("processed"))
+            == ["a.jsonl", "b1.jsonl"]),
+        "{}",
+        db.log()
+    );
+    assert_eq!(da.stop().0, 0);
+    assert_eq!(db.stop().0, 0);
+
+    let totals = analyst(
+        &a,
+        &pg,
+        &data,
+        "SELECT count(*), count(DISTINCT id), max(id) FROM blog_analysis.votes",
+    );
+    assert_eq!(totals, "2000 2000 2000\n");
+    let ledger = analyst(
+        &a,
+        &pg,
+        &data,
+        "SELECT host_id, file_name, status, archived_to IS NOT NULL \
+         FROM blog_analysis.ingested_files ORDER BY host_id, file_name",
+    );
+    assert_eq!(
+        ledger,
+        "host-a a.jsonl loaded True\nhost-a a2.jsonl loaded True\n\
+         host-b a.jsonl duplicate_file True\nhost-b b1.jsonl loaded True\n"
+    );
+}
