@@ -190,6 +190,24 @@ pub fn outliers(wh: &Warehouse, out: &mut impl Write) -> Result<u8, WarehouseErr
     Ok(EXIT_OK)
 }
 
+/// `votewatch maintain`: tidies the warehouse and says what changed.
+pub fn maintain(
+    wh: &Warehouse,
+    retention_days: u32,
+    out: &mut impl Write,
+) -> Result<u8, WarehouseError> {
+    let (before, after) = wh.maintain(retention_days)?;
+    let line = if wh.is_lake() {
+        format!(
+            "lake maintained: {before} data files before, {after} after; snapshots and unreferenced files older than {retention_days} days removed"
+        )
+    } else {
+        "warehouse checkpointed (a DuckDB file needs nothing else)".to_string()
+    };
+    let _ = writeln!(out, "{line}");
+    Ok(EXIT_OK)
+}
+
 /// Prints the ledger, newest first.
 pub fn history(wh: &Warehouse, limit: u64, out: &mut impl Write) -> Result<u8, WarehouseError> {
     let rows: Vec<Vec<String>> = wh

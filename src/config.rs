@@ -257,10 +257,7 @@ pub struct DuckLakeConfig {
     pub extension_repository: String,
     /// Where loads spill beyond `memory_limit`.
     pub temp_directory: PathBuf,
-    /// Run `votewatch maintain` from the daemon once a day (merge small files, expire old
-    /// snapshots, delete files no snapshot needs).
-    pub maintain_daily: bool,
-    /// Snapshots and unreferenced files older than this are removed by maintenance.
+    /// Snapshots and unreferenced files older than this are removed by `votewatch maintain`.
     pub retention_days: u32,
     pub s3: S3Config,
 }
@@ -293,7 +290,6 @@ impl Default for DuckLakeConfig {
             extension_directory: PathBuf::from("duckdb-extensions"),
             extension_repository: String::new(),
             temp_directory: PathBuf::from("lake.tmp"),
-            maintain_daily: false,
             retention_days: 7,
             s3: S3Config::default(),
         }

@@ -69,6 +69,15 @@ enum Command {
         #[command(flatten)]
         wh: WarehouseArgs,
     },
+    /// Tidy the warehouse: on DuckLake merge small files, expire old snapshots and delete
+    /// files no snapshot needs; on a DuckDB file, checkpoint
+    Maintain {
+        #[command(flatten)]
+        wh: WarehouseArgs,
+        /// Keep snapshots and unreferenced files this many days [default: warehouse.ducklake.retention_days]
+        #[arg(long)]
+        retention_days: Option<u32>,
+    },
     /// List the ledger of ingested files, newest first
     History {
         #[command(flatten)]
@@ -160,6 +169,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Outliers { wh } => {
             let (_, wh) = open(&wh)?;
             commands::outliers(&wh, &mut out)?
+        }
+        Command::Maintain { wh, retention_days } => {
+            let (config, wh) = open(&wh)?;
+            let days = retention_days.unwrap_or(config.warehouse.ducklake.retention_days);
+            commands::maintain(&wh, days, &mut out)?
         }
         Command::History { wh, limit } => {
             let (_, wh) = open(&wh)?;
