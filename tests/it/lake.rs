@@ -473,3 +473,35 @@ fn maintain_merges_small_files_and_keeps_every_vote() {
     );
     assert_eq!(totals, "600 600\n");
 }
+
+/// The real export on DuckLake and on a DuckDB file: the same votes and the same 162 outlier
+/// weeks, the lake's read by the Python client from another process.
+#[test]
+fn the_real_file_gives_the_same_votes_and_outlier_weeks_in_both_modes() {
+    let env = Env::new();
+    let pg = Postgres::start();
+    let data = env.path("lake");
+    env.write("votewatch.toml", lake_config(&pg, &data, ""));
+    let real = test_data("votes.jsonl.zst");
+    let real = real.to_str().unwrap();
+    let lake = env.run(&["ingest", "--config", "votewatch.toml", real]);
+    assert_eq!(lake.code, 0, "{}{}", lake.stdout, lake.stderr);
+    let file = env.ingest(&[real]);
+    assert_eq!(file.code, 0, "{}{}", file.stdout, file.stderr);
+    // One text column, so that both clients print the same.
+    let weeks = r#"SELECT concat_ws(' ', "Year", "WeekNumber", "VoteCount")
+                   FROM blog_analysis.outlier_weeks ORDER BY "Year", "WeekNumber""#;
+    let summary = "SELECT concat_ws(' ', count(*), count(DISTINCT id), sum(id), sum(post_id), \
+                   sum(vote_type_id), count(user_id), sum(bounty_amount), \
+                   sum(epoch(creation_date))::BIGINT) FROM blog_analysis.votes";
+    let as_text = |rows: Vec<Vec<String>>| -> String {
+        rows.iter().map(|r| format!("{}\n", r.join(" "))).collect()
+    };
+    let lake_weeks = analyst(&env, &pg, &data, weeks);
+    assert_eq!(lake_weeks.lines().count(), 162);
+    assert_eq!(lake_weeks, as_text(env.rows(weeks)));
+    assert_eq!(
+        analyst(&env, &pg, &data, summary),
+        as_text(env.rows(summary))
+    );
+}
