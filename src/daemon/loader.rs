@@ -141,37 +141,48 @@ impl Loader {
                     }
                     return Ok(Some(wh));
                 }
-                Err(e) if e.is_locked() => {
+                Err(e) if e.is_locked() || e.is_unavailable() => {
+                    let what = if e.is_locked() {
+                        "warehouse busy (held by another process)"
+                    } else {
+                        "warehouse unavailable (the lake's catalog cannot be reached or locked)"
+                    };
                     if waited.is_zero() {
-                        warn!(warehouse = %config.warehouse.path.display(), "warehouse busy (held by another process); waiting");
+                        warn!(warehouse = %e.path.display(), error = %e.source, "{what}; waiting");
                     } else if waited - last_reminder >= Duration::from_secs(60) {
                         last_reminder = waited;
-                        warn!(warehouse = %config.warehouse.path.display(), waited_s = waited.as_secs(), "warehouse still busy; waiting");
+                        warn!(warehouse = %e.path.display(), waited_s = waited.as_secs(), error = %e.source, "{what}; still waiting");
                     }
                     // During start-up this keeps systemd from timing the start out while an
                     // analyst holds the file; afterwards systemd ignores it.
                     let extend = (delay * 3).as_micros().min(u128::from(u32::MAX)) as u32;
                     notify_systemd(&[
-                        sd_notify::NotifyState::Status(
-                            "waiting for the warehouse (held by another process)",
-                        ),
+                        sd_notify::NotifyState::Status(what),
                         sd_notify::NotifyState::ExtendTimeoutUsec(extend),
                     ]);
                 }
                 Err(e) => return Err(e.into()),
             }
-            // Waiting is not being stuck: keep beating, in small steps that see a stop.
-            let until = Instant::now() + delay;
-            while Instant::now() < until {
-                self.interrupt.beat();
-                if self.interrupt.stop_requested() {
-                    return Ok(None);
-                }
-                std::thread::sleep(Duration::from_millis(20).min(delay));
+            if !self.pause(delay) {
+                return Ok(None);
             }
             waited += delay;
             delay = (delay * 2).min(config.daemon.max_backoff());
         }
+    }
+
+    /// Waits `delay`, beating (waiting is not being stuck), in small steps that see a stop.
+    /// False when a stop was requested.
+    fn pause(&self, delay: Duration) -> bool {
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            self.interrupt.beat();
+            if self.interrupt.stop_requested() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20).min(delay));
+        }
+        true
     }
 
     /// Finishes what a stop or a crash left in work/: a claimed file whose load committed is
@@ -240,14 +251,17 @@ impl Loader {
         opts.interrupt = Some(self.interrupt.clone());
         opts.archive = Some(archive_plan(config));
         let mut outcomes: Vec<(FileOutcome, Option<PathBuf>)> = Vec::new();
-        let mut queue = std::mem::take(&mut self.claimed)
+        let mut queue: std::collections::VecDeque<Claimed> = std::mem::take(&mut self.claimed)
             .into_iter()
             .map(|path| Claimed {
                 path,
                 seen_at: None,
             })
-            .chain(files);
-        for Claimed { path, seen_at } in queue.by_ref() {
+            .chain(files)
+            .collect();
+        // Between two tries of a file on a lake that failed: doubles up to max_backoff.
+        let mut lake_retry = Duration::from_millis(100);
+        while let Some(Claimed { path, seen_at }) = queue.pop_front() {
             if self.interrupt.stop_requested() {
                 self.claimed.push(path);
                 break;
@@ -302,6 +316,22 @@ impl Loader {
                     self.claimed.push(path);
                     break;
                 }
+                Err(IngestError::Warehouse(e)) if wh.is_lake() => {
+                    // A lake fails while its catalog's server is down or restarting: nothing
+                    // of the file was committed; reopen the lake (waiting while it is
+                    // unreachable) and load the file again.
+                    archive::end_attempt(&path);
+                    warn!(file = %crate::text::path(&path), error = %e, retry_ms = lake_retry.as_millis() as u64, "the lake failed during the load; the file is loaded again");
+                    queue.push_front(Claimed { path, seen_at });
+                    if !self.pause(lake_retry) {
+                        break;
+                    }
+                    lake_retry = (lake_retry * 2).min(config.daemon.max_backoff());
+                    match self.open_warehouse(config)? {
+                        Some(w) => wh = w,
+                        None => break,
+                    }
+                }
                 Err(IngestError::Warehouse(e)) => {
                     // Not this file's fault, and not something to retry in a loop: stop, and
                     // let systemd restart us. Nothing of the file was committed, and the
@@ -313,7 +343,7 @@ impl Loader {
             }
         }
         // Whatever was not reached stays claimed, for the next batch or the next start.
-        self.claimed.extend(queue.map(|c| c.path));
+        self.claimed.extend(queue.into_iter().map(|c| c.path));
         if let Err(e) = wh.refresh_view() {
             error!(error = %e, "cannot refresh outlier_weeks");
         }

@@ -43,7 +43,7 @@ fn conninfo_value(s: &str) -> String {
 
 /// The catalog's password: from the environment variable, else the file, else the systemd
 /// credential; `None` when none is configured or present (libpq's passfile may still apply).
-fn password(d: &DuckLakeConfig) -> std::io::Result<Option<String>> {
+pub fn password(d: &DuckLakeConfig) -> std::io::Result<Option<String>> {
     if !d.password_env.is_empty() {
         if let Ok(p) = std::env::var(&d.password_env) {
             return Ok(Some(p));

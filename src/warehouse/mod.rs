@@ -58,6 +58,12 @@ impl WarehouseError {
         conflicted(&self.source)
     }
 
+    /// The lake could not be reached or locked (its catalog's server is down, or another
+    /// host held the write lock past the timeout): worth waiting for, like a busy file.
+    pub fn is_unavailable(&self) -> bool {
+        self.what == LAKE_UNREACHABLE || self.what == LAKE_LOCK_TIMEOUT
+    }
+
     pub fn is_locked(&self) -> bool {
         let text = self.source.to_string();
         text.contains("Could not set lock") || text.contains("Conflicting lock")
@@ -207,12 +213,17 @@ pub struct Warehouse {
     host_id: String,
     /// On DuckLake: the connection that holds the write lock, and how long to wait for it.
     lake: Option<Lake>,
+    /// The catalog's password, masked in every error.
+    secret: Option<String>,
 }
 
 struct Lake {
     lock: Connection,
     lock_timeout_secs: u64,
 }
+
+const LAKE_UNREACHABLE: &str = "cannot open the lake";
+const LAKE_LOCK_TIMEOUT: &str = "cannot take the lake's write lock";
 
 /// How often a short write (a ledger row, an update) is tried when DuckLake reports a
 /// conflict with a concurrent transaction.
@@ -250,6 +261,7 @@ impl Warehouse {
             path: path.to_path_buf(),
             host_id: host_id(cfg),
             lake: None,
+            secret: None,
         };
         // One transaction, so a crash leaves the whole schema or none of it.
         wh.conn
@@ -265,16 +277,17 @@ impl Warehouse {
     fn open_lake(cfg: &WarehouseConfig) -> Result<Warehouse> {
         let d = &cfg.ducklake;
         let label = PathBuf::from(lake::label(d));
+        let secret = lake::password(d).ok().flatten();
         let fail = |what: &'static str, message: String| WarehouseError {
             path: label.clone(),
             what,
-            source: duckdb::Error::InvalidParameterName(message),
+            source: scrub(message_error(message), secret.as_deref()),
         };
         let settings =
             lake::settings(cfg).map_err(|e| fail("cannot configure DuckDB", e.to_string()))?;
         let conn = Connection::open_in_memory_with_flags(settings)
             .map_err(|e| fail("cannot open DuckDB", e.to_string()))?;
-        let lock = lake::attach(&conn, d).map_err(|m| fail("cannot open the lake", m))?;
+        let lock = lake::attach(&conn, d).map_err(|m| fail(LAKE_UNREACHABLE, m))?;
         let wh = Warehouse {
             conn,
             path: label.clone(),
@@ -283,6 +296,7 @@ impl Warehouse {
                 lock,
                 lock_timeout_secs: d.lock_timeout_secs,
             }),
+            secret,
         };
         // The view is created once, with the schema: replacing it in every load would make
         // concurrent loads conflict (and add a catalog row per load).
@@ -360,7 +374,7 @@ impl Warehouse {
         WarehouseError {
             path: self.path.clone(),
             what,
-            source,
+            source: scrub(source, self.secret.as_deref()),
         }
     }
 
@@ -555,17 +569,17 @@ impl Warehouse {
     pub fn begin_file(&mut self) -> Result<FileLoad<'_>> {
         let conn = &self.conn;
         let path = &self.path;
+        let secret = self.secret.as_deref();
         let err = |what, source| WarehouseError {
             path: path.clone(),
             what,
-            source,
+            source: scrub(source, secret),
         };
         // On a lake the write lock comes first, so that the transaction's snapshot sees every
         // earlier load of every host.
         let lock = self.lake.as_ref().map(|l| &l.lock);
         if let Some(l) = &self.lake {
-            lake::lock(&l.lock, l.lock_timeout_secs)
-                .map_err(|e| err("cannot take the lake's write lock", e))?;
+            lake::lock(&l.lock, l.lock_timeout_secs).map_err(|e| err(LAKE_LOCK_TIMEOUT, e))?;
         }
         let unlock = || {
             if let Some(l) = lock {
@@ -605,6 +619,7 @@ impl Warehouse {
             Ok(FileLoad {
                 conn,
                 lock,
+                secret,
                 host_id: &self.host_id,
                 path,
                 file_id,
@@ -642,8 +657,7 @@ impl Warehouse {
                  WHERE end_snapshot IS NULL",
             )
         };
-        lake::lock(&l.lock, l.lock_timeout_secs)
-            .map_err(|e| self.err("cannot take the lake's write lock", e))?;
+        lake::lock(&l.lock, l.lock_timeout_secs).map_err(|e| self.err(LAKE_LOCK_TIMEOUT, e))?;
         let run = || -> Result<(i64, i64)> {
             let before = files()?;
             // The functions commit by themselves (CALL, never inside a SELECT).
@@ -690,6 +704,22 @@ impl Warehouse {
             .execute_batch(sql)
             .map_err(|e| self.err("statement failed", e))
     }
+}
+
+/// `e` with every occurrence of `secret` (the catalog's password) masked: an error of the
+/// postgres extension may quote the connection string.
+fn scrub(e: duckdb::Error, secret: Option<&str>) -> duckdb::Error {
+    match secret {
+        Some(p) if !p.is_empty() && e.to_string().contains(p) => {
+            message_error(e.to_string().replace(p, "***"))
+        }
+        _ => e,
+    }
+}
+
+/// An error carrying a message of votewatch's own.
+fn message_error(message: String) -> duckdb::Error {
+    duckdb::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(message)))
 }
 
 fn conflicted(e: &duckdb::Error) -> bool {
@@ -774,6 +804,8 @@ pub struct FileLoad<'w> {
     conn: &'w Connection,
     /// On a lake: the connection holding the write lock, released when the file ends.
     lock: Option<&'w Connection>,
+    /// The catalog's password, masked in errors.
+    secret: Option<&'w str>,
     host_id: &'w str,
     path: &'w Path,
     pub file_id: i64,
@@ -798,7 +830,7 @@ impl<'w> FileLoad<'w> {
         WarehouseError {
             path: self.path.to_path_buf(),
             what,
-            source,
+            source: scrub(source, self.secret),
         }
     }
 

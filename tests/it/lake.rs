@@ -42,6 +42,48 @@ fn as_pg_user(program: &Path) -> Command {
 }
 
 impl Postgres {
+    /// Stops the server (fast shutdown: sessions are ended), keeping its data.
+    pub fn stop(&self) {
+        let out = as_pg_user(&self.bin.join("pg_ctl"))
+            .args(["-w", "-m", "fast", "-D"])
+            .arg(self.dir.join("data"))
+            .arg("stop")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&self) {
+        self.run_server();
+    }
+
+    fn run_server(&self) {
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=100",
+            self.port,
+            self.dir.display()
+        );
+        let out = as_pg_user(&self.bin.join("pg_ctl"))
+            .args(["-w", "-D"])
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .args(["-o", &opts, "start"])
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn start() -> Postgres {
         let bin = pg_bin();
         // Not under the test's own temp folder: the server's user must be able to reach it.
@@ -68,26 +110,13 @@ impl Postgres {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = crate::smtp::free_port();
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c max_connections=100",
-            dir.display()
-        );
-        let out = as_pg_user(&bin.join("pg_ctl"))
-            .args(["-w", "-D"])
-            .arg(dir.join("data"))
-            .arg("-l")
-            .arg(dir.join("server.log"))
-            .args(["-o", &opts, "start"])
-            .stdout(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Postgres { dir, bin, port }
+        let pg = Postgres {
+            dir,
+            bin,
+            port: crate::smtp::free_port(),
+        };
+        pg.run_server();
+        pg
     }
 
     /// The catalog's connection string.
@@ -504,4 +533,60 @@ fn the_real_file_gives_the_same_votes_and_outlier_weeks_in_both_modes() {
         analyst(&env, &pg, &data, summary),
         as_text(env.rows(summary))
     );
+}
+
+/// PostgreSQL down when the daemon starts, and again while files arrive: the daemon waits with
+/// backoff, then loads everything once the catalog is back; the catalog password is in no log
+/// line.
+#[test]
+fn the_daemon_waits_for_the_catalog_and_never_logs_its_password() {
+    use crate::daemon::{drop_file, wait_until, Daemon};
+    use std::time::Duration;
+    const WAIT: Duration = Duration::from_secs(60);
+    const SECRET: &str = "pw-7f3a9c-never-logged";
+    let env = Env::new();
+    let pg = Postgres::start();
+    let data = env.path("lake");
+    env.write(
+        "votewatch.toml",
+        lake_config(&pg, &data, "password_env = \"VW_TEST_CATALOG_PASSWORD\""),
+    );
+    pg.stop();
+    let d = Daemon::launch(&env, &[("VW_TEST_CATALOG_PASSWORD", SECRET)]);
+    d.wait_log("warehouse unavailable", WAIT);
+    pg.restart();
+    d.wait_log("watching", WAIT);
+    drop_file(&env, "a.jsonl", votes(1, 100));
+    assert!(
+        wait_until(WAIT, || names_in(&env.path("processed")) == ["a.jsonl"]),
+        "{}",
+        d.log()
+    );
+    pg.stop();
+    drop_file(&env, "b.jsonl", votes(101, 100));
+    assert!(
+        wait_until(WAIT, || d.log().matches("warehouse unavailable").count()
+            >= 2
+            || d.log().contains("the lake failed during the load")),
+        "{}",
+        d.log()
+    );
+    pg.restart();
+    assert!(
+        wait_until(WAIT, || names_in(&env.path("processed"))
+            == ["a.jsonl", "b.jsonl"]),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    assert_eq!(d.stop().0, 0);
+    assert!(!log.contains(SECRET), "the password is in the log:\n{log}");
+    let totals = analyst(
+        &env,
+        &pg,
+        &data,
+        "SELECT count(*), count(DISTINCT id), (SELECT count(*) FROM blog_analysis.ingested_files) \
+         FROM blog_analysis.votes",
+    );
+    assert_eq!(totals, "200 200 2\n");
 }
