@@ -590,3 +590,42 @@ fn the_daemon_waits_for_the_catalog_and_never_logs_its_password() {
     );
     assert_eq!(totals, "200 200 2\n");
 }
+
+/// Two daemons started at the same moment on an empty lake both come up: the catalog's and the
+/// schema's creation race, and the loser waits and tries again.
+#[test]
+fn two_daemons_started_together_on_an_empty_lake_both_come_up() {
+    use crate::daemon::{drop_file, wait_until, Daemon};
+    use std::time::Duration;
+    const WAIT: Duration = Duration::from_secs(60);
+    let pg = Postgres::start();
+    let (a, b) = (Env::new(), Env::new());
+    let data = a.path("lake");
+    a.write("votewatch.toml", lake_config(&pg, &data, "host_id = \"a\""));
+    b.write("votewatch.toml", lake_config(&pg, &data, "host_id = \"b\""));
+    let da = Daemon::launch(&a, &[]);
+    let db = Daemon::launch(&b, &[]);
+    da.wait_log("watching", WAIT);
+    db.wait_log("watching", WAIT);
+    drop_file(&a, "a.jsonl", votes(1, 10));
+    drop_file(&b, "b.jsonl", votes(11, 10));
+    assert!(
+        wait_until(WAIT, || names_in(&a.path("processed")) == ["a.jsonl"]),
+        "{}",
+        da.log()
+    );
+    assert!(
+        wait_until(WAIT, || names_in(&b.path("processed")) == ["b.jsonl"]),
+        "{}",
+        db.log()
+    );
+    assert_eq!(da.stop().0, 0);
+    assert_eq!(db.stop().0, 0);
+    let totals = analyst(
+        &a,
+        &pg,
+        &data,
+        "SELECT count(*), count(DISTINCT id) FROM blog_analysis.votes",
+    );
+    assert_eq!(totals, "20 20\n");
+}
