@@ -259,6 +259,9 @@ pub struct DuckLakeConfig {
     pub temp_directory: PathBuf,
     /// Snapshots and unreferenced files older than this are removed by `votewatch maintain`.
     pub retention_days: u32,
+    /// When the daemon runs `votewatch maintain` each day ("HH:MM" or "HH:MM:SS", UTC);
+    /// empty: never (run it from a timer instead).
+    pub maintain_daily_at: String,
     pub s3: S3Config,
 }
 
@@ -277,6 +280,29 @@ pub struct S3Config {
     pub secret_env: String,
 }
 
+impl DuckLakeConfig {
+    /// The daily maintenance time, when one is configured and valid.
+    pub fn maintain_time(&self) -> Option<chrono::NaiveTime> {
+        let t = self.maintain_daily_at.trim();
+        chrono::NaiveTime::parse_from_str(t, "%H:%M:%S")
+            .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
+            .ok()
+    }
+}
+
+/// The first moment at `at` (UTC, daily) strictly after `after`.
+pub fn next_daily(
+    after: chrono::DateTime<chrono::Utc>,
+    at: chrono::NaiveTime,
+) -> chrono::DateTime<chrono::Utc> {
+    let today = after.date_naive().and_time(at).and_utc();
+    if today > after {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    }
+}
+
 impl Default for DuckLakeConfig {
     fn default() -> Self {
         DuckLakeConfig {
@@ -291,6 +317,7 @@ impl Default for DuckLakeConfig {
             extension_repository: String::new(),
             temp_directory: PathBuf::from("lake.tmp"),
             retention_days: 7,
+            maintain_daily_at: String::new(),
             s3: S3Config::default(),
         }
     }
@@ -431,6 +458,12 @@ impl Config {
                 return Err(
                     "warehouse.ducklake.lock_timeout_secs must be between 1 and 86400".into(),
                 );
+            }
+            if !d.maintain_daily_at.is_empty() && d.maintain_time().is_none() {
+                return Err(format!(
+                    "warehouse.ducklake.maintain_daily_at must be a UTC time \"HH:MM\" or \"HH:MM:SS\", not {:?}",
+                    d.maintain_daily_at
+                ));
             }
             if !["path", "vhost"].contains(&d.s3.url_style.as_str()) {
                 return Err("warehouse.ducklake.s3.url_style must be \"path\" or \"vhost\"".into());
@@ -611,5 +644,31 @@ mod tests {
         assert!(err.contains("max_reject_share"), "{err}");
         let err = Config::parse("[ingest]\nmax_reject_shar = 0.5\n").unwrap_err();
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn the_daily_maintenance_time_is_the_next_one_after_now() {
+        use chrono::{NaiveTime, TimeZone, Utc};
+        let at = NaiveTime::from_hms_opt(3, 0, 0).unwrap();
+        let before = Utc.with_ymd_and_hms(2026, 11, 26, 2, 59, 59).unwrap();
+        assert_eq!(
+            next_daily(before, at),
+            Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap()
+        );
+        let exactly = Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap();
+        assert_eq!(
+            next_daily(exactly, at),
+            Utc.with_ymd_and_hms(2026, 11, 27, 3, 0, 0).unwrap()
+        );
+        let d = DuckLakeConfig {
+            maintain_daily_at: "03:00".into(),
+            ..DuckLakeConfig::default()
+        };
+        assert_eq!(d.maintain_time(), Some(at));
+        let bad = DuckLakeConfig {
+            maintain_daily_at: "3am".into(),
+            ..DuckLakeConfig::default()
+        };
+        assert_eq!(bad.maintain_time(), None);
     }
 }

@@ -64,6 +64,11 @@ pub enum Reply {
 }
 
 pub struct Loader {
+    /// The current configuration (for the daily maintenance; each job brings its own).
+    config: tokio::sync::watch::Receiver<Arc<Config>>,
+    /// The configured daily maintenance time, and when it is next due.
+    maintain_at: Option<chrono::NaiveTime>,
+    next_maintain: Option<chrono::DateTime<chrono::Utc>>,
     interrupt: Interrupt,
     metrics: Arc<Metrics>,
     postman: Postman,
@@ -74,8 +79,16 @@ pub struct Loader {
 }
 
 impl Loader {
-    pub fn new(interrupt: Interrupt, metrics: Arc<Metrics>, postman: Postman) -> Self {
+    pub fn new(
+        config: tokio::sync::watch::Receiver<Arc<Config>>,
+        interrupt: Interrupt,
+        metrics: Arc<Metrics>,
+        postman: Postman,
+    ) -> Self {
         Loader {
+            config,
+            maintain_at: None,
+            next_maintain: None,
             interrupt,
             metrics,
             postman,
@@ -92,7 +105,10 @@ impl Loader {
             self.interrupt.beat();
             let job = match jobs.recv_timeout(tick) {
                 Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.maybe_maintain();
+                    continue;
+                }
                 Err(RecvTimeoutError::Disconnected) => return,
             };
             let reply = match job {
@@ -106,6 +122,40 @@ impl Loader {
             if replies.send(reply.unwrap_or_else(Reply::Fatal)).is_err() || fatal {
                 return;
             }
+        }
+    }
+
+    /// Runs the lake's maintenance when its daily time has come (checked while idle, so it
+    /// never delays a batch already waiting).
+    fn maybe_maintain(&mut self) {
+        let config = self.config.borrow().clone();
+        let d = &config.warehouse.ducklake;
+        let at = match config.warehouse.kind {
+            crate::config::WarehouseKind::Ducklake => d.maintain_time(),
+            crate::config::WarehouseKind::Duckdb => None,
+        };
+        let now = chrono::Utc::now();
+        if at != self.maintain_at {
+            self.maintain_at = at;
+            self.next_maintain = at.map(|t| crate::config::next_daily(now, t));
+        }
+        match self.next_maintain {
+            Some(due) if now >= due => {}
+            _ => return,
+        }
+        self.next_maintain = at.map(|t| crate::config::next_daily(now, t));
+        match self.open_warehouse(&config) {
+            Ok(Some(wh)) => match wh.maintain(d.retention_days) {
+                Ok((before, after)) => info!(
+                    files_before = before,
+                    files_after = after,
+                    retention_days = d.retention_days,
+                    "lake maintained"
+                ),
+                Err(e) => warn!(error = %e, "lake maintenance failed; it runs again tomorrow"),
+            },
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "lake maintenance failed; it runs again tomorrow"),
         }
     }
 

@@ -105,7 +105,12 @@ async fn supervise(source: ConfigSource, config: Config) -> anyhow::Result<()> {
     let (job_tx, job_rx) = std::sync::mpsc::channel();
     let (reply_tx, reply_rx) = tokio::sync::mpsc::unbounded_channel();
     let (tid_tx, tid_rx) = tokio::sync::oneshot::channel();
-    let loader = loader::Loader::new(interrupt.clone(), metrics.clone(), postman);
+    let loader = loader::Loader::new(
+        config_rx.clone(),
+        interrupt.clone(),
+        metrics.clone(),
+        postman,
+    );
     let tick = watchdog::loader_tick();
     let loader_thread = std::thread::Builder::new()
         .name("votewatch-loader".into())

@@ -629,3 +629,39 @@ fn two_daemons_started_together_on_an_empty_lake_both_come_up() {
     );
     assert_eq!(totals, "20 20\n");
 }
+
+/// With `maintain_daily_at`, the daemon maintains the lake itself when the time comes (here a
+/// few seconds after it starts), while idle.
+#[test]
+fn the_daemon_maintains_the_lake_at_its_daily_time() {
+    use crate::daemon::{drop_file, wait_until, Daemon};
+    use std::time::Duration;
+    const WAIT: Duration = Duration::from_secs(60);
+    let env = Env::new();
+    let pg = Postgres::start();
+    let data = env.path("lake");
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(6)).format("%H:%M:%S");
+    env.write(
+        "votewatch.toml",
+        lake_config(
+            &pg,
+            &data,
+            &format!("maintain_daily_at = \"{at}\"\nretention_days = 0"),
+        ),
+    );
+    let d = Daemon::start(&env);
+    for k in 0..3 {
+        let name = format!("f{k}.jsonl");
+        // 200 rows: DuckLake keeps small inserts in the catalog itself, not as Parquet.
+        drop_file(&env, &name, votes(1 + k * 200, 200));
+        assert!(wait_until(WAIT, || names_in(&env.path("processed")).len()
+            == k as usize + 1));
+    }
+    d.wait_log("lake maintained", WAIT);
+    let log = d.log();
+    assert_eq!(d.stop().0, 0);
+    let line = log.lines().find(|l| l.contains("lake maintained")).unwrap();
+    assert!(line.contains("files_before=3 files_after=1"), "{log}");
+    let totals = analyst(&env, &pg, &data, "SELECT count(*) FROM blog_analysis.votes");
+    assert_eq!(totals, "600\n");
+}
