@@ -169,13 +169,18 @@ pub fn extension_repo() -> &'static str {
 
 /// A votewatch configuration for the lake of `pg`, data under `data`.
 pub fn lake_config(pg: &Postgres, data: &Path, extra: &str) -> String {
+    lake_config_at(pg, &format!("{}/", data.display()), extra)
+}
+
+/// The same with any data path (an `s3://` one).
+pub fn lake_config_at(pg: &Postgres, data_path: &str, extra: &str) -> String {
     format!(
         r#"
 [warehouse]
 kind = "ducklake"
 [warehouse.ducklake]
 catalog = "{}"
-data_path = "{}/"
+data_path = "{data_path}"
 extension_repository = "{}"
 {extra}
 [daemon]
@@ -184,7 +189,6 @@ rescan_secs = 1
 http_listen = ""
 "#,
         pg.conninfo(),
-        data.display(),
         extension_repo()
     )
 }
@@ -192,14 +196,21 @@ http_listen = ""
 /// Runs SQL against the lake with the Python duckdb client, as an analyst would (read-only),
 /// and returns what it printed.
 fn analyst(env: &Env, pg: &Postgres, data: &Path, sql: &str) -> String {
+    analyst_at(env, pg, &format!("{}/", data.display()), "", sql)
+}
+
+/// The same for any data path; `setup` runs first (an S3 secret).
+fn analyst_at(env: &Env, pg: &Postgres, data_path: &str, setup: &str, sql: &str) -> String {
     let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = r#"
 import sys, duckdb
-repo, ext, conninfo, data, sql = sys.argv[1:]
+repo, ext, conninfo, data, setup, sql = sys.argv[1:]
 con = duckdb.connect(config={"custom_extension_repository": repo, "extension_directory": ext})
-for e in ("ducklake", "postgres"):
+for e in ("ducklake", "postgres", "httpfs"):
     con.install_extension(e)
-con.sql(f"ATTACH 'ducklake:postgres:{conninfo}' AS lake (DATA_PATH '{data}/', READ_ONLY)")
+if setup:
+    con.sql(setup)
+con.sql(f"ATTACH 'ducklake:postgres:{conninfo}' AS lake (DATA_PATH '{data}', READ_ONLY)")
 con.sql("USE lake")
 for row in con.sql(sql).fetchall():
     print(*row)
@@ -210,7 +221,8 @@ for row in con.sql(sql).fetchall():
         .arg(extension_repo())
         .arg(env.path("analyst-extensions"))
         .arg(pg.conninfo())
-        .arg(data)
+        .arg(data_path)
+        .arg(setup)
         .arg(sql)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python} (set VOTEWATCH_PYTHON): {e}"));
@@ -664,4 +676,143 @@ fn the_daemon_maintains_the_lake_at_its_daily_time() {
     assert!(line.contains("files_before=3 files_after=1"), "{log}");
     let totals = analyst(&env, &pg, &data, "SELECT count(*) FROM blog_analysis.votes");
     assert_eq!(totals, "600\n");
+}
+
+/// `moto_server` (from the venv of VOTEWATCH_PYTHON) serving the S3 API on 127.0.0.1, with
+/// one bucket; stopped when dropped.
+struct FakeS3 {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl FakeS3 {
+    fn start(bucket: &str) -> FakeS3 {
+        let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
+        let server = Path::new(&python).with_file_name("moto_server");
+        let port = crate::smtp::free_port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} (pip install 'moto[server]'; .ci/run does): {e}",
+                    server.display()
+                )
+            });
+        let s3 = FakeS3 { child, port };
+        let up = crate::daemon::wait_until(std::time::Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "moto_server did not start");
+        s3.boto(&format!("s3.create_bucket(Bucket='{bucket}')"));
+        s3
+    }
+
+    /// Runs a statement with a boto3 client `s3` of this server and returns what it printed.
+    fn boto(&self, code: &str) -> String {
+        let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
+        let script = format!(
+            "import boto3\ns3 = boto3.client('s3', endpoint_url='http://127.0.0.1:{}', \
+             aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')\n{code}\n",
+            self.port
+        );
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "boto3: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn objects(&self, bucket: &str) -> usize {
+        self.boto(&format!(
+            "print(sum(1 for p in s3.get_paginator('list_objects_v2').paginate(Bucket='{bucket}') for _ in p.get('Contents', [])))"
+        ))
+        .trim()
+        .parse()
+        .unwrap()
+    }
+}
+
+impl Drop for FakeS3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The lake's data on S3 (moto_server on 127.0.0.1): files load, maintenance merges and
+/// deletes objects, and an analyst reads the votes through the same store.
+#[test]
+fn a_lake_on_s3_loads_maintains_and_reads() {
+    let env = Env::new();
+    let pg = Postgres::start();
+    let s3 = FakeS3::start("votewatch");
+    let extra = format!(
+        "[warehouse.ducklake.s3]\nendpoint = \"127.0.0.1:{}\"\nurl_style = \"path\"\nuse_ssl = false",
+        s3.port
+    );
+    env.write(
+        "votewatch.toml",
+        lake_config_at(&pg, "s3://votewatch/lake/", &extra),
+    );
+    let run = |args: &[&str]| {
+        let out = env
+            .command()
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        text
+    };
+    for k in 0..4 {
+        let name = format!("f{k}.jsonl");
+        env.write(&name, votes(1 + k * 200, 200));
+        run(&["ingest", "--config", "votewatch.toml", &name]);
+    }
+    let before = s3.objects("votewatch");
+    assert!(before >= 4, "{before} objects after 4 loads");
+    run(&[
+        "maintain",
+        "--config",
+        "votewatch.toml",
+        "--retention-days",
+        "0",
+    ]);
+    run(&[
+        "maintain",
+        "--config",
+        "votewatch.toml",
+        "--retention-days",
+        "0",
+    ]);
+    let after = s3.objects("votewatch");
+    assert!(after < before, "{before} → {after} objects");
+    let secret = format!(
+        "CREATE SECRET (TYPE s3, KEY_ID 'test', SECRET 'test', REGION 'us-east-1', \
+         ENDPOINT '127.0.0.1:{}', URL_STYLE 'path', USE_SSL false)",
+        s3.port
+    );
+    let totals = analyst_at(
+        &env,
+        &pg,
+        "s3://votewatch/lake/",
+        &secret,
+        "SELECT count(*), count(DISTINCT id), max(id) FROM blog_analysis.votes",
+    );
+    assert_eq!(totals, "800 800 800\n");
 }
