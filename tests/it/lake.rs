@@ -816,3 +816,141 @@ fn a_lake_on_s3_loads_maintains_and_reads() {
     );
     assert_eq!(totals, "800 800 800\n");
 }
+
+/// The files of `staging` named in `names`, moved into `env`'s landing/ as a supplier would.
+fn publish(env: &Env, staging: &Path, names: &[String]) {
+    std::fs::create_dir_all(env.path("landing")).unwrap();
+    for n in names {
+        std::fs::rename(staging.join(n), env.path("landing").join(n)).unwrap();
+    }
+}
+
+/// One host's daemon killed with SIGKILL at many moments while files flow into both hosts (its
+/// kills land while it loads, commits or holds the lake's write lock); the other host keeps
+/// loading throughout, never blocked by a dead holder's lock. At the end every file of both
+/// hosts is archived with one ledger row naming its host, every Id is in the lake once, and
+/// every arrival was reported.
+#[test]
+fn kill_9_of_one_host_while_both_load_loses_and_doubles_nothing() {
+    use crate::daemon::{wait_until, Daemon};
+    use std::time::Duration;
+    const WAIT: Duration = Duration::from_secs(120);
+    let pg = Postgres::start();
+    let (a, b) = (Env::new(), Env::new());
+    let data = a.path("lake");
+    a.write(
+        "votewatch.toml",
+        lake_config(&pg, &data, "host_id = \"a\"\nlock_timeout_secs = 20"),
+    );
+    b.write(
+        "votewatch.toml",
+        lake_config(&pg, &data, "host_id = \"b\"\nlock_timeout_secs = 20"),
+    );
+    let rows = 2000i64;
+    let stage = |env: &Env, prefix: &str, first: i64, n: i64| -> Vec<String> {
+        let dir = env.path("staging");
+        std::fs::create_dir_all(&dir).unwrap();
+        (0..n)
+            .map(|k| {
+                let name = format!("{prefix}{k:02}.jsonl");
+                // Host b's files overlap a's by half.
+                std::fs::write(dir.join(&name), votes(first + k * rows, rows)).unwrap();
+                name
+            })
+            .collect()
+    };
+    let a_files = stage(&a, "a", 1, 24);
+    let b_files = stage(&b, "b", 1 + rows / 2, 24);
+    let db = Daemon::start(&b);
+    let delays = [40u64, 220, 90, 310, 15, 150];
+    for (round, delay) in delays.iter().enumerate() {
+        let d = Daemon::launch(&a, &[]);
+        publish(&a, &a.path("staging"), &a_files[round * 4..round * 4 + 4]);
+        publish(&b, &b.path("staging"), &b_files[round * 4..round * 4 + 4]);
+        std::thread::sleep(Duration::from_millis(*delay));
+        d.kill9();
+    }
+    let da = Daemon::start(&a);
+    assert!(
+        wait_until(WAIT, || names_in(&a.path("processed")).len() == 24),
+        "{}",
+        da.log()
+    );
+    assert!(
+        wait_until(WAIT, || names_in(&b.path("processed")).len() == 24),
+        "{}",
+        db.log()
+    );
+    assert_eq!(da.stop().0, 0);
+    assert_eq!(db.stop().0, 0);
+    let totals = analyst(
+        &a,
+        &pg,
+        &data,
+        "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM blog_analysis.votes",
+    );
+    let last = 1 + rows / 2 + 24 * rows - 1;
+    assert_eq!(totals, format!("{last} {last} 1 {last}\n"));
+    let ledger = analyst(
+        &a,
+        &pg,
+        &data,
+        "SELECT host_id, count(*), count(DISTINCT file_name), \
+         count(*) FILTER (WHERE status = 'loaded' AND archived_to IS NOT NULL AND report_queued) \
+         FROM blog_analysis.ingested_files GROUP BY host_id ORDER BY host_id",
+    );
+    assert_eq!(ledger, "a 24 24 24\nb 24 24 24\n");
+}
+
+/// An analyst's transaction holding a snapshot while a load commits: the load is not blocked
+/// (it finishes while the snapshot is held), the open transaction keeps seeing the old
+/// snapshot, and the next one sees the new rows.
+#[test]
+fn a_reader_holding_a_snapshot_neither_blocks_a_load_nor_sees_it_half() {
+    use std::io::{BufRead, BufReader, Write};
+    let env = Env::new();
+    let pg = Postgres::start();
+    let data = env.path("lake");
+    env.write("votewatch.toml", lake_config(&pg, &data, ""));
+    env.write("first.jsonl", votes(1, 1000));
+    env.write("second.jsonl", votes(1001, 500));
+    let run = env.run(&["ingest", "--config", "votewatch.toml", "first.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import sys, duckdb
+repo, ext, conninfo, data = sys.argv[1:]
+con = duckdb.connect(config={"custom_extension_repository": repo, "extension_directory": ext})
+for e in ("ducklake", "postgres"):
+    con.install_extension(e)
+con.sql(f"ATTACH 'ducklake:postgres:{conninfo}' AS lake (DATA_PATH '{data}/', READ_ONLY)")
+con.sql("USE lake")
+count = lambda: con.sql("SELECT count(*) FROM blog_analysis.votes").fetchone()[0]
+con.sql("BEGIN TRANSACTION")
+print("held", count(), flush=True)
+sys.stdin.readline()
+print("same", count(), flush=True)
+con.sql("COMMIT")
+print("next", count(), flush=True)
+"#;
+    let mut reader = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(extension_repo())
+        .arg(env.path("analyst-extensions"))
+        .arg(pg.conninfo())
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "held 1000");
+    // The load runs and commits while the reader's transaction is open.
+    let run = env.run(&["ingest", "--config", "votewatch.toml", "second.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    writeln!(reader.stdin.take().unwrap(), "go").unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "same 1000");
+    assert_eq!(lines.next().unwrap().unwrap(), "next 1500");
+    assert!(reader.wait().unwrap().success());
+}
