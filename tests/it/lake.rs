@@ -954,3 +954,73 @@ print("next", count(), flush=True)
     assert_eq!(lines.next().unwrap().unwrap(), "next 1500");
     assert!(reader.wait().unwrap().success());
 }
+
+/// Two daemons on two landing folders, one lake, 100 files each: Ids overlapping across the
+/// hosts, and ten files of one host byte-identical to files of the other. Every Id once, every
+/// content loaded once, every file archived with one ledger row naming its host.
+#[test]
+fn two_hosts_a_hundred_files_each_overlapping_and_identical() {
+    use crate::daemon::{wait_until, Daemon};
+    use std::time::Duration;
+    const WAIT: Duration = Duration::from_secs(300);
+    let pg = Postgres::start();
+    let (a, b) = (Env::new(), Env::new());
+    let data = a.path("lake");
+    a.write("votewatch.toml", lake_config(&pg, &data, "host_id = \"a\""));
+    b.write("votewatch.toml", lake_config(&pg, &data, "host_id = \"b\""));
+    let rows = 300i64;
+    let (sa, sb) = (a.path("staging"), b.path("staging"));
+    std::fs::create_dir_all(&sa).unwrap();
+    std::fs::create_dir_all(&sb).unwrap();
+    let mut a_files = Vec::new();
+    let mut b_files = Vec::new();
+    for k in 0..100i64 {
+        let name = format!("a{k:03}.jsonl");
+        std::fs::write(sa.join(&name), votes(1 + k * rows, rows)).unwrap();
+        a_files.push(name);
+        let name = format!("b{k:03}.jsonl");
+        if k < 90 {
+            // Half of a's file k and half of its file k + 1.
+            std::fs::write(sb.join(&name), votes(1 + rows / 2 + k * rows, rows)).unwrap();
+        } else {
+            // The same bytes as a's file k - 90.
+            std::fs::copy(sa.join(&a_files[(k - 90) as usize]), sb.join(&name)).unwrap();
+        }
+        b_files.push(name);
+    }
+    let da = Daemon::start(&a);
+    let db = Daemon::start(&b);
+    publish(&a, &sa, &a_files);
+    publish(&b, &sb, &b_files);
+    assert!(
+        wait_until(WAIT, || names_in(&a.path("processed")).len() == 100),
+        "{}",
+        da.log()
+    );
+    assert!(
+        wait_until(WAIT, || names_in(&b.path("processed")).len() == 100),
+        "{}",
+        db.log()
+    );
+    assert_eq!(da.stop().0, 0);
+    assert_eq!(db.stop().0, 0);
+    let totals = analyst(
+        &a,
+        &pg,
+        &data,
+        "SELECT count(*), count(DISTINCT id), max(id) FROM blog_analysis.votes",
+    );
+    assert_eq!(totals, "30000 30000 30000\n");
+    let ledger = analyst(
+        &a,
+        &pg,
+        &data,
+        "SELECT count(*), count(DISTINCT id), sum(rows_inserted), \
+         count(*) FILTER (WHERE status = 'duplicate_file'), \
+         count(DISTINCT sha256) FILTER (WHERE status IN ('loaded', 'partial')), \
+         count(*) FILTER (WHERE archived_to IS NOT NULL), \
+         count(*) FILTER (WHERE host_id = 'a'), count(*) FILTER (WHERE host_id = 'b') \
+         FROM blog_analysis.ingested_files",
+    );
+    assert_eq!(ledger, "200 200 30000 10 190 200 100 100\n");
+}
