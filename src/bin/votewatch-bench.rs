@@ -63,6 +63,17 @@ struct Args {
     /// row, one-byte bad lines, a gzip bomb), each about this many MiB decompressed
     #[arg(long)]
     hostile: Option<u64>,
+    /// Benchmark DuckLake instead: votewatch on a lake (a private PostgreSQL cluster, Parquet
+    /// in a temporary folder) against votewatch on a DuckDB file and DuckDB's bare statement
+    /// (needs PostgreSQL's server programs and VOTEWATCH_EXTENSION_REPO or --extension-repo)
+    #[arg(long)]
+    lake: bool,
+    /// Lake benchmark: the generated file sizes, in rows
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000_000u64, 10_000_000])]
+    lake_rows: Vec<u64>,
+    /// Lake benchmark: the offline extension repository (scripts/duckdb-extensions.sh)
+    #[arg(long, env = "VOTEWATCH_EXTENSION_REPO")]
+    extension_repo: Option<PathBuf>,
     /// Internal: run one load in this process (votewatch, same-job or bare) and print
     /// its time and peak RSS
     #[arg(long, hide = true)]
@@ -105,6 +116,9 @@ fn main() -> Result<()> {
     }
     if args.daemon {
         return daemon_bench(&args);
+    }
+    if args.lake {
+        return lake::bench(&args);
     }
     if let Some(mib) = args.hostile {
         return hostile_bench(mib);
@@ -632,4 +646,310 @@ fn daemon_measure(args: &Args, dir: &Path) -> Result<()> {
         args.burst as f64 / t.as_secs_f64()
     );
     Ok(())
+}
+
+/// The DuckLake benchmark (`--lake`).
+mod lake {
+    use super::*;
+    use std::process::Command;
+    use votewatch::config::{DuckLakeConfig, WarehouseKind};
+
+    /// A PostgreSQL cluster of its own on 127.0.0.1 (as the `postgres` user when run as root).
+    struct Pg {
+        dir: PathBuf,
+        bin: PathBuf,
+        port: u16,
+    }
+
+    fn as_pg_user(program: &Path) -> Command {
+        if rustix::process::geteuid().is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn check(out: std::process::Output, what: &str) -> Result<()> {
+        if !out.status.success() {
+            bail!("{what}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    }
+
+    impl Pg {
+        fn start() -> Result<Pg> {
+            let bin = std::fs::read_dir("/usr/lib/postgresql")
+                .context("PostgreSQL's server programs (apt-get install postgresql)")?
+                .flatten()
+                .map(|e| e.path().join("bin"))
+                .find(|b| b.join("initdb").exists())
+                .context("no initdb under /usr/lib/postgresql")?;
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let dir = PathBuf::from(format!("/tmp/votewatch-bench-pg-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            if rustix::process::geteuid().is_root() {
+                check(
+                    Command::new("chown").arg("postgres:").arg(&dir).output()?,
+                    "chown",
+                )?;
+            }
+            check(
+                as_pg_user(&bin.join("initdb"))
+                    .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+                    .arg(dir.join("data"))
+                    .output()?,
+                "initdb",
+            )?;
+            let opts = format!(
+                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off",
+                dir.display()
+            );
+            check(
+                as_pg_user(&bin.join("pg_ctl"))
+                    .args(["-w", "-D"])
+                    .arg(dir.join("data"))
+                    .arg("-l")
+                    .arg(dir.join("server.log"))
+                    .args(["-o", &opts, "start"])
+                    .output()?,
+                "pg_ctl start",
+            )?;
+            Ok(Pg { dir, bin, port })
+        }
+
+        /// A new, empty catalog database.
+        fn database(&self, name: &str) -> Result<String> {
+            check(
+                Command::new("psql")
+                    .args([
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        &self.port.to_string(),
+                        "-U",
+                        "postgres",
+                    ])
+                    .args(["-d", "postgres", "-c", &format!("CREATE DATABASE {name}")])
+                    .output()?,
+                "CREATE DATABASE",
+            )?;
+            Ok(format!(
+                "host=127.0.0.1 port={} user=postgres dbname={name}",
+                self.port
+            ))
+        }
+    }
+
+    impl Drop for Pg {
+        fn drop(&mut self) {
+            let _ = as_pg_user(&self.bin.join("pg_ctl"))
+                .args(["-m", "immediate", "-D"])
+                .arg(self.dir.join("data"))
+                .arg("stop")
+                .output();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// The configuration of a fresh lake: a new catalog database, data under `dir/name`.
+    fn lake_config(pg: &Pg, dir: &Path, name: &str, repo: &Path) -> Result<WarehouseConfig> {
+        Ok(WarehouseConfig {
+            kind: WarehouseKind::Ducklake,
+            ducklake: DuckLakeConfig {
+                catalog: pg.database(name)?,
+                data_path: format!("{}/", dir.join(name).display()),
+                extension_repository: repo.display().to_string(),
+                extension_directory: dir.join("extensions"),
+                temp_directory: dir.join("lake.tmp"),
+                ..DuckLakeConfig::default()
+            },
+            ..WarehouseConfig::default()
+        })
+    }
+
+    /// The lake's live Parquet files of `votes`.
+    fn vote_files(wh: &Warehouse) -> Result<i64> {
+        Ok(wh.query_i64(
+            "SELECT count(*) FROM __ducklake_metadata_lake.ducklake_data_file f \
+             JOIN __ducklake_metadata_lake.ducklake_table t USING (table_id) \
+             WHERE t.table_name = 'votes' AND f.end_snapshot IS NULL AND t.end_snapshot IS NULL",
+        )?)
+    }
+
+    /// One load of `file` into `wh`: its time.
+    fn load(wh: &mut Warehouse, file: &Path) -> Result<Duration> {
+        let clock = Instant::now();
+        let outcome = ingest_file(wh, file, &IngestOptions::new(IngestConfig::default()))?;
+        let t = clock.elapsed();
+        if !outcome.status.is_handled() {
+            bail!("{} not loaded: {:?}", file.display(), outcome.error);
+        }
+        Ok(t)
+    }
+
+    pub fn bench(args: &Args) -> Result<()> {
+        let repo = args.extension_repo.clone().context(
+            "--extension-repo or VOTEWATCH_EXTENSION_REPO (scripts/duckdb-extensions.sh REPO)",
+        )?;
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path();
+        let pg = Pg::start()?;
+        println!(
+            "machine: {} cores; DuckLake on PostgreSQL (127.0.0.1) + Parquet on local disk",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        let mut n = 0;
+        for &rows in &args.lake_rows {
+            let file = dir.join("bench.jsonl");
+            generate(&file, rows, args.seed, 0, args.repeat_share)?;
+            let (mut lake_t, mut file_t, mut bare_t, mut files) =
+                (Vec::new(), Vec::new(), Vec::new(), 0);
+            for run in 0..args.runs {
+                n += 1;
+                let mut wh = Warehouse::open(&lake_config(&pg, dir, &format!("lake{n}"), &repo)?)?;
+                lake_t.push(load(&mut wh, &file)?);
+                files = vote_files(&wh)?;
+                drop(wh);
+                file_t.push(votewatch(dir, &file, 1000 + run)?);
+                let (m, _) =
+                    spawn_contender(Contender::Bare, &file, &dir.join(format!("bare-{run}.db")))?;
+                bare_t.push(m.time);
+            }
+            let (l, f, b) = (
+                median(&mut lake_t),
+                median(&mut file_t),
+                median(&mut bare_t),
+            );
+            let rps = |t: Duration| rows as f64 / t.as_secs_f64();
+            println!(
+                "{rows} rows: votewatch on DuckLake {:.3}s ({:.0} rows/s), on a DuckDB file {:.3}s, DuckDB bare statement (file) {:.3}s  (median of {})",
+                l.as_secs_f64(), rps(l), f.as_secs_f64(), b.as_secs_f64(), args.runs
+            );
+            println!(
+                "  ratio DuckLake / DuckDB file: {:.2} (rows/s; goal >= 0.8); Parquet files of votes after the load: {files} (goal 1)",
+                rps(l) / rps(f)
+            );
+            std::fs::remove_file(&file).ok();
+        }
+        if args.big_rows > 0 {
+            big_lake(args, &pg, dir, &repo)?;
+        }
+        two_loaders(args, &pg, dir, &repo)?;
+        Ok(())
+    }
+
+    /// 100k-row files (new Ids, as daily deliveries) into an empty lake and into one of
+    /// `big_rows` rows.
+    fn big_lake(args: &Args, pg: &Pg, dir: &Path, repo: &Path) -> Result<()> {
+        let mut smalls = Vec::new();
+        for k in 0..5u64 {
+            let path = dir.join(format!("small-{k}.jsonl"));
+            let first_id = (args.big_rows as i64) * 2 + (k * args.small_rows * 3) as i64;
+            generate(&path, args.small_rows, args.seed + 1 + k, first_id, 0.0)?;
+            smalls.push(path);
+        }
+        let times = |wh: &mut Warehouse| -> Result<Duration> {
+            let mut t = Vec::new();
+            for s in &smalls {
+                t.push(load(wh, s)?);
+            }
+            Ok(median(&mut t))
+        };
+        let mut empty = Warehouse::open(&lake_config(pg, dir, "empty", repo)?)?;
+        let empty_t = times(&mut empty)?;
+        drop(empty);
+        let mut big = Warehouse::open(&lake_config(pg, dir, "big", repo)?)?;
+        let fill = dir.join("fill.jsonl");
+        generate(&fill, args.big_rows, args.seed, 0, 0.0)?;
+        load(&mut big, &fill)?;
+        std::fs::remove_file(&fill).ok();
+        let big_t = times(&mut big)?;
+        println!(
+            "{}-row file into a lake of {} rows vs. an empty lake: {:.3}s vs. {:.3}s, ratio {:.2} (goal <= 1.1)",
+            args.small_rows,
+            args.big_rows,
+            big_t.as_secs_f64(),
+            empty_t.as_secs_f64(),
+            big_t.as_secs_f64() / empty_t.as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// Eight 250k-row files loaded by one votewatch process, then by two at once (four
+    /// each), each into a fresh lake: the combined throughput. The one process loads them
+    /// interleaved as two hosts' deliveries would arrive (0, 4, 1, 5, ...), so that both
+    /// runs see the same mix of Ids above and below the lake's maximum.
+    fn two_loaders(args: &Args, pg: &Pg, dir: &Path, repo: &Path) -> Result<()> {
+        let exe = std::env::current_exe()?.with_file_name("votewatch");
+        let rows = 250_000u64;
+        let files: Vec<PathBuf> = (0..8u64)
+            .map(|k| {
+                let p = dir.join(format!("part-{k}.jsonl"));
+                generate(&p, rows, args.seed + 10 + k, (k * rows * 2) as i64, 0.0).map(|_| p)
+            })
+            .collect::<Result<_>>()?;
+        let config = |name: &str| -> Result<PathBuf> {
+            let cfg = lake_config(pg, dir, name, repo)?;
+            let d = &cfg.ducklake;
+            let path = dir.join(format!("{name}.toml"));
+            std::fs::write(
+                &path,
+                format!(
+                    "[warehouse]\nkind = \"ducklake\"\n[warehouse.ducklake]\ncatalog = \"{}\"\ndata_path = \"{}\"\nextension_repository = \"{}\"\nextension_directory = \"{}\"\ntemp_directory = \"{}\"\n",
+                    d.catalog,
+                    d.data_path,
+                    d.extension_repository,
+                    d.extension_directory.display(),
+                    d.temp_directory.display()
+                ),
+            )?;
+            // The catalog and schema first, so that only loads are timed.
+            let status = Command::new(&exe)
+                .arg("history")
+                .arg("--config")
+                .arg(&path)
+                .output()?;
+            check(status, "votewatch history")?;
+            Ok(path)
+        };
+        let run = |cfg: &Path, group: &[PathBuf]| -> Result<std::process::Child> {
+            Ok(Command::new(&exe)
+                .arg("ingest")
+                .arg("--config")
+                .arg(cfg)
+                .args(group)
+                .stdout(std::process::Stdio::null())
+                .spawn()?)
+        };
+        let one = config("one")?;
+        let interleaved: Vec<PathBuf> = (0..4)
+            .flat_map(|k| [files[k].clone(), files[k + 4].clone()])
+            .collect();
+        let clock = Instant::now();
+        let status = run(&one, &interleaved)?.wait()?;
+        let one_t = clock.elapsed();
+        let two = config("two")?;
+        let clock = Instant::now();
+        let a = run(&two, &files[..4])?;
+        let b = run(&two, &files[4..])?;
+        let (sa, sb) = (a.wait_with_output()?, b.wait_with_output()?);
+        let two_t = clock.elapsed();
+        if !status.success() || !sa.status.success() || !sb.status.success() {
+            bail!("a votewatch ingest failed");
+        }
+        let total = (rows * 8) as f64;
+        println!(
+            "8 files of {rows} rows: one process {:.2}s ({:.0} rows/s), two processes at once {:.2}s ({:.0} rows/s): ratio {:.2} (goal >= 0.9)",
+            one_t.as_secs_f64(),
+            total / one_t.as_secs_f64(),
+            two_t.as_secs_f64(),
+            total / two_t.as_secs_f64(),
+            one_t.as_secs_f64() / two_t.as_secs_f64()
+        );
+        Ok(())
+    }
 }
