@@ -257,9 +257,6 @@ pub struct DuckLakeConfig {
     pub extension_repository: String,
     /// Where loads spill beyond `memory_limit`.
     pub temp_directory: PathBuf,
-    /// A load writes its new rows into the lake once per this many (one Parquet file each;
-    /// it also bounds the temporary table that collects them).
-    pub rows_per_file: u64,
     /// Snapshots and unreferenced files older than this are removed by `votewatch maintain`.
     pub retention_days: u32,
     /// When the daemon runs `votewatch maintain` each day ("HH:MM" or "HH:MM:SS", UTC);
@@ -319,7 +316,6 @@ impl Default for DuckLakeConfig {
             extension_directory: PathBuf::from("duckdb-extensions"),
             extension_repository: String::new(),
             temp_directory: PathBuf::from("lake.tmp"),
-            rows_per_file: 1 << 20,
             retention_days: 7,
             maintain_daily_at: String::new(),
             s3: S3Config::default(),
@@ -457,9 +453,6 @@ impl Config {
             }
             if d.data_path.trim().is_empty() {
                 return Err("warehouse.ducklake.data_path must name the lake's data folder or s3:// prefix when warehouse.kind = \"ducklake\"".into());
-            }
-            if d.rows_per_file < 1000 {
-                return Err("warehouse.ducklake.rows_per_file must be at least 1000".into());
             }
             if !(1..=86_400).contains(&d.lock_timeout_secs) {
                 return Err(

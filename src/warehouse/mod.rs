@@ -220,7 +220,6 @@ pub struct Warehouse {
 struct Lake {
     lock: Connection,
     lock_timeout_secs: u64,
-    rows_per_file: u64,
 }
 
 const LAKE_UNREACHABLE: &str = "cannot open the lake";
@@ -296,7 +295,6 @@ impl Warehouse {
             lake: Some(Lake {
                 lock,
                 lock_timeout_secs: d.lock_timeout_secs,
-                rows_per_file: d.rows_per_file,
             }),
             secret,
         };
@@ -627,9 +625,6 @@ impl Warehouse {
                 file_id,
                 max_id_before,
                 direct_rows: 0,
-                pending_direct: 0,
-                moved_direct: false,
-                rows_per_file: self.lake.as_ref().map_or(u64::MAX, |l| l.rows_per_file),
                 staged_rows: 0,
                 votes: Some(votes),
                 stage: Some(conn.appender_to_catalog_and_db("vw_stage", "temp", "main")?),
@@ -821,12 +816,6 @@ pub struct FileLoad<'w> {
     /// Rows appended straight to `votes`: the file's inserts that need no resolving.
     direct_rows: u64,
     staged_rows: u64,
-    /// On a lake: new rows in `temp.vw_direct` not yet in the lake, and whether some were
-    /// moved in already (a large file: one Parquet file per `rows_per_file`, which also
-    /// bounds the temporary table).
-    pending_direct: u64,
-    moved_direct: bool,
-    rows_per_file: u64,
     /// Appends rows that are new for sure straight into `votes`, inside the transaction.
     votes: Option<Appender<'w>>,
     /// Appends the other rows to the per-connection staging table.
@@ -860,34 +849,13 @@ impl<'w> FileLoad<'w> {
     /// Appends rows that are new for sure to `votes` (its columns, `file_id` last).
     pub fn append_new_votes(&mut self, batch: RecordBatch) -> Result<()> {
         self.direct_rows += batch.num_rows() as u64;
-        self.pending_direct += batch.num_rows() as u64;
         let votes = self
             .votes
             .as_mut()
             .expect("votes appender open until commit");
         votes
             .append_record_batch(batch)
-            .map_err(|e| self.err("cannot append votes", e))?;
-        if self.lock.is_some() && self.pending_direct >= self.rows_per_file {
-            self.move_direct_into_lake()
-                .map_err(|e| self.err("cannot append votes", e))?;
-        }
-        Ok(())
-    }
-
-    /// On a lake: moves the rows collected in `temp.vw_direct` into `votes` with one INSERT
-    /// (one Parquet file), inside the file's transaction, and empties the temp table.
-    fn move_direct_into_lake(&mut self) -> duckdb::Result<()> {
-        if let Some(a) = self.votes.as_mut() {
-            a.flush()?;
-        }
-        self.conn.execute_batch(
-            "INSERT INTO blog_analysis.votes SELECT * FROM temp.vw_direct;
-             DELETE FROM temp.vw_direct;",
-        )?;
-        self.pending_direct = 0;
-        self.moved_direct = true;
-        Ok(())
+            .map_err(|e| self.err("cannot append votes", e))
     }
 
     /// Stages rows to resolve at the end of the file (columns as in `sql/stage.sql`).
@@ -935,7 +903,6 @@ impl<'w> FileLoad<'w> {
         let file_id = self.file_id;
         let (direct_rows, staged_rows) = (self.direct_rows, self.staged_rows);
         let lake = self.lock.is_some();
-        let moved_direct = self.moved_direct;
         let host_id = self.host_id;
         let run = || -> duckdb::Result<Counts> {
             // Appenders flush when dropped; flush explicitly to see errors.
@@ -943,19 +910,12 @@ impl<'w> FileLoad<'w> {
                 a.flush()?;
             }
             let mut counts = entry.counts;
-            // Where this file's new rows go: votes itself, or on a lake the temp table that
-            // goes into the lake with one INSERT below...
-            let target = if lake {
+            // Where this file's new rows are: votes itself, or on a lake the temp table that
+            // goes into the lake with one INSERT below.
+            let direct = if lake {
                 "temp.vw_direct"
             } else {
                 "blog_analysis.votes"
-            };
-            // ...and where they are now: on a lake some may be in it already (moved in this
-            // transaction, a large file).
-            let direct = if moved_direct {
-                "(SELECT * FROM blog_analysis.votes UNION ALL SELECT * FROM temp.vw_direct)"
-            } else {
-                target
             };
             if finish == Finish::Insert {
                 counts.inserted = direct_rows;
@@ -980,7 +940,7 @@ impl<'w> FileLoad<'w> {
                         counts.already_in_warehouse = already as u64;
                         counts.conflicting += conflicting as u64;
                         counts.inserted += conn.execute(
-                            &INSERT_VOTES_SQL.replace("{target}", target),
+                            &INSERT_VOTES_SQL.replace("{target}", direct),
                             params![file_id],
                         )? as u64;
                     }
@@ -990,9 +950,9 @@ impl<'w> FileLoad<'w> {
                         "INSERT INTO blog_analysis.votes SELECT * FROM temp.vw_direct",
                     )?;
                 }
-            } else if !lake || moved_direct {
+            } else if !lake {
                 // Rejected whole: the votes appended so far must go (the rejects stay). On a
-                // lake those still in the temp table never reach it.
+                // lake they never left the temp table.
                 conn.execute(
                     "DELETE FROM blog_analysis.votes WHERE file_id = ?",
                     params![file_id],
