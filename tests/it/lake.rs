@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::harness::{test_data, votes, Env};
+use crate::harness::{test_data, vote, votes, Env};
 
 /// A PostgreSQL cluster of its own on 127.0.0.1, stopped when dropped.
 pub struct Postgres {
@@ -1023,4 +1023,57 @@ fn two_hosts_a_hundred_files_each_overlapping_and_identical() {
          FROM blog_analysis.ingested_files",
     );
     assert_eq!(ledger, "200 200 30000 10 190 200 100 100\n");
+}
+
+/// The same files on DuckLake and on a DuckDB file give the same ledger counts and the same
+/// votes: Ids the warehouse held, exact repeats and a conflicting version of rows that went
+/// straight in earlier in the file, and a file rejected whole after thousands of valid rows.
+#[test]
+fn the_lake_counts_and_keeps_what_the_file_mode_does() {
+    let env = Env::new();
+    let pg = Postgres::start();
+    let data = env.path("lake");
+    env.write("votewatch.toml", lake_config(&pg, &data, ""));
+    env.write("base.jsonl", votes(1, 3000));
+    // 1,000 Ids the warehouse holds, then 4,000 new ones, then exact repeats and a
+    // conflicting version of rows that went straight in long before.
+    let big = format!(
+        "{}\n{}\n{}\n{}\n",
+        votes(2001, 5000),
+        vote(3500, "2022-01-03T00:00:00.000"),
+        vote(6999, "2022-01-03T00:00:00.000"),
+        vote(4000, "2023-05-05T00:00:00.000"),
+    );
+    env.write("big.jsonl", big);
+    // 2,500 new rows, then more bad lines than good: rejected whole.
+    env.write(
+        "rejected.jsonl",
+        format!("{}\n{}", votes(10_001, 2500), "not json\n".repeat(3000)),
+    );
+    let files = ["base.jsonl", "big.jsonl", "rejected.jsonl"];
+    let lake = env.run(&[&["ingest", "--config", "votewatch.toml"][..], &files].concat());
+    let file = env.ingest(&files);
+    assert_eq!(lake.code, file.code, "{}{}", lake.stdout, lake.stderr);
+    let ledger = "SELECT concat_ws(' ', file_name, status, lines_read, rows_inserted, \
+                  duplicates_in_file, already_in_warehouse, conflicting, rejected) \
+                  FROM blog_analysis.ingested_files ORDER BY id";
+    let votes_summary = "SELECT concat_ws(' ', count(*), count(DISTINCT id), sum(id), \
+                         sum(epoch(creation_date))::BIGINT) FROM blog_analysis.votes";
+    let as_text = |rows: Vec<Vec<String>>| -> String {
+        rows.iter().map(|r| format!("{}\n", r.join(" "))).collect()
+    };
+    let lake_ledger = analyst(&env, &pg, &data, ledger);
+    assert_eq!(lake_ledger, as_text(env.rows(ledger)));
+    assert!(
+        lake_ledger.contains("big.jsonl loaded 5003 4000 2 1000 1 0"),
+        "{lake_ledger}"
+    );
+    assert!(
+        lake_ledger.contains("rejected.jsonl rejected"),
+        "{lake_ledger}"
+    );
+    assert_eq!(
+        analyst(&env, &pg, &data, votes_summary),
+        as_text(env.rows(votes_summary))
+    );
 }
