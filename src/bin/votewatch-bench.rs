@@ -509,14 +509,12 @@ fn big_warehouse_check(dir: &Path, args: &Args) -> Result<()> {
     let big_db = dir.join("big.db");
     remove_db(&big_db);
     let mut wh = Warehouse::open(&WarehouseConfig::default().with_path(&big_db))?;
+    // Filled by votewatch itself, as a warehouse that has been loading for a while is.
+    let fill = dir.join("fill.jsonl");
+    generate(&fill, args.big_rows, args.seed, 0, 0.0)?;
     let clock = Instant::now();
-    wh.execute_batch(&format!(
-        "INSERT INTO blog_analysis.votes \
-         SELECT i * 2, 1 + i % 100000, 2, NULL, NULL, \
-                TIMESTAMP '2017-02-28' + to_days(CAST(i * 2000 // {n} AS INTEGER)), 0 \
-         FROM range({n}) t(i)",
-        n = args.big_rows
-    ))?;
+    ingest_file(&mut wh, &fill, &opts)?;
+    std::fs::remove_file(&fill).ok();
     let fill_t = clock.elapsed();
     let mut big_times = load_all(&mut wh)?;
     drop(wh);
@@ -538,7 +536,7 @@ fn big_warehouse_check(dir: &Path, args: &Args) -> Result<()> {
         fill_t.as_secs_f64()
     );
     println!(
-        "large / empty    : {:.2}  (goal <= 1.3)",
+        "large / empty    : {:.2}  (goal <= 1.1)",
         big_t.as_secs_f64() / empty_t.as_secs_f64()
     );
     Ok(())

@@ -560,7 +560,7 @@ impl Warehouse {
         let host = self.host_id.clone();
         self.write("cannot record the file in the ledger", |c| {
             let id = next_file_id(c)?;
-            insert_ledger(c, id, entry, &host)?;
+            insert_ledger(c, id, entry, &host, None)?;
             Ok(id)
         })
     }
@@ -593,11 +593,7 @@ impl Warehouse {
         let setup = || -> duckdb::Result<FileLoad<'_>> {
             conn.execute_batch(STAGE_SQL)?;
             let file_id = next_file_id(conn)?;
-            let max_id_before = conn.query_row(
-                "SELECT coalesce(max(id), 0) FROM blog_analysis.votes",
-                [],
-                |r| r.get(0),
-            )?;
+            let max_id_before = max_vote_id(conn)?;
             conn.execute(
                 "INSERT INTO temp.vw_file VALUES (?, ?)",
                 params![file_id, max_id_before],
@@ -756,7 +752,30 @@ fn next_file_id(conn: &Connection) -> duckdb::Result<i64> {
     )
 }
 
-fn insert_ledger(conn: &Connection, id: i64, e: &LedgerEntry, host_id: &str) -> duckdb::Result<()> {
+/// The highest vote Id in the warehouse. The ledger records the highest Id after each load
+/// (`max_vote_id`); only rows above that are looked at in `votes` (zone maps and DuckLake's
+/// file statistics skip the rest), so the answer is exact even when something else wrote to
+/// `votes`, and costs nothing that grows with the warehouse when nothing did.
+fn max_vote_id(conn: &Connection) -> duckdb::Result<i64> {
+    let recorded: i64 = conn.query_row(
+        "SELECT coalesce(max(max_vote_id), 0) FROM blog_analysis.ingested_files",
+        [],
+        |r| r.get(0),
+    )?;
+    conn.query_row(
+        "SELECT greatest(?, coalesce(max(id), 0)) FROM blog_analysis.votes WHERE id > ?",
+        params![recorded, recorded],
+        |r| r.get(0),
+    )
+}
+
+fn insert_ledger(
+    conn: &Connection,
+    id: i64,
+    e: &LedgerEntry,
+    host_id: &str,
+    max_vote_id: Option<i64>,
+) -> duckdb::Result<()> {
     let c = &e.counts;
     let unknown = serde_json::to_string(&e.unknown_fields).unwrap_or_else(|_| "[]".into());
     conn.execute(
@@ -785,6 +804,7 @@ fn insert_ledger(conn: &Connection, id: i64, e: &LedgerEntry, host_id: &str) -> 
             e.archived_to,
             e.report_queued,
             host_id,
+            max_vote_id,
         ],
     )?;
     Ok(())
@@ -902,6 +922,7 @@ impl<'w> FileLoad<'w> {
         let conn = self.conn;
         let file_id = self.file_id;
         let (direct_rows, staged_rows) = (self.direct_rows, self.staged_rows);
+        let max_id_before = self.max_id_before;
         let lake = self.lock.is_some();
         let host_id = self.host_id;
         let run = || -> duckdb::Result<Counts> {
@@ -959,7 +980,20 @@ impl<'w> FileLoad<'w> {
                 )?;
             }
             entry.counts = counts;
-            insert_ledger(conn, file_id, &entry, host_id)?;
+            // The highest Id after this load (rows at or below the old maximum cannot raise it;
+            // a file rejected whole added none).
+            let max_after: i64 = match finish {
+                Finish::Insert => conn.query_row(
+                    &format!(
+                        "SELECT greatest(?, coalesce(max(id), 0)) FROM {direct} \
+                         WHERE file_id = ? AND id > ?"
+                    ),
+                    params![max_id_before, file_id, max_id_before],
+                    |r| r.get(0),
+                )?,
+                Finish::RecordOnly => max_id_before,
+            };
+            insert_ledger(conn, file_id, &entry, host_id, Some(max_after))?;
             if lake {
                 // The view is the lake's, created once; the fence row makes an overlapping
                 // load of another host conflict.

@@ -43,6 +43,9 @@ ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS report_queued 
 -- The host that recorded the arrival (several hosts load one lake); warehouses made before it
 -- existed have NULL.
 ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS host_id VARCHAR;
+-- The highest vote Id in the warehouse after the load (NULL for arrivals that loaded nothing,
+-- and for rows older than this column), so that the next load need not scan votes for it.
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS max_vote_id BIGINT;
 
 -- One row per vote Id, ever. No index: DuckDB's zone maps serve range scans, and an ART
 -- index would slow every bulk load.

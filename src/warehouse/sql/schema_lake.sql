@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS blog_analysis.ingested_files (
     error                VARCHAR,
     archived_to          VARCHAR,
     report_queued        BOOLEAN,
-    host_id              VARCHAR
+    host_id              VARCHAR,
+    max_vote_id          BIGINT
 );
 
 CREATE TABLE IF NOT EXISTS blog_analysis.votes (
