@@ -379,6 +379,42 @@ fn names_in(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Two landing hosts (two folders with host ids of their own) on one lake.
+struct TwoHosts {
+    pg: Postgres,
+    a: Env,
+    b: Env,
+    data: PathBuf,
+}
+
+impl TwoHosts {
+    /// `ids`: the hosts' `host_id`s; `extra`: more of `[warehouse.ducklake]` for both.
+    fn new(ids: [&str; 2], extra: &str) -> TwoHosts {
+        let pg = Postgres::start();
+        let (a, b) = (Env::new(), Env::new());
+        let data = a.path("lake");
+        for (env, id) in [(&a, ids[0]), (&b, ids[1])] {
+            let host = format!("host_id = \"{id}\"\n{extra}");
+            env.write("votewatch.toml", lake_config(&pg, &data, &host));
+        }
+        TwoHosts { pg, a, b, data }
+    }
+
+    /// An analyst's query of the lake.
+    fn query(&self, sql: &str) -> String {
+        analyst(&self.a, &self.pg, &self.data, sql)
+    }
+}
+
+/// Waits until `env`'s processed/ holds `n` files (the daemon's log if it never does).
+fn wait_processed(env: &Env, d: &crate::daemon::Daemon, n: usize, wait: std::time::Duration) {
+    assert!(
+        crate::daemon::wait_until(wait, || names_in(&env.path("processed")).len() == n),
+        "{}",
+        d.log()
+    );
+}
+
 /// Two daemons on two landing hosts (two folders, two host ids) load one lake. One is killed
 /// between a commit and the archive move and finishes the move at its restart from the lake's
 /// ledger, with the other host's rows beside its own. Every Id is in the lake once, every file
@@ -386,65 +422,37 @@ fn names_in(dir: &Path) -> Vec<String> {
 /// loaded once.
 #[test]
 fn two_daemons_on_two_hosts_load_one_lake_and_recover_their_own_files() {
-    use crate::daemon::{drop_file, wait_until, Daemon};
-    use std::time::Duration;
-    const WAIT: Duration = Duration::from_secs(60);
-    let pg = Postgres::start();
-    let (a, b) = (Env::new(), Env::new());
-    let data = a.path("lake");
-    a.write(
-        "votewatch.toml",
-        lake_config(&pg, &data, "host_id = \"host-a\""),
-    );
-    b.write(
-        "votewatch.toml",
-        lake_config(&pg, &data, "host_id = \"host-b\""),
-    );
-
-    drop_file(&a, "a.jsonl", votes(1, 1000));
-    let crashed = Daemon::start_with(&a, &[(votewatch::failpoint::ENV, "before_archive")]);
+    use crate::daemon::{drop_file, Daemon};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+    let h = TwoHosts::new(["host-a", "host-b"], "");
+    drop_file(&h.a, "a.jsonl", votes(1, 1000));
+    let crashed = Daemon::start_with(&h.a, &[(votewatch::failpoint::ENV, "before_archive")]);
     assert!(
         crashed.wait_exit(WAIT).is_some(),
         "no crash at the failpoint"
     );
-    assert!(names_in(&a.path("processed")).is_empty());
+    assert!(names_in(&h.a.path("processed")).is_empty());
 
-    let da = Daemon::start(&a);
-    let db = Daemon::start(&b);
-    drop_file(&b, "b1.jsonl", votes(501, 1000));
-    drop_file(&a, "a2.jsonl", votes(1001, 1000));
-    drop_file(&b, "a.jsonl", votes(1, 1000));
-    assert!(
-        wait_until(WAIT, || names_in(&a.path("processed"))
-            == ["a.jsonl", "a2.jsonl"]),
-        "{}",
-        da.log()
-    );
-    assert!(
-        wait_until(WAIT, || names_in(&b.path("processed"))
-            == ["a.jsonl", "b1.jsonl"]),
-        "{}",
-        db.log()
-    );
+    let da = Daemon::start(&h.a);
+    let db = Daemon::start(&h.b);
+    drop_file(&h.b, "b1.jsonl", votes(501, 1000));
+    drop_file(&h.a, "a2.jsonl", votes(1001, 1000));
+    drop_file(&h.b, "a.jsonl", votes(1, 1000));
+    wait_processed(&h.a, &da, 2, WAIT);
+    wait_processed(&h.b, &db, 2, WAIT);
+    assert_eq!(names_in(&h.a.path("processed")), ["a.jsonl", "a2.jsonl"]);
+    assert_eq!(names_in(&h.b.path("processed")), ["a.jsonl", "b1.jsonl"]);
     assert_eq!(da.stop().0, 0);
     assert_eq!(db.stop().0, 0);
-
-    let totals = analyst(
-        &a,
-        &pg,
-        &data,
-        "SELECT count(*), count(DISTINCT id), max(id) FROM blog_analysis.votes",
-    );
-    assert_eq!(totals, "2000 2000 2000\n");
-    let ledger = analyst(
-        &a,
-        &pg,
-        &data,
-        "SELECT host_id, file_name, status, archived_to IS NOT NULL \
-         FROM blog_analysis.ingested_files ORDER BY host_id, file_name",
+    assert_eq!(
+        h.query("SELECT count(*), count(DISTINCT id), max(id) FROM blog_analysis.votes"),
+        "2000 2000 2000\n"
     );
     assert_eq!(
-        ledger,
+        h.query(
+            "SELECT host_id, file_name, status, archived_to IS NOT NULL \
+             FROM blog_analysis.ingested_files ORDER BY host_id, file_name"
+        ),
         "host-a a.jsonl loaded True\nhost-a a2.jsonl loaded True\n\
          host-b a.jsonl duplicate_file True\nhost-b b1.jsonl loaded True\n"
     );
@@ -607,39 +615,23 @@ fn the_daemon_waits_for_the_catalog_and_never_logs_its_password() {
 /// schema's creation race, and the loser waits and tries again.
 #[test]
 fn two_daemons_started_together_on_an_empty_lake_both_come_up() {
-    use crate::daemon::{drop_file, wait_until, Daemon};
-    use std::time::Duration;
-    const WAIT: Duration = Duration::from_secs(60);
-    let pg = Postgres::start();
-    let (a, b) = (Env::new(), Env::new());
-    let data = a.path("lake");
-    a.write("votewatch.toml", lake_config(&pg, &data, "host_id = \"a\""));
-    b.write("votewatch.toml", lake_config(&pg, &data, "host_id = \"b\""));
-    let da = Daemon::launch(&a, &[]);
-    let db = Daemon::launch(&b, &[]);
+    use crate::daemon::{drop_file, Daemon};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+    let h = TwoHosts::new(["a", "b"], "");
+    let da = Daemon::launch(&h.a, &[]);
+    let db = Daemon::launch(&h.b, &[]);
     da.wait_log("watching", WAIT);
     db.wait_log("watching", WAIT);
-    drop_file(&a, "a.jsonl", votes(1, 10));
-    drop_file(&b, "b.jsonl", votes(11, 10));
-    assert!(
-        wait_until(WAIT, || names_in(&a.path("processed")) == ["a.jsonl"]),
-        "{}",
-        da.log()
-    );
-    assert!(
-        wait_until(WAIT, || names_in(&b.path("processed")) == ["b.jsonl"]),
-        "{}",
-        db.log()
-    );
+    drop_file(&h.a, "a.jsonl", votes(1, 10));
+    drop_file(&h.b, "b.jsonl", votes(11, 10));
+    wait_processed(&h.a, &da, 1, WAIT);
+    wait_processed(&h.b, &db, 1, WAIT);
     assert_eq!(da.stop().0, 0);
     assert_eq!(db.stop().0, 0);
-    let totals = analyst(
-        &a,
-        &pg,
-        &data,
-        "SELECT count(*), count(DISTINCT id) FROM blog_analysis.votes",
+    assert_eq!(
+        h.query("SELECT count(*), count(DISTINCT id) FROM blog_analysis.votes"),
+        "20 20\n"
     );
-    assert_eq!(totals, "20 20\n");
 }
 
 /// With `maintain_daily_at`, the daemon maintains the lake itself when the time comes (here a
@@ -832,20 +824,11 @@ fn publish(env: &Env, staging: &Path, names: &[String]) {
 /// every arrival was reported.
 #[test]
 fn kill_9_of_one_host_while_both_load_loses_and_doubles_nothing() {
-    use crate::daemon::{wait_until, Daemon};
+    use crate::daemon::Daemon;
     use std::time::Duration;
     const WAIT: Duration = Duration::from_secs(120);
-    let pg = Postgres::start();
-    let (a, b) = (Env::new(), Env::new());
-    let data = a.path("lake");
-    a.write(
-        "votewatch.toml",
-        lake_config(&pg, &data, "host_id = \"a\"\nlock_timeout_secs = 20"),
-    );
-    b.write(
-        "votewatch.toml",
-        lake_config(&pg, &data, "host_id = \"b\"\nlock_timeout_secs = 20"),
-    );
+    let h = TwoHosts::new(["a", "b"], "lock_timeout_secs = 20");
+    let (a, b) = (&h.a, &h.b);
     let rows = 2000i64;
     let stage = |env: &Env, prefix: &str, first: i64, n: i64| -> Vec<String> {
         let dir = env.path("staging");
@@ -859,42 +842,27 @@ fn kill_9_of_one_host_while_both_load_loses_and_doubles_nothing() {
             })
             .collect()
     };
-    let a_files = stage(&a, "a", 1, 24);
-    let b_files = stage(&b, "b", 1 + rows / 2, 24);
-    let db = Daemon::start(&b);
+    let a_files = stage(a, "a", 1, 24);
+    let b_files = stage(b, "b", 1 + rows / 2, 24);
+    let db = Daemon::start(b);
     let delays = [40u64, 220, 90, 310, 15, 150];
     for (round, delay) in delays.iter().enumerate() {
-        let d = Daemon::launch(&a, &[]);
-        publish(&a, &a.path("staging"), &a_files[round * 4..round * 4 + 4]);
-        publish(&b, &b.path("staging"), &b_files[round * 4..round * 4 + 4]);
+        let d = Daemon::launch(a, &[]);
+        publish(a, &a.path("staging"), &a_files[round * 4..round * 4 + 4]);
+        publish(b, &b.path("staging"), &b_files[round * 4..round * 4 + 4]);
         std::thread::sleep(Duration::from_millis(*delay));
         d.kill9();
     }
-    let da = Daemon::start(&a);
-    assert!(
-        wait_until(WAIT, || names_in(&a.path("processed")).len() == 24),
-        "{}",
-        da.log()
-    );
-    assert!(
-        wait_until(WAIT, || names_in(&b.path("processed")).len() == 24),
-        "{}",
-        db.log()
-    );
+    let da = Daemon::start(a);
+    wait_processed(a, &da, 24, WAIT);
+    wait_processed(b, &db, 24, WAIT);
     assert_eq!(da.stop().0, 0);
     assert_eq!(db.stop().0, 0);
-    let totals = analyst(
-        &a,
-        &pg,
-        &data,
-        "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM blog_analysis.votes",
-    );
+    let totals =
+        h.query("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM blog_analysis.votes");
     let last = 1 + rows / 2 + 24 * rows - 1;
     assert_eq!(totals, format!("{last} {last} 1 {last}\n"));
-    let ledger = analyst(
-        &a,
-        &pg,
-        &data,
+    let ledger = h.query(
         "SELECT host_id, count(*), count(DISTINCT file_name), \
          count(*) FILTER (WHERE status = 'loaded' AND archived_to IS NOT NULL AND report_queued) \
          FROM blog_analysis.ingested_files GROUP BY host_id ORDER BY host_id",
@@ -960,14 +928,10 @@ print("next", count(), flush=True)
 /// content loaded once, every file archived with one ledger row naming its host.
 #[test]
 fn two_hosts_a_hundred_files_each_overlapping_and_identical() {
-    use crate::daemon::{wait_until, Daemon};
-    use std::time::Duration;
-    const WAIT: Duration = Duration::from_secs(300);
-    let pg = Postgres::start();
-    let (a, b) = (Env::new(), Env::new());
-    let data = a.path("lake");
-    a.write("votewatch.toml", lake_config(&pg, &data, "host_id = \"a\""));
-    b.write("votewatch.toml", lake_config(&pg, &data, "host_id = \"b\""));
+    use crate::daemon::Daemon;
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+    let h = TwoHosts::new(["a", "b"], "");
+    let (a, b) = (&h.a, &h.b);
     let rows = 300i64;
     let (sa, sb) = (a.path("staging"), b.path("staging"));
     std::fs::create_dir_all(&sa).unwrap();
@@ -988,33 +952,17 @@ fn two_hosts_a_hundred_files_each_overlapping_and_identical() {
         }
         b_files.push(name);
     }
-    let da = Daemon::start(&a);
-    let db = Daemon::start(&b);
-    publish(&a, &sa, &a_files);
-    publish(&b, &sb, &b_files);
-    assert!(
-        wait_until(WAIT, || names_in(&a.path("processed")).len() == 100),
-        "{}",
-        da.log()
-    );
-    assert!(
-        wait_until(WAIT, || names_in(&b.path("processed")).len() == 100),
-        "{}",
-        db.log()
-    );
+    let da = Daemon::start(a);
+    let db = Daemon::start(b);
+    publish(a, &sa, &a_files);
+    publish(b, &sb, &b_files);
+    wait_processed(a, &da, 100, WAIT);
+    wait_processed(b, &db, 100, WAIT);
     assert_eq!(da.stop().0, 0);
     assert_eq!(db.stop().0, 0);
-    let totals = analyst(
-        &a,
-        &pg,
-        &data,
-        "SELECT count(*), count(DISTINCT id), max(id) FROM blog_analysis.votes",
-    );
+    let totals = h.query("SELECT count(*), count(DISTINCT id), max(id) FROM blog_analysis.votes");
     assert_eq!(totals, "30000 30000 30000\n");
-    let ledger = analyst(
-        &a,
-        &pg,
-        &data,
+    let ledger = h.query(
         "SELECT count(*), count(DISTINCT id), sum(rows_inserted), \
          count(*) FILTER (WHERE status = 'duplicate_file'), \
          count(DISTINCT sha256) FILTER (WHERE status IN ('loaded', 'partial')), \
