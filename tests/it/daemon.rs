@@ -155,7 +155,8 @@ pub fn drop_file(env: &Env, name: &str, body: impl AsRef<[u8]>) -> PathBuf {
     dest
 }
 
-fn names(dir: &Path) -> Vec<String> {
+/// The names in `dir`, sorted (none when it does not exist).
+pub fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .map(|d| {
             d.flatten()

@@ -167,6 +167,16 @@ pub fn extension_repo() -> &'static str {
     })
 }
 
+/// A test folder with a lake of its own (a new PostgreSQL cluster, data under `lake/`) and its
+/// configuration in `votewatch.toml`; `extra` adds to `[warehouse.ducklake]`.
+fn one_lake(extra: &str) -> (Env, Postgres, PathBuf) {
+    let env = Env::new();
+    let pg = Postgres::start();
+    let data = env.path("lake");
+    env.write("votewatch.toml", lake_config(&pg, &data, extra));
+    (env, pg, data)
+}
+
 /// A votewatch configuration for the lake of `pg`, data under `data`.
 pub fn lake_config(pg: &Postgres, data: &Path, extra: &str) -> String {
     lake_config_at(pg, &format!("{}/", data.display()), extra)
@@ -239,13 +249,7 @@ for row in con.sql(sql).fetchall():
 /// file, and the ledger names this host.
 #[test]
 fn the_worked_example_loads_into_ducklake_and_an_analyst_reads_it() {
-    let env = Env::new();
-    let pg = Postgres::start();
-    let data = env.path("lake");
-    env.write(
-        "votewatch.toml",
-        lake_config(&pg, &data, "host_id = \"landing-1\""),
-    );
+    let (env, pg, data) = one_lake("host_id = \"landing-1\"");
     let sample = test_data("sample-votes.jsonl");
     let sample = sample.to_str().unwrap();
     let run = env.run(&["ingest", "--config", "votewatch.toml", sample]);
@@ -305,10 +309,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// is loaded once, and each process's counts add up to what the lake holds.
 #[test]
 fn concurrent_loads_of_overlapping_files_keep_every_id_once() {
-    let env = Env::new();
-    let pg = Postgres::start();
-    let data = env.path("lake");
-    env.write("votewatch.toml", lake_config(&pg, &data, ""));
+    let (env, pg, data) = one_lake("");
     // Four files of 20,000 votes; neighbours share half their Ids. The last is sent twice.
     let files: Vec<String> = (0..4)
         .map(|k| {
@@ -367,18 +368,6 @@ fn concurrent_loads_of_overlapping_files_keep_every_id_once() {
     assert_eq!(ledger, "5 5 50000 1 30000\n");
 }
 
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 /// Two landing hosts (two folders with host ids of their own) on one lake.
 struct TwoHosts {
     pg: Postgres,
@@ -409,7 +398,8 @@ impl TwoHosts {
 /// Waits until `env`'s processed/ holds `n` files (the daemon's log if it never does).
 fn wait_processed(env: &Env, d: &crate::daemon::Daemon, n: usize, wait: std::time::Duration) {
     assert!(
-        crate::daemon::wait_until(wait, || names_in(&env.path("processed")).len() == n),
+        crate::daemon::wait_until(wait, || crate::daemon::names(&env.path("processed")).len()
+            == n),
         "{}",
         d.log()
     );
@@ -431,7 +421,7 @@ fn two_daemons_on_two_hosts_load_one_lake_and_recover_their_own_files() {
         crashed.wait_exit(WAIT).is_some(),
         "no crash at the failpoint"
     );
-    assert!(names_in(&h.a.path("processed")).is_empty());
+    assert!(crate::daemon::names(&h.a.path("processed")).is_empty());
 
     let da = Daemon::start(&h.a);
     let db = Daemon::start(&h.b);
@@ -440,8 +430,14 @@ fn two_daemons_on_two_hosts_load_one_lake_and_recover_their_own_files() {
     drop_file(&h.b, "a.jsonl", votes(1, 1000));
     wait_processed(&h.a, &da, 2, WAIT);
     wait_processed(&h.b, &db, 2, WAIT);
-    assert_eq!(names_in(&h.a.path("processed")), ["a.jsonl", "a2.jsonl"]);
-    assert_eq!(names_in(&h.b.path("processed")), ["a.jsonl", "b1.jsonl"]);
+    assert_eq!(
+        crate::daemon::names(&h.a.path("processed")),
+        ["a.jsonl", "a2.jsonl"]
+    );
+    assert_eq!(
+        crate::daemon::names(&h.b.path("processed")),
+        ["a.jsonl", "b1.jsonl"]
+    );
     assert_eq!(da.stop().0, 0);
     assert_eq!(db.stop().0, 0);
     assert_eq!(
@@ -463,10 +459,7 @@ fn two_daemons_on_two_hosts_load_one_lake_and_recover_their_own_files() {
 /// disk, the same votes for the analysts.
 #[test]
 fn maintain_merges_small_files_and_keeps_every_vote() {
-    let env = Env::new();
-    let pg = Postgres::start();
-    let data = env.path("lake");
-    env.write("votewatch.toml", lake_config(&pg, &data, ""));
+    let (env, pg, data) = one_lake("");
     for k in 0..6 {
         let name = format!("f{k}.jsonl");
         env.write(&name, votes(1 + k * 100, 100));
@@ -527,10 +520,7 @@ fn maintain_merges_small_files_and_keeps_every_vote() {
 /// weeks, the lake's read by the Python client from another process.
 #[test]
 fn the_real_file_gives_the_same_votes_and_outlier_weeks_in_both_modes() {
-    let env = Env::new();
-    let pg = Postgres::start();
-    let data = env.path("lake");
-    env.write("votewatch.toml", lake_config(&pg, &data, ""));
+    let (env, pg, data) = one_lake("");
     let real = test_data("votes.jsonl.zst");
     let real = real.to_str().unwrap();
     let lake = env.run(&["ingest", "--config", "votewatch.toml", real]);
@@ -564,13 +554,7 @@ fn the_daemon_waits_for_the_catalog_and_never_logs_its_password() {
     use std::time::Duration;
     const WAIT: Duration = Duration::from_secs(60);
     const SECRET: &str = "pw-7f3a9c-never-logged";
-    let env = Env::new();
-    let pg = Postgres::start();
-    let data = env.path("lake");
-    env.write(
-        "votewatch.toml",
-        lake_config(&pg, &data, "password_env = \"VW_TEST_CATALOG_PASSWORD\""),
-    );
+    let (env, pg, data) = one_lake("password_env = \"VW_TEST_CATALOG_PASSWORD\"");
     pg.stop();
     let d = Daemon::launch(&env, &[("VW_TEST_CATALOG_PASSWORD", SECRET)]);
     d.wait_log("warehouse unavailable", WAIT);
@@ -578,7 +562,8 @@ fn the_daemon_waits_for_the_catalog_and_never_logs_its_password() {
     d.wait_log("watching", WAIT);
     drop_file(&env, "a.jsonl", votes(1, 100));
     assert!(
-        wait_until(WAIT, || names_in(&env.path("processed")) == ["a.jsonl"]),
+        wait_until(WAIT, || crate::daemon::names(&env.path("processed"))
+            == ["a.jsonl"]),
         "{}",
         d.log()
     );
@@ -593,7 +578,7 @@ fn the_daemon_waits_for_the_catalog_and_never_logs_its_password() {
     );
     pg.restart();
     assert!(
-        wait_until(WAIT, || names_in(&env.path("processed"))
+        wait_until(WAIT, || crate::daemon::names(&env.path("processed"))
             == ["a.jsonl", "b.jsonl"]),
         "{}",
         d.log()
@@ -658,7 +643,10 @@ fn the_daemon_maintains_the_lake_at_its_daily_time() {
         let name = format!("f{k}.jsonl");
         // 200 rows: DuckLake keeps small inserts in the catalog itself, not as Parquet.
         drop_file(&env, &name, votes(1 + k * 200, 200));
-        assert!(wait_until(WAIT, || names_in(&env.path("processed")).len()
+        assert!(wait_until(WAIT, || crate::daemon::names(
+            &env.path("processed")
+        )
+        .len()
             == k as usize + 1));
     }
     d.wait_log("lake maintained", WAIT);
@@ -876,10 +864,7 @@ fn kill_9_of_one_host_while_both_load_loses_and_doubles_nothing() {
 #[test]
 fn a_reader_holding_a_snapshot_neither_blocks_a_load_nor_sees_it_half() {
     use std::io::{BufRead, BufReader, Write};
-    let env = Env::new();
-    let pg = Postgres::start();
-    let data = env.path("lake");
-    env.write("votewatch.toml", lake_config(&pg, &data, ""));
+    let (env, pg, data) = one_lake("");
     env.write("first.jsonl", votes(1, 1000));
     env.write("second.jsonl", votes(1001, 500));
     let run = env.run(&["ingest", "--config", "votewatch.toml", "first.jsonl"]);
@@ -978,10 +963,7 @@ fn two_hosts_a_hundred_files_each_overlapping_and_identical() {
 /// straight in earlier in the file, and a file rejected whole after thousands of valid rows.
 #[test]
 fn the_lake_counts_and_keeps_what_the_file_mode_does() {
-    let env = Env::new();
-    let pg = Postgres::start();
-    let data = env.path("lake");
-    env.write("votewatch.toml", lake_config(&pg, &data, ""));
+    let (env, pg, data) = one_lake("");
     env.write("base.jsonl", votes(1, 3000));
     // 1,000 Ids the warehouse holds, then 4,000 new ones, then exact repeats and a
     // conflicting version of rows that went straight in long before.
