@@ -208,6 +208,93 @@ pub fn maintain(
     Ok(EXIT_OK)
 }
 
+/// `votewatch check`: what loading each file would report — records, rejects with line
+/// numbers and reasons, unknown fields, verdict — from the same code as a load, run against a
+/// throwaway warehouse in memory (one per file), so the real warehouse is never opened and no
+/// lock is taken. Exit status: `EXIT_FILE_NOT_LOADED` when a file would not be loaded.
+pub fn check(
+    cfg: &crate::config::Config,
+    files: &[PathBuf],
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, IngestError> {
+    let mut status = EXIT_OK;
+    let opts = IngestOptions::new(cfg.ingest);
+    let mut reports = Vec::new();
+    for path in files {
+        let mut scratch = Warehouse::open_scratch(&cfg.warehouse)?;
+        let o = ingest_file(&mut scratch, path, &opts)?;
+        let verdict = match o.status {
+            crate::warehouse::Status::Loaded => "would load",
+            crate::warehouse::Status::Partial => "would load, with rejects",
+            _ => "would not load",
+        };
+        if !o.status.is_handled() {
+            status = EXIT_FILE_NOT_LOADED;
+        }
+        if json {
+            let c = &o.counts;
+            reports.push(serde_json::json!({
+                "file": path.display().to_string(),
+                "verdict": verdict,
+                "status": o.status.as_str(),
+                "records": c.lines,
+                "votes": c.inserted,
+                "duplicates_in_file": c.duplicates_in_file,
+                "conflicting": c.conflicting,
+                "rejected": c.rejected,
+                "blank": c.blank,
+                "unknown_fields": o.unknown_fields,
+                "error": o.error,
+                "sha256": o.sha256,
+                "first_rejects": o.sample_rejects.iter().map(|r| serde_json::json!({
+                    "line": r.line,
+                    "element": r.element,
+                    "reason": r.reason,
+                })).collect::<Vec<_>>(),
+            }));
+        } else {
+            let c = &o.counts;
+            let _ = writeln!(
+                out,
+                "{verdict:<24} {}  records {}  votes {}  duplicates {}  conflicting {}  rejected {}  blank {}",
+                crate::text::path(path),
+                c.lines,
+                c.inserted,
+                c.duplicates_in_file,
+                c.conflicting,
+                c.rejected,
+                c.blank,
+            );
+            if let Some(error) = &o.error {
+                let _ = writeln!(out, "    {}", crate::text::escape(error));
+            }
+            for r in &o.sample_rejects {
+                let at = match r.element {
+                    Some(e) => format!("line {} element {e}", r.line),
+                    None => format!("line {}", r.line),
+                };
+                let _ = writeln!(out, "    reject {at}: {}", crate::text::escape(&r.reason));
+            }
+            if !o.unknown_fields.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    unknown fields: {}",
+                    crate::text::escape(&o.unknown_fields.join(", "))
+                );
+            }
+        }
+    }
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        );
+    }
+    Ok(status)
+}
+
 /// Prints the ledger, newest first.
 pub fn history(wh: &Warehouse, limit: u64, out: &mut impl Write) -> Result<u8, WarehouseError> {
     let rows: Vec<Vec<String>> = wh

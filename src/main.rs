@@ -69,6 +69,20 @@ enum Command {
         #[command(flatten)]
         wh: WarehouseArgs,
     },
+    /// Check files against the data contract without touching the warehouse: what a load
+    /// would report (records, rejects with line numbers and reasons, unknown fields, verdict);
+    /// exits 1 when a file would not be loaded
+    Check {
+        /// Configuration file (its [ingest] limits apply) [default: config/votewatch.toml when present]
+        #[arg(long, env = "VOTEWATCH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+        /// Files to check
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Tidy the warehouse: on DuckLake merge small files, expire old snapshots and delete
     /// files no snapshot needs; on a DuckDB file, checkpoint
     Maintain {
@@ -86,6 +100,12 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u64,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -169,6 +189,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Outliers { wh } => {
             let (_, wh) = open(&wh)?;
             commands::outliers(&wh, &mut out)?
+        }
+        Command::Check {
+            config,
+            format,
+            files,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            commands::check(&config, &files, format == OutputFormat::Json, &mut out)?
         }
         Command::Maintain { wh, retention_days } => {
             let (config, wh) = open(&wh)?;

@@ -215,6 +215,8 @@ pub struct Warehouse {
     lake: Option<Lake>,
     /// The catalog's password, masked in every error.
     secret: Option<String>,
+    /// A scratch warehouse's spill folder, removed with it.
+    _scratch: Option<tempfile::TempDir>,
 }
 
 struct Lake {
@@ -262,6 +264,7 @@ impl Warehouse {
             host_id: host_id(cfg),
             lake: None,
             secret: None,
+            _scratch: None,
         };
         // One transaction, so a crash leaves the whole schema or none of it.
         wh.conn
@@ -270,6 +273,40 @@ impl Warehouse {
                 let _ = wh.conn.execute_batch("ROLLBACK");
                 wh.err("cannot create the schema", e)
             })?;
+        wh.refresh_view()?;
+        Ok(wh)
+    }
+
+    /// A throwaway warehouse in memory (spilling to a temporary folder beyond
+    /// `memory_limit`), with the schema: `votewatch check` loads a file into one to report what
+    /// a load would, without opening the real warehouse.
+    pub fn open_scratch(cfg: &WarehouseConfig) -> Result<Warehouse> {
+        let label = PathBuf::from("(check: a scratch warehouse in memory)");
+        let fail = |source| WarehouseError {
+            path: label.clone(),
+            what: "cannot open",
+            source,
+        };
+        let spill = tempfile::tempdir()
+            .map_err(|e| fail(message_error(format!("cannot make a spill folder: {e}"))))?;
+        let mut settings = duckdb::Config::default()
+            .with("temp_directory", spill.path().display().to_string())
+            .map_err(fail)?;
+        if !cfg.memory_limit.is_empty() {
+            settings = settings.max_memory(&cfg.memory_limit).map_err(fail)?;
+        }
+        let conn = Connection::open_in_memory_with_flags(settings).map_err(fail)?;
+        let wh = Warehouse {
+            conn,
+            path: label.clone(),
+            host_id: host_id(cfg),
+            lake: None,
+            secret: None,
+            _scratch: Some(spill),
+        };
+        wh.conn
+            .execute_batch(SCHEMA_SQL)
+            .map_err(|e| wh.err("cannot create the schema", e))?;
         wh.refresh_view()?;
         Ok(wh)
     }
@@ -297,6 +334,7 @@ impl Warehouse {
                 lock_timeout_secs: d.lock_timeout_secs,
             }),
             secret,
+            _scratch: None,
         };
         // The view is created once, with the schema: replacing it in every load would make
         // concurrent loads conflict (and add a catalog row per load).

@@ -1,6 +1,7 @@
 //! Integration tests: the real executable in a temporary folder, a real DuckDB file.
 
 mod analysts;
+mod check;
 mod commands;
 mod contract;
 mod daemon;
