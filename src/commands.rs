@@ -295,6 +295,26 @@ pub fn check(
     Ok(status)
 }
 
+/// `votewatch check-config`: one line per finding; `EXIT_FILE_NOT_LOADED` (1) when any is an
+/// error.
+pub fn check_config(path: Option<&std::path::Path>, out: &mut impl Write) -> u8 {
+    use crate::preflight::Level;
+    let findings = crate::preflight::check(path);
+    for f in &findings {
+        let level = match f.level {
+            Level::Ok => "ok     ",
+            Level::Warning => "warning",
+            Level::Error => "error  ",
+        };
+        let _ = writeln!(out, "{level} {}: {}", f.key, f.message);
+    }
+    if findings.iter().any(|f| f.level == Level::Error) {
+        EXIT_FILE_NOT_LOADED
+    } else {
+        EXIT_OK
+    }
+}
+
 /// Prints the ledger, newest first.
 pub fn history(wh: &Warehouse, limit: u64, out: &mut impl Write) -> Result<u8, WarehouseError> {
     let rows: Vec<Vec<String>> = wh

@@ -13,7 +13,9 @@
 //! - [`mail`]: the outbox and its delivery (SMTP or .eml files), with retries.
 //! - [`metrics`]: the daemon's Prometheus registry and `/status` document.
 //! - [`http`]: `/metrics`, `/healthz` and `/status` on a local address.
-//! - [`commands`]: the CLI commands' output (ingest lines, outlier and history tables).
+//! - [`commands`]: the CLI commands' output (ingest lines, outlier and history tables,
+//!   check reports).
+//! - [`preflight`]: `votewatch check-config`: the configuration and what it points at.
 //! - [`synth`]: deterministic test and benchmark data shaped like the real export.
 //! - [`failpoint`]: crash points for the crash-safety tests.
 //! - [`text`]: supplier text (file names, reasons) escaped for terminals and logs.
@@ -28,6 +30,7 @@ pub mod ingest;
 pub mod input;
 pub mod mail;
 pub mod metrics;
+pub mod preflight;
 pub mod report;
 pub mod settle;
 pub mod synth;

@@ -83,6 +83,13 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check the configuration and what it points at (folders, warehouse, mail transport),
+    /// one line per finding; exits 1 on an error (the unit runs it before the daemon)
+    CheckConfig {
+        /// Configuration file [default: config/votewatch.toml when present, else built-in defaults]
+        #[arg(long, env = "VOTEWATCH_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Tidy the warehouse: on DuckLake merge small files, expire old snapshots and delete
     /// files no snapshot needs; on a DuckDB file, checkpoint
     Maintain {
@@ -198,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let config = Config::load(config.as_deref())?;
             commands::check(&config, &files, format == OutputFormat::Json, &mut out)?
         }
+        Command::CheckConfig { config } => commands::check_config(config.as_deref(), &mut out),
         Command::Maintain { wh, retention_days } => {
             let (config, wh) = open(&wh)?;
             let days = retention_days.unwrap_or(config.warehouse.ducklake.retention_days);

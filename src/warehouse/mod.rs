@@ -277,6 +277,49 @@ impl Warehouse {
         Ok(wh)
     }
 
+    /// Whether the configured warehouse can be used, without changing it: a DuckDB file is
+    /// opened read-only (a missing one is "to be created"); a lake is opened. Returns what was
+    /// found, for `votewatch check-config`.
+    pub fn probe(cfg: &WarehouseConfig) -> Result<String> {
+        if cfg.kind == WarehouseKind::Ducklake {
+            let wh = Warehouse::open(cfg)?;
+            let n = wh.query_i64("SELECT count(*) FROM blog_analysis.ingested_files")?;
+            return Ok(format!("the lake opens; {n} ledger rows"));
+        }
+        let path = cfg.path.as_path();
+        if !path.exists() {
+            return Ok("does not exist yet; the first load creates it".into());
+        }
+        let fail = |source| WarehouseError {
+            path: path.to_path_buf(),
+            what: "cannot open",
+            source,
+        };
+        let settings = duckdb::Config::default()
+            .access_mode(duckdb::AccessMode::ReadOnly)
+            .map_err(fail)?;
+        let conn = Connection::open_with_flags(path, settings).map_err(fail)?;
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM duckdb_tables() \
+                 WHERE schema_name = 'blog_analysis' AND table_name = 'ingested_files'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(fail)?;
+        if n == 0 {
+            return Ok("opens; no votewatch schema yet (the first load creates it)".into());
+        }
+        let rows: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM blog_analysis.ingested_files",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(fail)?;
+        Ok(format!("opens; {rows} ledger rows"))
+    }
+
     /// A throwaway warehouse in memory (spilling to a temporary folder beyond
     /// `memory_limit`), with the schema: `votewatch check` loads a file into one to report what
     /// a load would, without opening the real warehouse.

@@ -119,3 +119,71 @@ fn an_invalid_config_is_named() {
         run.stderr
     );
 }
+
+/// `check-config` names each problem with its key, one line each, and exits 1; a sound
+/// configuration (folders still to be created) passes with exit 0 and creates nothing.
+#[test]
+fn check_config_names_each_finding() {
+    let env = Env::new();
+    let good = env.run(&["check-config"]);
+    assert_eq!(good.code, 0, "{}{}", good.stdout, good.stderr);
+    assert!(
+        good.stdout
+            .contains("ok      paths.landing: landing: missing; will be created"),
+        "{}",
+        good.stdout
+    );
+    assert!(!env.path("landing").exists() && !env.warehouse().exists());
+
+    env.write("notdb.db", "garbage");
+    env.write("afile", "");
+    // Another file system for work/, when the machine has one (tmpfs /dev/shm).
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let other_fs =
+        dev(std::path::Path::new("/dev/shm")).filter(|d| Some(*d) != dev(env.dir.path()));
+    let work = match other_fs {
+        Some(_) => format!("/dev/shm/votewatch-test-{}", std::process::id()),
+        None => "work".to_string(),
+    };
+    env.write(
+        "bad.toml",
+        format!(
+            r#"
+[warehouse]
+path = "notdb.db"
+[paths]
+processed = "afile"
+work = "{work}"
+[report]
+transport = "smtp"
+[report.smtp]
+host = "mail.example.com"
+user = "u"
+tls = "none"
+"#
+        ),
+    );
+    let bad = env.run(&["check-config", "--config", "bad.toml"]);
+    assert_eq!(bad.code, 1, "{}{}", bad.stdout, bad.stderr);
+    let errors: Vec<&str> = bad
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("error"))
+        .collect();
+    let has = |key: &str, words: &str| errors.iter().any(|l| l.contains(key) && l.contains(words));
+    assert!(has("paths.processed", "not a folder"), "{}", bad.stdout);
+    assert!(
+        has("warehouse", "not a valid DuckDB database"),
+        "{}",
+        bad.stdout
+    );
+    assert!(has("report", "unencrypted"), "{}", bad.stdout);
+    if other_fs.is_some() {
+        assert!(
+            has("paths.work", "not on the file system of paths.landing"),
+            "{}",
+            bad.stdout
+        );
+    }
+}
