@@ -110,17 +110,36 @@ pub fn send_test_email(cfg: &ReportConfig, out: &mut impl Write) -> u8 {
 pub fn status(
     warehouse: &crate::config::WarehouseConfig,
     cfg: &ReportConfig,
+    filter: &crate::warehouse::LedgerFilter,
+    json: bool,
     out: &mut impl Write,
 ) -> u8 {
     let outbox = Outbox::new(&cfg.outbox);
     let waiting = outbox.len();
-    let _ = writeln!(
-        out,
-        "reports waiting in the outbox ({}): {waiting}",
-        outbox.dir().display()
-    );
+    if !json {
+        let _ = writeln!(
+            out,
+            "reports waiting in the outbox ({}): {waiting}",
+            outbox.dir().display()
+        );
+    }
     match Warehouse::open(warehouse) {
-        Ok(wh) => match wh.status_counts() {
+        Ok(wh) => match wh.status_counts(filter) {
+            Ok(rows) if json => {
+                let files: serde_json::Map<String, serde_json::Value> =
+                    rows.into_iter().map(|(s, n)| (s, n.into())).collect();
+                let doc = serde_json::json!({
+                    "outbox": outbox.dir().display().to_string(),
+                    "reports_waiting": waiting,
+                    "files": files,
+                });
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&doc).unwrap_or_default()
+                );
+                EXIT_OK
+            }
             Ok(rows) => {
                 for (status, n) in rows {
                     let _ = writeln!(out, "files {status}: {n}");
@@ -315,10 +334,76 @@ pub fn check_config(path: Option<&std::path::Path>, out: &mut impl Write) -> u8 
     }
 }
 
-/// Prints the ledger, newest first.
-pub fn history(wh: &Warehouse, limit: u64, out: &mut impl Write) -> Result<u8, WarehouseError> {
-    let rows: Vec<Vec<String>> = wh
-        .history(limit)?
+/// Parses `--since`: a UTC date (`2026-11-01`), date and time (`2026-11-01T10:00:00`, `Z` or
+/// an offset allowed), or an age (`36h`, `7d`, `90m`). Returns microseconds since the epoch.
+pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64, String> {
+    let t = text.trim();
+    let age = |n: &str, unit: i64| -> Option<i64> {
+        n.parse::<i64>()
+            .ok()
+            .map(|n| now.timestamp_micros() - n * unit * 1_000_000)
+    };
+    let parsed = if let Some(n) = t.strip_suffix('d') {
+        age(n, 86_400)
+    } else if let Some(n) = t.strip_suffix('h') {
+        age(n, 3_600)
+    } else if let Some(n) = t.strip_suffix('m') {
+        age(n, 60)
+    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        d.and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc().timestamp_micros())
+    } else if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        Some(d.timestamp_micros())
+    } else {
+        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
+            .ok()
+            .map(|d| d.and_utc().timestamp_micros())
+    };
+    parsed.ok_or_else(|| {
+        format!("--since {text:?}: expected a date (2026-11-01), a UTC date and time (2026-11-01T10:00:00) or an age (36h, 7d, 90m)")
+    })
+}
+
+/// Prints the ledger, newest first (as a table, or one JSON array).
+pub fn history(
+    wh: &Warehouse,
+    limit: u64,
+    filter: &crate::warehouse::LedgerFilter,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, WarehouseError> {
+    let history = wh.history(limit, filter)?;
+    if json {
+        let doc: Vec<serde_json::Value> = history
+            .iter()
+            .map(|h| {
+                let c = &h.counts;
+                serde_json::json!({
+                    "id": h.id,
+                    "started_utc": h.started,
+                    "status": h.status,
+                    "file": h.file_name,
+                    "read": c.lines,
+                    "inserted": c.inserted,
+                    "duplicates_in_file": c.duplicates_in_file,
+                    "already_in_warehouse": c.already_in_warehouse,
+                    "conflicting": c.conflicting,
+                    "rejected": c.rejected,
+                    "blank": c.blank,
+                    "millis": h.millis,
+                    "error": (!h.error.is_empty()).then_some(&h.error),
+                    "duplicate_of": h.duplicate_of,
+                })
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
+        return Ok(EXIT_OK);
+    }
+    let rows: Vec<Vec<String>> = history
         .into_iter()
         .map(|h| {
             let c = h.counts;

@@ -28,6 +28,38 @@ struct WarehouseArgs {
     warehouse: Option<PathBuf>,
 }
 
+/// Which ledger rows `history` and `status` show, and how.
+#[derive(clap::Args)]
+struct FilterArgs {
+    /// Only arrivals with this status (loaded, partial, duplicate_file, rejected, failed)
+    #[arg(long)]
+    status: Option<String>,
+    /// Only arrivals since then: a date (2026-11-01), a UTC date and time, or an age (36h, 7d)
+    #[arg(long)]
+    since: Option<String>,
+    /// Only arrivals of a file of this name
+    #[arg(long = "file")]
+    file_name: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+}
+
+impl FilterArgs {
+    fn filter(&self) -> anyhow::Result<votewatch::warehouse::LedgerFilter> {
+        Ok(votewatch::warehouse::LedgerFilter {
+            status: self.status.clone(),
+            since_micros: self
+                .since
+                .as_deref()
+                .map(|s| commands::parse_since(s, chrono::Utc::now()))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e))?,
+            file_name: self.file_name.clone(),
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Watch the landing folder and load every file dropped there, exactly once (the daemon)
@@ -68,6 +100,8 @@ enum Command {
     Status {
         #[command(flatten)]
         wh: WarehouseArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
     /// Check files against the data contract without touching the warehouse: what a load
     /// would report (records, rejects with line numbers and reasons, unknown fields, verdict);
@@ -106,6 +140,8 @@ enum Command {
         /// How many ledger rows to show
         #[arg(long, default_value_t = 20)]
         limit: u64,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
 }
 
@@ -189,9 +225,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let config = Config::load(config.as_deref())?;
             commands::send_test_email(&config.report, &mut out)
         }
-        Command::Status { wh } => {
+        Command::Status { wh, filter } => {
             let config = Config::load(wh.config.as_deref())?;
-            commands::status(&warehouse_config(&config, &wh), &config.report, &mut out)
+            commands::status(
+                &warehouse_config(&config, &wh),
+                &config.report,
+                &filter.filter()?,
+                filter.format == OutputFormat::Json,
+                &mut out,
+            )
         }
         Command::Outliers { wh } => {
             let (_, wh) = open(&wh)?;
@@ -211,9 +253,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let days = retention_days.unwrap_or(config.warehouse.ducklake.retention_days);
             commands::maintain(&wh, days, &mut out)?
         }
-        Command::History { wh, limit } => {
+        Command::History { wh, limit, filter } => {
             let (_, wh) = open(&wh)?;
-            commands::history(&wh, limit, &mut out)?
+            let json = filter.format == OutputFormat::Json;
+            commands::history(&wh, limit, &filter.filter()?, json, &mut out)?
         }
     })
 }

@@ -204,6 +204,15 @@ pub struct HistoryRow {
     pub duplicate_of: Option<i64>,
 }
 
+/// Which ledger rows `history` and `status` show; `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerFilter {
+    pub status: Option<String>,
+    /// Arrivals started at or after this many microseconds since the epoch (UTC).
+    pub since_micros: Option<i64>,
+    pub file_name: Option<String>,
+}
+
 /// An open warehouse: one DuckDB connection with a single owner.
 pub struct Warehouse {
     conn: Connection,
@@ -486,21 +495,25 @@ impl Warehouse {
         run().map_err(|e| self.err("cannot read outlier_weeks", e))
     }
 
-    pub fn history(&self, limit: u64) -> Result<Vec<HistoryRow>> {
+    pub fn history(&self, limit: u64, filter: &LedgerFilter) -> Result<Vec<HistoryRow>> {
         let run = || -> duckdb::Result<Vec<HistoryRow>> {
             let mut stmt = self.conn.prepare(HISTORY_SQL)?;
-            let rows = stmt.query_map(params![limit as i64], |r| {
-                Ok(HistoryRow {
-                    id: r.get(0)?,
-                    file_name: r.get(1)?,
-                    status: r.get(2)?,
-                    counts: counts_at(r, 3)?,
-                    started: r.get(10)?,
-                    millis: r.get(11)?,
-                    error: r.get(12)?,
-                    duplicate_of: r.get(13)?,
-                })
-            })?;
+            let f = filter;
+            let rows = stmt.query_map(
+                params![limit as i64, f.status, f.since_micros, f.file_name],
+                |r| {
+                    Ok(HistoryRow {
+                        id: r.get(0)?,
+                        file_name: r.get(1)?,
+                        status: r.get(2)?,
+                        counts: counts_at(r, 3)?,
+                        started: r.get(10)?,
+                        millis: r.get(11)?,
+                        error: r.get(12)?,
+                        duplicate_of: r.get(13)?,
+                    })
+                },
+            )?;
             rows.collect()
         };
         run().map_err(|e| self.err("cannot read the ledger", e))
@@ -619,13 +632,19 @@ impl Warehouse {
     }
 
     /// Ledger rows per status, most frequent first.
-    pub fn status_counts(&self) -> Result<Vec<(String, i64)>> {
+    pub fn status_counts(&self, filter: &LedgerFilter) -> Result<Vec<(String, i64)>> {
         let run = || -> duckdb::Result<Vec<(String, i64)>> {
             let mut stmt = self.conn.prepare(
                 "SELECT status, count(*) AS n FROM blog_analysis.ingested_files \
+                 WHERE ($1::VARCHAR IS NULL OR status = $1) \
+                   AND ($2::BIGINT IS NULL OR started_at >= make_timestamp($2::BIGINT)) \
+                   AND ($3::VARCHAR IS NULL OR file_name = $3) \
                  GROUP BY status ORDER BY n DESC, status",
             )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let f = filter;
+            let rows = stmt.query_map(params![f.status, f.since_micros, f.file_name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             rows.collect()
         };
         run().map_err(|e| self.err("cannot read the ledger", e))

@@ -187,3 +187,50 @@ tls = "none"
         );
     }
 }
+
+/// `history` and `status` filter by status, file name and start time, and speak JSON.
+#[test]
+fn history_and_status_filter_and_speak_json() {
+    let env = Env::new();
+    env.write("a.jsonl", votes(1, 5));
+    env.write("b.jsonl", "x\ny\n");
+    env.write("c.jsonl", votes(1, 5));
+    assert_eq!(env.ingest(&["a.jsonl", "b.jsonl", "c.jsonl"]).code, 1);
+
+    let run = env.run(&["history", "--status", "rejected", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["file"], "b.jsonl");
+    assert_eq!(rows[0]["rejected"], 2);
+
+    let run = env.run(&["history", "--file", "c.jsonl", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "duplicate_file");
+    assert_eq!(rows[0]["duplicate_of"], 1);
+
+    // Everything started in the last hour; nothing since tomorrow.
+    let recent = env.run(&["history", "--since", "1h"]);
+    assert_eq!(recent.stdout.lines().count(), 5, "{}", recent.stdout);
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let none = env.run(&["history", "--since", &tomorrow, "--format", "json"]);
+    assert_eq!(none.stdout.trim(), "[]");
+    let bad = env.run(&["history", "--since", "last tuesday"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("--since"), "{}", bad.stderr);
+
+    let run = env.run(&["status", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["files"]["loaded"], 1);
+    assert_eq!(doc["files"]["rejected"], 1);
+    assert_eq!(doc["files"]["duplicate_file"], 1);
+    let run = env.run(&["status", "--status", "loaded"]);
+    assert!(
+        run.stdout.contains("files loaded: 1") && !run.stdout.contains("rejected"),
+        "{}",
+        run.stdout
+    );
+}

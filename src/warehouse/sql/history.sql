@@ -1,3 +1,6 @@
+-- The ledger, newest first. $1: how many rows; $2: only this status; $3: only arrivals started
+-- at or after this many microseconds since the epoch (UTC); $4: only this file name. NULL: no
+-- filter.
 SELECT
     id, file_name, status, lines_read, rows_inserted, duplicates_in_file,
     already_in_warehouse, conflicting, rejected, blank_lines,
@@ -6,5 +9,8 @@ SELECT
     coalesce(error, '') AS error,
     duplicate_of
 FROM blog_analysis.ingested_files
+WHERE ($2::VARCHAR IS NULL OR status = $2)
+  AND ($3::BIGINT IS NULL OR started_at >= make_timestamp($3::BIGINT))
+  AND ($4::VARCHAR IS NULL OR file_name = $4)
 ORDER BY id DESC
 LIMIT $1;
