@@ -124,6 +124,30 @@ enum Command {
         #[arg(long, env = "VOTEWATCH_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Remove the votes a ledger row brought, in one transaction, recorded as an unload
+    Unload {
+        #[command(flatten)]
+        wh: WarehouseArgs,
+        /// The ledger id (see `votewatch history`)
+        id: i64,
+        /// Why, for the record
+        #[arg(long)]
+        reason: Option<String>,
+        /// Load the freed Ids again from later files that carried them (first wins)
+        #[arg(long)]
+        reload_later: bool,
+        /// Say what would happen and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Load the stored file of a ledger row again, as a new arrival (after a rejection, a
+    /// failure or an unload), once its bytes match the recorded SHA-256
+    Reingest {
+        #[command(flatten)]
+        wh: WarehouseArgs,
+        /// The ledger id (see `votewatch history`)
+        id: i64,
+    },
     /// Tidy the warehouse: on DuckLake merge small files, expire old snapshots and delete
     /// files no snapshot needs; on a DuckDB file, checkpoint
     Maintain {
@@ -246,6 +270,28 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let config = Config::load(config.as_deref())?;
             commands::check(&config, &files, format == OutputFormat::Json, &mut out)?
+        }
+        Command::Unload {
+            wh,
+            id,
+            reason,
+            reload_later,
+            dry_run,
+        } => {
+            let (config, mut wh) = open(&wh)?;
+            commands::unload(
+                &mut wh,
+                &config,
+                id,
+                reason.as_deref(),
+                reload_later,
+                dry_run,
+                &mut out,
+            )?
+        }
+        Command::Reingest { wh, id } => {
+            let (config, mut wh) = open(&wh)?;
+            commands::reingest(&mut wh, id, &IngestOptions::new(config.ingest), &mut out)?
         }
         Command::CheckConfig { config } => commands::check_config(config.as_deref(), &mut out),
         Command::Maintain { wh, retention_days } => {

@@ -5,6 +5,9 @@
 //! by host) is decided here, by `Warehouse::lake`.
 
 mod lake;
+mod unload;
+
+pub use unload::{LedgerFile, UnloadCounts};
 
 use std::path::{Path, PathBuf};
 
@@ -635,7 +638,10 @@ impl Warehouse {
     pub fn status_counts(&self, filter: &LedgerFilter) -> Result<Vec<(String, i64)>> {
         let run = || -> duckdb::Result<Vec<(String, i64)>> {
             let mut stmt = self.conn.prepare(
-                "SELECT status, count(*) AS n FROM blog_analysis.ingested_files \
+                "SELECT status, count(*) AS n FROM ( \
+                   SELECT CASE WHEN id IN (SELECT file_id FROM blog_analysis.unloads) \
+                          THEN 'unloaded' ELSE status END AS status, started_at, file_name \
+                   FROM blog_analysis.ingested_files) \
                  WHERE ($1::VARCHAR IS NULL OR status = $1) \
                    AND ($2::BIGINT IS NULL OR started_at >= make_timestamp($2::BIGINT)) \
                    AND ($3::VARCHAR IS NULL OR file_name = $3) \
@@ -959,7 +965,8 @@ impl<'w> FileLoad<'w> {
         self.conn
             .query_row(
                 "SELECT min(id) FROM blog_analysis.ingested_files \
-                 WHERE sha256 = ? AND status IN ('loaded', 'partial')",
+                 WHERE sha256 = ? AND status IN ('loaded', 'partial') \
+                   AND id NOT IN (SELECT file_id FROM blog_analysis.unloads)",
                 params![sha256],
                 |r| r.get(0),
             )

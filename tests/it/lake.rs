@@ -1007,3 +1007,37 @@ fn the_lake_counts_and_keeps_what_the_file_mode_does() {
         as_text(env.rows(votes_summary))
     );
 }
+
+/// `unload` (with `--reload-later`) and `reingest` on a lake, as on a DuckDB file.
+#[test]
+fn unload_and_reingest_work_on_the_lake() {
+    let (env, pg, data) = one_lake("");
+    env.write("f1.jsonl", votes(1, 100));
+    env.write("f2.jsonl", votes(50, 101));
+    let cfg = ["--config", "votewatch.toml"];
+    let run = env.run(&[&["ingest"][..], &cfg, &["f1.jsonl", "f2.jsonl"]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = env.run(&[&["unload", "1", "--reload-later"][..], &cfg].concat());
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("removed 100 votes"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("loaded 51 freed Ids again"),
+        "{}",
+        run.stdout
+    );
+    let q = "SELECT count(*), min(id), max(id), count(*) FILTER (WHERE file_id = 2) FROM blog_analysis.votes";
+    assert_eq!(analyst(&env, &pg, &data, q), "101 50 150 101\n");
+    let run = env.run(&[&["reingest", "1"][..], &cfg].concat());
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("inserted 49"), "{}", run.stdout);
+    assert_eq!(analyst(&env, &pg, &data, q), "150 1 150 101\n");
+    assert_eq!(
+        analyst(
+            &env,
+            &pg,
+            &data,
+            "SELECT file_id, votes_removed, reloaded FROM blog_analysis.unloads"
+        ),
+        "1 100 51\n"
+    );
+}

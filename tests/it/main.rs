@@ -12,4 +12,5 @@ mod inputs;
 mod lake;
 mod mail;
 mod smtp;
+mod unload;
 mod worked_example;

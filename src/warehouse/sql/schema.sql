@@ -68,3 +68,21 @@ CREATE TABLE IF NOT EXISTS blog_analysis.rejected_votes (
     raw_truncated BOOLEAN NOT NULL,
     reason        VARCHAR NOT NULL
 );
+
+-- Unloads (votewatch unload): append-only. The ledger row of the arrival keeps what happened
+-- when it arrived; a row here says its votes were removed later, when and why, and what that
+-- meant for later deliveries of the same Ids.
+CREATE TABLE IF NOT EXISTS blog_analysis.unloads (
+    file_id           BIGINT NOT NULL,
+    unloaded_at       TIMESTAMP NOT NULL,
+    reason            VARCHAR,
+    votes_removed     BIGINT NOT NULL,
+    -- Votes of later files that had been counted as already in the warehouse, or conflicting,
+    -- against the removed rows (read again from their archived files).
+    later_already     BIGINT NOT NULL,
+    later_conflicting BIGINT NOT NULL,
+    -- Freed Ids loaded again from later files (--reload-later), first wins among them.
+    reloaded          BIGINT NOT NULL,
+    -- Later files whose archived bytes were gone or changed, so could not be read again.
+    later_unreadable  BIGINT NOT NULL
+);

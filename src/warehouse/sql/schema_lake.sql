@@ -58,6 +58,17 @@ CREATE TABLE IF NOT EXISTS blog_analysis.rejected_votes (
     reason        VARCHAR NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS blog_analysis.unloads (
+    file_id           BIGINT NOT NULL,
+    unloaded_at       TIMESTAMP NOT NULL,
+    reason            VARCHAR,
+    votes_removed     BIGINT NOT NULL,
+    later_already     BIGINT NOT NULL,
+    later_conflicting BIGINT NOT NULL,
+    reloaded          BIGINT NOT NULL,
+    later_unreadable  BIGINT NOT NULL
+);
+
 -- One row that every write transaction updates: DuckLake refuses the commit of any write
 -- that overlapped another, should the lock ever fail to keep them apart.
 CREATE TABLE IF NOT EXISTS blog_analysis.load_fence (n BIGINT NOT NULL);

@@ -1,0 +1,203 @@
+//! `votewatch unload` and `reingest`, the warehouse's part: the ledger rows they act on, and
+//! the one transaction that removes a file's votes, counts what later files had delivered for
+//! the same Ids, optionally loads those again (first wins among what remains), and records the
+//! unload.
+
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::params;
+
+use super::{lake, Result, Warehouse, CLEANUP_SQL};
+
+/// A ledger row as `unload` and `reingest` need it.
+#[derive(Debug, Clone)]
+pub struct LedgerFile {
+    pub id: i64,
+    pub file_name: String,
+    pub source_path: String,
+    pub archived_to: Option<String>,
+    pub sha256: Option<String>,
+    pub status: String,
+    /// Its votes were removed by an unload.
+    pub unloaded: bool,
+}
+
+impl LedgerFile {
+    /// Where its bytes are now: the archive when the daemon moved it, else where it was read.
+    pub fn stored_at(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(self.archived_to.as_deref().unwrap_or(&self.source_path))
+    }
+}
+
+/// What an unload did (or, dry, would do).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnloadCounts {
+    pub votes_removed: u64,
+    pub later_already: u64,
+    pub later_conflicting: u64,
+    pub reloaded: u64,
+    pub later_unreadable: u64,
+}
+
+const LEDGER_FILE_SQL: &str = "SELECT id, file_name, source_path, archived_to, sha256, status, \
+     id IN (SELECT file_id FROM blog_analysis.unloads) FROM blog_analysis.ingested_files";
+
+fn ledger_file(r: &duckdb::Row<'_>) -> duckdb::Result<LedgerFile> {
+    Ok(LedgerFile {
+        id: r.get(0)?,
+        file_name: r.get(1)?,
+        source_path: r.get(2)?,
+        archived_to: r.get(3)?,
+        sha256: r.get(4)?,
+        status: r.get(5)?,
+        unloaded: r.get(6)?,
+    })
+}
+
+impl Warehouse {
+    pub fn ledger_file(&self, id: i64) -> Result<Option<LedgerFile>> {
+        let run = || -> duckdb::Result<Option<LedgerFile>> {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("{LEDGER_FILE_SQL} WHERE id = ?"))?;
+            let mut rows = stmt.query(params![id])?;
+            rows.next()?.map(ledger_file).transpose()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// The loaded arrivals after `id` (still loaded), in ledger order: the files whose votes
+    /// may have met the Ids of `id`.
+    pub fn later_loaded(&self, id: i64) -> Result<Vec<LedgerFile>> {
+        let run = || -> duckdb::Result<Vec<LedgerFile>> {
+            let mut stmt = self.conn.prepare(&format!(
+                "{LEDGER_FILE_SQL} WHERE id > ? AND status IN ('loaded', 'partial') \
+                 AND id NOT IN (SELECT file_id FROM blog_analysis.unloads) ORDER BY id"
+            ))?;
+            let rows = stmt.query_map(params![id], ledger_file)?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// The votes of this (scratch) warehouse as Arrow batches in the columns of `votes`, each
+    /// row's `file_id` set to `file_id`: a later file as its load kept it (first wins within
+    /// the file), for [`Warehouse::unload`].
+    pub fn votes_as(&self, file_id: i64) -> Result<Vec<RecordBatch>> {
+        let run = || -> duckdb::Result<Vec<RecordBatch>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, post_id, vote_type_id, user_id, bounty_amount, creation_date, \
+                 ?::BIGINT AS file_id FROM blog_analysis.votes",
+            )?;
+            let batches = stmt.query_arrow(params![file_id])?.collect();
+            Ok(batches)
+        };
+        run().map_err(|e| self.err("cannot read votes", e))
+    }
+
+    /// Removes the votes of ledger row `id` in one transaction and records it in `unloads`.
+    /// `later` holds what later files delivered (their votes, `file_id` = their ledger id);
+    /// votes of theirs whose Id the removed rows held are counted as already there (same
+    /// values) or conflicting, and with `reload` the first of them per freed Id (lowest ledger
+    /// id) is loaded. `dry_run`: everything is computed, then rolled back.
+    pub fn unload(
+        &mut self,
+        id: i64,
+        reason: Option<&str>,
+        later: Vec<RecordBatch>,
+        later_unreadable: u64,
+        reload: bool,
+        dry_run: bool,
+    ) -> Result<UnloadCounts> {
+        if let Some(l) = &self.lake {
+            lake::lock(&l.lock, l.lock_timeout_secs)
+                .map_err(|e| self.err(super::LAKE_LOCK_TIMEOUT, e))?;
+        }
+        let conn = &self.conn;
+        let run = || -> duckdb::Result<UnloadCounts> {
+            conn.execute_batch(
+                "BEGIN TRANSACTION;
+                 CREATE OR REPLACE TEMP TABLE vw_later AS SELECT * FROM blog_analysis.votes LIMIT 0;",
+            )?;
+            {
+                let mut app = conn.appender_to_catalog_and_db("vw_later", "temp", "main")?;
+                for b in later {
+                    app.append_record_batch(b)?;
+                }
+            }
+            conn.execute(
+                "CREATE OR REPLACE TEMP TABLE vw_removed AS \
+                 SELECT * FROM blog_analysis.votes WHERE file_id = ?",
+                params![id],
+            )?;
+            let (already, conflicting): (i64, i64) = conn.query_row(
+                "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) FROM ( \
+                   SELECT row(l.post_id, l.vote_type_id, l.user_id, l.bounty_amount, l.creation_date) \
+                          IS NOT DISTINCT FROM \
+                          row(r.post_id, r.vote_type_id, r.user_id, r.bounty_amount, r.creation_date) AS same \
+                   FROM temp.vw_later l JOIN temp.vw_removed r ON l.id = r.id)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let removed = conn.execute(
+                "DELETE FROM blog_analysis.votes WHERE file_id = ?",
+                params![id],
+            )? as u64;
+            let reloaded = if reload {
+                conn.execute(
+                    "INSERT INTO blog_analysis.votes \
+                     SELECT id, arg_min(post_id, file_id), arg_min(vote_type_id, file_id), \
+                            arg_min_null(user_id, file_id), arg_min_null(bounty_amount, file_id), \
+                            arg_min(creation_date, file_id), min(file_id) \
+                     FROM temp.vw_later \
+                     WHERE id IN (SELECT id FROM temp.vw_removed) \
+                       AND id NOT IN (SELECT v.id FROM blog_analysis.votes v \
+                                      JOIN temp.vw_removed r ON v.id = r.id) \
+                     GROUP BY id",
+                    [],
+                )? as u64
+            } else {
+                0
+            };
+            let counts = UnloadCounts {
+                votes_removed: removed,
+                later_already: already as u64,
+                later_conflicting: conflicting as u64,
+                reloaded,
+                later_unreadable,
+            };
+            conn.execute(
+                "INSERT INTO blog_analysis.unloads VALUES \
+                 (?, make_timestamp(?::BIGINT), ?, ?, ?, ?, ?, ?)",
+                params![
+                    id,
+                    chrono::Utc::now().timestamp_micros(),
+                    reason,
+                    counts.votes_removed as i64,
+                    counts.later_already as i64,
+                    counts.later_conflicting as i64,
+                    counts.reloaded as i64,
+                    counts.later_unreadable as i64
+                ],
+            )?;
+            if self.lake.is_some() {
+                conn.execute_batch(lake::FENCE_SQL)?;
+            } else {
+                conn.execute_batch(super::OUTLIER_WEEKS_SQL)?;
+            }
+            conn.execute_batch(if dry_run { "ROLLBACK" } else { "COMMIT" })?;
+            Ok(counts)
+        };
+        let result = run();
+        if result.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let _ = conn.execute_batch(CLEANUP_SQL);
+        let _ = conn.execute_batch(
+            "DROP TABLE IF EXISTS temp.vw_later; DROP TABLE IF EXISTS temp.vw_removed;",
+        );
+        if let Some(l) = &self.lake {
+            lake::unlock(&l.lock);
+        }
+        result.map_err(|e| self.err("cannot unload the file", e))
+    }
+}
