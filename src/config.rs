@@ -15,6 +15,18 @@ pub struct Config {
     pub paths: PathsConfig,
     pub daemon: DaemonConfig,
     pub report: ReportConfig,
+    pub expect: ExpectConfig,
+}
+
+/// `[expect]`: what the supplier is expected to send; the daemon alerts (once, then at most
+/// once a period) when it does not, and says when it does again. Zero turns a check off.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpectConfig {
+    /// A loaded file at least every this many hours.
+    pub file_every_hours: f64,
+    /// At least this many new votes in the last 24 hours.
+    pub min_rows_per_day: u64,
 }
 
 /// One e-mail per batch (default) or one per file.
@@ -446,6 +458,10 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let e = &self.expect;
+        if !(0.0..=24.0 * 366.0).contains(&e.file_every_hours) {
+            return Err("expect.file_every_hours must be between 0 (off) and 8784 (a year)".into());
+        }
         if self.warehouse.kind == WarehouseKind::Ducklake {
             let d = &self.warehouse.ducklake;
             if d.catalog.trim().is_empty() {

@@ -11,6 +11,7 @@
 //! - [`archive`]: moving a file to processed/ or failed/ without overwriting anything.
 //! - [`report`]: the per-batch report as data, text and HTML.
 //! - [`mail`]: the outbox and its delivery (SMTP or .eml files), with retries.
+//! - [`freshness`]: whether the supplier sends what `[expect]` says (alerts).
 //! - [`metrics`]: the daemon's Prometheus registry and `/status` document.
 //! - [`http`]: `/metrics`, `/healthz` and `/status` on a local address.
 //! - [`commands`]: the CLI commands' output (ingest lines, outlier and history tables,
@@ -25,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod failpoint;
+pub mod freshness;
 pub mod http;
 pub mod ingest;
 pub mod input;

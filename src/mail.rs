@@ -519,6 +519,12 @@ impl Postman {
         post(cfg, &Outbox::new(&cfg.outbox), report);
         self.wake.notify_one();
     }
+
+    /// Stores and hands on one message that is not a batch report (a freshness alert).
+    pub fn post_rendered(&self, cfg: &ReportConfig, rendered: &Rendered) {
+        store(cfg, &Outbox::new(&cfg.outbox), rendered);
+        self.wake.notify_one();
+    }
 }
 
 /// Starts the sender task on `tracker`: it first tries every report already waiting, then
@@ -575,19 +581,26 @@ async fn sender_task(
 /// Renders a report under the configured mode and stores each message in the outbox.
 /// Returns how many were stored.
 pub fn post(cfg: &ReportConfig, outbox: &Outbox, report: &crate::report::BatchReport) -> usize {
-    let mut stored = 0;
-    for rendered in report.render(cfg.mode) {
-        match build_message(cfg, &rendered).and_then(|m| outbox.put(&m, &rendered.subject)) {
-            Ok(path) => {
-                stored += 1;
-                info!(subject = %rendered.subject, outbox = %path.display(), "report queued");
-            }
-            Err(e) => {
-                error!(error = %e, subject = %rendered.subject, report = %rendered.text, "cannot queue the report; its text is here instead")
-            }
+    report
+        .render(cfg.mode)
+        .iter()
+        .filter(|r| store(cfg, outbox, r))
+        .count()
+}
+
+/// Builds the message of `rendered` and stores it in the outbox; a message that cannot be
+/// stored is logged in full instead. True when stored.
+fn store(cfg: &ReportConfig, outbox: &Outbox, rendered: &Rendered) -> bool {
+    match build_message(cfg, rendered).and_then(|m| outbox.put(&m, &rendered.subject)) {
+        Ok(path) => {
+            info!(subject = %rendered.subject, outbox = %path.display(), "report queued");
+            true
+        }
+        Err(e) => {
+            error!(error = %e, subject = %rendered.subject, report = %rendered.text, "cannot queue the report; its text is here instead");
+            false
         }
     }
-    stored
 }
 
 fn build_mailer(cfg: &ReportConfig) -> Option<Mailer> {

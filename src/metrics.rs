@@ -28,6 +28,7 @@ pub struct Metrics {
     waiting_files: Gauge,
     outbox_depth: Gauge,
     last_success: Gauge<f64, AtomicU64>,
+    supplier_late: Gauge,
     /// What `/status` shows, as JSON.
     status: Mutex<serde_json::Value>,
 }
@@ -89,6 +90,12 @@ impl Metrics {
             "When a file was last loaded (Unix time)",
             last_success.clone(),
         );
+        let supplier_late = Gauge::default();
+        registry.register(
+            "supplier_late",
+            "1 while the supplier does not send what [expect] says, else 0",
+            supplier_late.clone(),
+        );
         Metrics {
             registry,
             files,
@@ -101,6 +108,7 @@ impl Metrics {
             waiting_files,
             outbox_depth,
             last_success,
+            supplier_late,
             status: Mutex::new(serde_json::json!({})),
         }
     }
@@ -121,6 +129,10 @@ impl Metrics {
 
     pub fn dropped_to_committed(&self, seconds: f64) {
         self.drop_to_commit_seconds.observe(seconds);
+    }
+
+    pub fn set_supplier_late(&self, late: bool) {
+        self.supplier_late.set(i64::from(late));
     }
 
     pub fn batch_done(&self, seconds: f64) {

@@ -69,6 +69,9 @@ pub struct Loader {
     /// The configured daily maintenance time, and when it is next due.
     maintain_at: Option<chrono::NaiveTime>,
     next_maintain: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether the supplier sends what `[expect]` says; fed from the ledger at start and by
+    /// every load, asked while idle.
+    freshness: crate::freshness::Freshness,
     interrupt: Interrupt,
     metrics: Arc<Metrics>,
     postman: Postman,
@@ -85,8 +88,10 @@ impl Loader {
         metrics: Arc<Metrics>,
         postman: Postman,
     ) -> Self {
+        let expect = config.borrow().expect;
         Loader {
             config,
+            freshness: crate::freshness::Freshness::new(expect, chrono::Utc::now()),
             maintain_at: None,
             next_maintain: None,
             interrupt,
@@ -107,6 +112,7 @@ impl Loader {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     self.maybe_maintain();
+                    self.check_freshness();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -159,9 +165,38 @@ impl Loader {
         }
     }
 
+    /// Alerts (through the outbox) when the supplier stops sending what `[expect]` says, at
+    /// most once a period, and says once when deliveries are back.
+    fn check_freshness(&mut self) {
+        let config = self.config.borrow().clone();
+        self.freshness.set_expect(config.expect);
+        if let Some(notice) = self.freshness.check(chrono::Utc::now()) {
+            match &notice {
+                crate::freshness::Notice::Late { problems } => {
+                    warn!(problems = %problems.join("; "), "supplier late; alert queued")
+                }
+                crate::freshness::Notice::BackToNormal { .. } => {
+                    info!("deliveries back to normal; notice queued")
+                }
+            }
+            self.postman.post_rendered(&config.report, &notice.render());
+        }
+        self.metrics.set_supplier_late(self.freshness.is_late());
+    }
+
     fn start(&mut self, config: &Config) -> anyhow::Result<Reply> {
         let mut stuck = Vec::new();
         if let Some(mut wh) = self.open_warehouse(config)? {
+            // What the ledger says about recent loads, for the freshness check.
+            let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
+            let (last, recent) = wh.loads_since(day_ago.timestamp_micros())?;
+            let at = |us: i64| chrono::DateTime::from_timestamp_micros(us).unwrap_or(day_ago);
+            if let Some(last) = last {
+                self.freshness.loaded(at(last), 0);
+            }
+            for (t, rows) in recent {
+                self.freshness.loaded(at(t), rows);
+            }
             self.recover_claims(config, &mut wh)?;
             reconcile(config, &mut wh, &mut stuck)?;
             self.report_unreported(config, &mut wh)?;
@@ -351,6 +386,10 @@ impl Loader {
                     match outcome.status.is_handled() {
                         true => self.totals.loaded += 1,
                         false => self.totals.not_loaded += 1,
+                    }
+                    if matches!(outcome.status, Status::Loaded | Status::Partial) {
+                        self.freshness
+                            .loaded(chrono::Utc::now(), outcome.counts.inserted);
                     }
                     // Timed first: a scrape that sees this file counted sees it timed too
                     // (the registry is encoded in registration order, files first).

@@ -634,6 +634,31 @@ impl Warehouse {
         })
     }
 
+    /// Loads (loaded or partial arrivals) that finished at or after `since_micros`, as
+    /// (finished, microseconds since the epoch; new votes), and when the last load of all
+    /// finished: what the freshness check starts from.
+    pub fn loads_since(&self, since_micros: i64) -> Result<(Option<i64>, Vec<(i64, u64)>)> {
+        let run = || -> duckdb::Result<(Option<i64>, Vec<(i64, u64)>)> {
+            let last: Option<i64> = self.conn.query_row(
+                "SELECT epoch_us(max(finished_at)) FROM blog_analysis.ingested_files \
+                 WHERE status IN ('loaded', 'partial') AND (?::VARCHAR IS NULL OR host_id = ?)",
+                params![self.own_host(), self.own_host()],
+                |r| r.get(0),
+            )?;
+            let mut stmt = self.conn.prepare(
+                "SELECT epoch_us(finished_at), rows_inserted FROM blog_analysis.ingested_files \
+                 WHERE status IN ('loaded', 'partial') AND finished_at >= make_timestamp(?::BIGINT) \
+                   AND (?::VARCHAR IS NULL OR host_id = ?) ORDER BY finished_at",
+            )?;
+            let rows = stmt.query_map(
+                params![since_micros, self.own_host(), self.own_host()],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
+            )?;
+            Ok((last, rows.collect::<duckdb::Result<_>>()?))
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
     /// Ledger rows per status, most frequent first.
     pub fn status_counts(&self, filter: &LedgerFilter) -> Result<Vec<(String, i64)>> {
         let run = || -> duckdb::Result<Vec<(String, i64)>> {

@@ -1303,3 +1303,59 @@ fn the_watchdog_is_fed_by_a_slow_commit_but_not_by_a_stuck_loop() {
         drop(d);
     }
 }
+
+/// `[expect]`: a supplier that sends nothing for longer than the period gets one alert e-mail
+/// (and the metric says so); a file arriving clears it with one "back to normal". Periods of a
+/// second or two stand in for hours here; the state machine is tested with a clock in
+/// `freshness.rs`.
+#[test]
+fn a_quiet_supplier_is_alerted_once_and_cleared_once() {
+    let env = Env::new();
+    env.write(
+        "votewatch.toml",
+        format!("{CONFIG}[expect]\nfile_every_hours = 0.0005\n"),
+    );
+    let d = Daemon::start(&env);
+    let addr = d
+        .log()
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the daemon logs its HTTP address")
+        .to_string();
+    let late_metric = || {
+        http_get(&addr, "/metrics")
+            .1
+            .contains("votewatch_supplier_late 1")
+    };
+    let late = "votewatch: the supplier is late — action needed";
+    let back = "votewatch: deliveries are back to normal";
+    assert!(
+        wait_until(WAIT, || eml_subjects(&env).contains(&late.to_string())),
+        "{}",
+        d.log()
+    );
+    drop_file(&env, "a.jsonl", votes(1, 5));
+    assert!(
+        wait_until(WAIT, || eml_subjects(&env).contains(&back.to_string())),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    assert_eq!(d.stop().0, 0);
+    let subjects = eml_subjects(&env);
+    assert_eq!(
+        subjects.iter().filter(|s| *s == back).count(),
+        1,
+        "{subjects:?}"
+    );
+    // The alert was not repeated within its period (1.8 s) before the file came.
+    assert_eq!(
+        log.matches("supplier late; alert queued").count(),
+        subjects.iter().filter(|s| *s == late).count()
+    );
+    assert!(
+        subjects.iter().any(|s| s.starts_with("votewatch: a.jsonl")),
+        "{subjects:?}"
+    );
+}
