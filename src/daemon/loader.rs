@@ -189,12 +189,12 @@ impl Loader {
         if let Some(mut wh) = self.open_warehouse(config)? {
             // What the ledger says about recent loads, for the freshness check.
             let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
-            let (last, recent) = wh.loads_since(day_ago.timestamp_micros())?;
+            let recent = wh.loads_since(day_ago.timestamp_micros())?;
             let at = |us: i64| chrono::DateTime::from_timestamp_micros(us).unwrap_or(day_ago);
-            if let Some(last) = last {
+            if let Some(last) = recent.last_micros {
                 self.freshness.loaded(at(last), 0);
             }
-            for (t, rows) in recent {
+            for (t, rows) in recent.loads {
                 self.freshness.loaded(at(t), rows);
             }
             self.recover_claims(config, &mut wh)?;

@@ -207,6 +207,14 @@ pub struct HistoryRow {
     pub duplicate_of: Option<i64>,
 }
 
+/// This host's recent loads, for the freshness check: when the last load finished, and each
+/// load since a moment (finished, microseconds since the epoch; new votes).
+#[derive(Debug, Clone, Default)]
+pub struct RecentLoads {
+    pub last_micros: Option<i64>,
+    pub loads: Vec<(i64, u64)>,
+}
+
 /// Which ledger rows `history` and `status` show; `None` fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerFilter {
@@ -637,8 +645,8 @@ impl Warehouse {
     /// Loads (loaded or partial arrivals) that finished at or after `since_micros`, as
     /// (finished, microseconds since the epoch; new votes), and when the last load of all
     /// finished: what the freshness check starts from.
-    pub fn loads_since(&self, since_micros: i64) -> Result<(Option<i64>, Vec<(i64, u64)>)> {
-        let run = || -> duckdb::Result<(Option<i64>, Vec<(i64, u64)>)> {
+    pub fn loads_since(&self, since_micros: i64) -> Result<RecentLoads> {
+        let run = || -> duckdb::Result<RecentLoads> {
             let last: Option<i64> = self.conn.query_row(
                 "SELECT epoch_us(max(finished_at)) FROM blog_analysis.ingested_files \
                  WHERE status IN ('loaded', 'partial') AND (?::VARCHAR IS NULL OR host_id = ?)",
@@ -654,7 +662,10 @@ impl Warehouse {
                 params![since_micros, self.own_host(), self.own_host()],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
             )?;
-            Ok((last, rows.collect::<duckdb::Result<_>>()?))
+            Ok(RecentLoads {
+                last_micros: last,
+                loads: rows.collect::<duckdb::Result<_>>()?,
+            })
         };
         run().map_err(|e| self.err("cannot read the ledger", e))
     }

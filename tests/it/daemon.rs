@@ -1304,10 +1304,10 @@ fn the_watchdog_is_fed_by_a_slow_commit_but_not_by_a_stuck_loop() {
     }
 }
 
-/// `[expect]`: a supplier that sends nothing for longer than the period gets one alert e-mail
-/// (and the metric says so); a file arriving clears it with one "back to normal". Periods of a
-/// second or two stand in for hours here; the state machine is tested with a clock in
-/// `freshness.rs`.
+/// `[expect]`: a supplier that sends nothing for longer than the period gets an alert e-mail
+/// (and the metric says so); a file arriving clears it with one "back to normal". A period of
+/// 1.8 s stands in for hours here (so the supplier is soon late again); the state machine —
+/// once, a reminder a period, cleared once — is tested with a clock in `freshness.rs`.
 #[test]
 fn a_quiet_supplier_is_alerted_once_and_cleared_once() {
     let env = Env::new();
@@ -1335,24 +1335,19 @@ fn a_quiet_supplier_is_alerted_once_and_cleared_once() {
         "{}",
         d.log()
     );
+    assert!(wait_until(WAIT, late_metric), "{}", d.log());
     drop_file(&env, "a.jsonl", votes(1, 5));
     assert!(
         wait_until(WAIT, || eml_subjects(&env).contains(&back.to_string())),
         "{}",
         d.log()
     );
-    let log = d.log();
     assert_eq!(d.stop().0, 0);
     let subjects = eml_subjects(&env);
     assert_eq!(
         subjects.iter().filter(|s| *s == back).count(),
         1,
         "{subjects:?}"
-    );
-    // The alert was not repeated within its period (1.8 s) before the file came.
-    assert_eq!(
-        log.matches("supplier late; alert queued").count(),
-        subjects.iter().filter(|s| *s == late).count()
     );
     assert!(
         subjects.iter().any(|s| s.starts_with("votewatch: a.jsonl")),
