@@ -39,31 +39,37 @@ pub fn ingest(
         let weeks = wh.count_outlier_weeks().ok();
         let outbox = Outbox::new(&cfg.outbox);
         let queued = mail::post(cfg, &outbox, &BatchReport::new(outcomes, weeks));
-        let line = match Mailer::from_config(cfg) {
-            Ok(mailer) => {
-                let pass = mail::block_on(mail::deliver_pending(
-                    &outbox,
-                    &mailer,
-                    cfg,
-                    &mut Retries::default(),
-                    std::time::Instant::now(),
-                    &tokio_util::sync::CancellationToken::new(),
-                ));
-                format!(
-                    "report: {queued} queued, {} delivered, {} waiting in {}",
-                    pass.sent,
-                    outbox.len(),
-                    outbox.dir().display()
-                )
-            }
-            Err(e) => format!(
-                "report: {queued} queued in {}, not sent: {e}",
-                outbox.dir().display()
-            ),
-        };
-        let _ = writeln!(out, "{line}");
+        send_queued(cfg, queued, out);
     }
     Ok(status)
+}
+
+/// Tries to deliver the outbox now (after `queued` reports were put in it) and says how it went.
+fn send_queued(cfg: &ReportConfig, queued: usize, out: &mut impl Write) {
+    let outbox = Outbox::new(&cfg.outbox);
+    let line = match Mailer::from_config(cfg) {
+        Ok(mailer) => {
+            let pass = mail::block_on(mail::deliver_pending(
+                &outbox,
+                &mailer,
+                cfg,
+                &mut Retries::default(),
+                std::time::Instant::now(),
+                &tokio_util::sync::CancellationToken::new(),
+            ));
+            format!(
+                "report: {queued} queued, {} delivered, {} waiting in {}",
+                pass.sent,
+                outbox.len(),
+                outbox.dir().display()
+            )
+        }
+        Err(e) => format!(
+            "report: {queued} queued in {}, not sent: {e}",
+            outbox.dir().display()
+        ),
+    };
+    let _ = writeln!(out, "{line}");
 }
 
 /// Sends one message straight through the transport, bypassing the outbox.
@@ -345,6 +351,7 @@ pub fn reingest(
     wh: &mut Warehouse,
     id: i64,
     opts: &IngestOptions,
+    report: &ReportConfig,
     out: &mut impl Write,
 ) -> Result<u8, IngestError> {
     let refuse = |out: &mut dyn Write, why: String| {
@@ -366,7 +373,16 @@ pub fn reingest(
     };
     let outcome = ingest_file(wh, &path, opts)?;
     let _ = writeln!(out, "{}", outcome_line(&outcome));
-    Ok(if outcome.status.is_handled() {
+    let handled = outcome.status.is_handled();
+    // A reingest is reported like any arrival.
+    let weeks = wh.count_outlier_weeks().ok();
+    let queued = mail::post(
+        report,
+        &Outbox::new(&report.outbox),
+        &BatchReport::new(vec![(outcome, None)], weeks),
+    );
+    send_queued(report, queued, out);
+    Ok(if handled {
         EXIT_OK
     } else {
         EXIT_FILE_NOT_LOADED
@@ -449,7 +465,33 @@ pub fn unload(
     }
     if dry_run {
         let _ = writeln!(out, "dry run: nothing changed");
+        return Ok(EXIT_OK);
     }
+    // An unload is reported: what was removed and what it meant for later deliveries.
+    let subject = format!(
+        "votewatch: {} unloaded — {} votes removed",
+        crate::report::one_line(&row.file_name),
+        c.votes_removed
+    );
+    let text = format!(
+        "Ledger row {id} ({}) was unloaded{}.\n{} votes removed; later files had delivered {} of those Ids again ({} counted as already in the warehouse, {} as conflicting); {} loaded again from them; {} later files could not be read again.\n",
+        crate::report::one_line(&row.file_name),
+        reason.map(|r| format!(": {}", crate::report::one_line(r))).unwrap_or_default(),
+        c.votes_removed,
+        c.later_already + c.later_conflicting,
+        c.later_already,
+        c.later_conflicting,
+        c.reloaded,
+        c.later_unreadable,
+    );
+    let rendered = crate::report::Rendered {
+        html: format!("<p>{}</p>\n", html_escape::encode_text(&text)),
+        subject,
+        text,
+    };
+    let outbox = Outbox::new(&cfg.report.outbox);
+    let queued = usize::from(mail::store(&cfg.report, &outbox, &rendered));
+    send_queued(&cfg.report, queued, out);
     Ok(EXIT_OK)
 }
 

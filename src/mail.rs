@@ -590,7 +590,7 @@ pub fn post(cfg: &ReportConfig, outbox: &Outbox, report: &crate::report::BatchRe
 
 /// Builds the message of `rendered` and stores it in the outbox; a message that cannot be
 /// stored is logged in full instead. True when stored.
-fn store(cfg: &ReportConfig, outbox: &Outbox, rendered: &Rendered) -> bool {
+pub fn store(cfg: &ReportConfig, outbox: &Outbox, rendered: &Rendered) -> bool {
     match build_message(cfg, rendered).and_then(|m| outbox.put(&m, &rendered.subject)) {
         Ok(path) => {
             info!(subject = %rendered.subject, outbox = %path.display(), "report queued");

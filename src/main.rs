@@ -291,7 +291,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Reingest { wh, id } => {
             let (config, mut wh) = open(&wh)?;
-            commands::reingest(&mut wh, id, &IngestOptions::new(config.ingest), &mut out)?
+            let opts = IngestOptions::new(config.ingest);
+            commands::reingest(&mut wh, id, &opts, &config.report, &mut out)?
         }
         Command::CheckConfig { config } => commands::check_config(config.as_deref(), &mut out),
         Command::Maintain { wh, retention_days } => {

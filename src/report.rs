@@ -9,6 +9,7 @@ use html_escape::encode_text as html;
 
 use crate::config::ReportMode;
 use crate::ingest::{describe_reject, FileOutcome};
+use crate::warehouse::Status;
 
 /// What happened in one batch: each file, where it went, and the outlier-week count after.
 #[derive(Debug, Clone)]
@@ -72,6 +73,35 @@ impl BatchReport {
         )
     }
 
+    /// The one line a person reads first: how many files did what, and whether anyone has to
+    /// act (`3 files: 2 loaded, 1 rejected — action needed: a.jsonl (rejected)`).
+    pub fn verdict(&self) -> String {
+        let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+        for (o, _) in &self.files {
+            *by_status.entry(o.status.as_str()).or_default() += 1;
+        }
+        let parts: Vec<String> = by_status
+            .iter()
+            .map(|(s, n)| format!("{n} {}", s.replace('_', " ")))
+            .collect();
+        let files = match self.files.len() {
+            1 => "1 file".to_string(),
+            n => format!("{n} files"),
+        };
+        let act: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(o, _)| !o.status.is_handled())
+            .map(|(o, _)| format!("{} ({})", one_line(&o.name), o.status))
+            .collect();
+        let tail = if act.is_empty() {
+            "nothing to do".to_string()
+        } else {
+            format!("action needed: {}", act.join(", "))
+        };
+        format!("{files}: {} — {tail}", parts.join(", "))
+    }
+
     /// The messages this report becomes under `mode`.
     pub fn render(&self, mode: ReportMode) -> Vec<Rendered> {
         match mode {
@@ -94,6 +124,7 @@ impl BatchReport {
 
     pub fn to_text(&self) -> String {
         let mut s = String::new();
+        let _ = writeln!(s, "{}\n", self.verdict());
         for (o, placed) in &self.files {
             let c = &o.counts;
             let _ = writeln!(s, "{}", one_line(&o.name));
@@ -112,6 +143,9 @@ impl BatchReport {
             );
             if let Some(e) = &o.error {
                 let _ = writeln!(s, "  {}", one_line(e));
+            }
+            if let Some(a) = advice(o) {
+                let _ = writeln!(s, "  what to do: {a}");
             }
             for r in &o.sample_rejects {
                 let _ = writeln!(s, "  reject {}", one_line(&describe_reject(r)));
@@ -138,11 +172,13 @@ impl BatchReport {
     }
 
     pub fn to_html(&self) -> String {
-        let mut s = String::from(
+        let mut s = format!(
             "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n\
+             <p><strong>{}</strong></p>\n\
              <table border=\"1\" cellpadding=\"4\" style=\"border-collapse: collapse\">\n\
              <tr><th>File</th><th>Status</th><th>Read</th><th>Inserted</th><th>Duplicates</th>\
              <th>Already</th><th>Conflicting</th><th>Rejected</th><th>Time</th><th>Moved to</th></tr>\n",
+            html(&self.verdict())
         );
         for (o, placed) in &self.files {
             let c = &o.counts;
@@ -178,6 +214,9 @@ impl BatchReport {
             );
             if let Some(e) = &o.error {
                 let _ = writeln!(s, "<p>{}</p>", html(&one_line(e)));
+            }
+            if let Some(a) = advice(o) {
+                let _ = writeln!(s, "<p><em>What to do:</em> {}</p>", html(&a));
             }
             if !o.sample_rejects.is_empty() {
                 s.push_str("<ul>\n");
@@ -219,10 +258,34 @@ fn rejects_query(file_id: i64) -> String {
     )
 }
 
+/// What someone should do about a file that was not loaded whole, in a sentence for the
+/// supplier or the operator; `None` when there is nothing to do.
+pub fn advice(o: &FileOutcome) -> Option<String> {
+    let error = o.error.as_deref().unwrap_or("");
+    Some(match o.status {
+        Status::Loaded | Status::DuplicateFile => return None,
+        Status::Partial => format!(
+            "{} records were rejected and the rest loaded; if those records matter, ask the supplier to send them corrected in a new file",
+            o.counts.rejected
+        ),
+        Status::Rejected if error.contains("empty file") || error.contains("no records") => {
+            "the file holds no votes: ask the supplier to send it again with its content".into()
+        }
+        Status::Rejected => format!(
+            "nothing of it was loaded: ask the supplier to fix the records listed and send the file again (ledger {}; `votewatch reingest {}` loads this copy once the limits allow it)",
+            o.file_id, o.file_id
+        ),
+        Status::Failed => format!(
+            "votewatch could not load it (see the reason); once the cause is fixed, `votewatch reingest {}` loads it",
+            o.file_id
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::warehouse::{Counts, RejectRow, Status};
+    use crate::warehouse::{Counts, RejectRow};
     use std::time::Duration;
 
     fn outcome(name: &str, status: Status, rejected: u64) -> FileOutcome {
@@ -320,5 +383,39 @@ mod tests {
             ]
         );
         assert_eq!(r.render(ReportMode::PerBatch).len(), 1);
+    }
+
+    #[test]
+    fn the_verdict_comes_first_and_a_file_not_loaded_says_what_to_do() {
+        let r = BatchReport::new(
+            vec![
+                (outcome("a.jsonl", Status::Loaded, 0), None),
+                (outcome("b.jsonl", Status::Partial, 2), None),
+                (outcome("c.jsonl", Status::Rejected, 9), None),
+            ],
+            None,
+        );
+        assert_eq!(
+            r.verdict(),
+            "3 files: 1 loaded, 1 partial, 1 rejected — action needed: c.jsonl (rejected)"
+        );
+        let text = r.to_text();
+        assert!(text.starts_with(&r.verdict()), "{text}");
+        assert!(
+            text.contains("what to do: 2 records were rejected and the rest loaded"),
+            "{text}"
+        );
+        assert!(
+            text.contains("what to do: nothing of it was loaded: ask the supplier to fix"),
+            "{text}"
+        );
+        assert!(
+            r.to_html().contains("<p><strong>3 files: 1 loaded"),
+            "{}",
+            r.to_html()
+        );
+        let fine = BatchReport::new(vec![(outcome("a.jsonl", Status::Loaded, 0), None)], None);
+        assert_eq!(fine.verdict(), "1 file: 1 loaded — nothing to do");
+        assert!(!fine.to_text().contains("what to do"));
     }
 }

@@ -598,7 +598,8 @@ fn a_file_published_by_a_hard_link_is_taken_after_the_quiet_time() {
 }
 
 /// The subjects of the reports the file transport wrote (reports/*.eml).
-fn eml_subjects(env: &Env) -> Vec<String> {
+/// The subjects of the .eml reports the file transport wrote, sorted.
+pub fn eml_subjects(env: &Env) -> Vec<String> {
     let mut out: Vec<String> = fs::read_dir(env.path("reports"))
         .map(|d| {
             d.flatten()

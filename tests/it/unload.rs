@@ -135,6 +135,11 @@ fn reingest_loads_a_fixed_failure_and_refuses_changed_bytes() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.starts_with("loaded"), "{}", run.stdout);
     assert_eq!(env.votes(), 10);
+    // A reingest is reported like an arrival.
+    assert_eq!(
+        crate::daemon::eml_subjects(&env),
+        ["votewatch: late.jsonl — loaded"]
+    );
 
     // A loaded row is refused until it is unloaded; changed bytes are refused always.
     let refused = env.run(&["reingest", "2"]);
