@@ -37,8 +37,11 @@ pub fn ingest(
     }
     if let Some(cfg) = report {
         let weeks = wh.count_outlier_weeks().ok();
+        let ids: Vec<i64> = outcomes.iter().map(|(o, _)| o.file_id).collect();
+        let chart = wh.weekly_chart(&ids).ok().filter(|c| !c.weeks.is_empty());
         let outbox = Outbox::new(&cfg.outbox);
-        let queued = mail::post(cfg, &outbox, &BatchReport::new(outcomes, weeks));
+        let report = BatchReport::new(outcomes, weeks).with_chart(chart);
+        let queued = mail::post(cfg, &outbox, &report);
         send_queued(cfg, queued, out);
     }
     Ok(status)
@@ -80,6 +83,7 @@ pub fn send_test_email(cfg: &ReportConfig, out: &mut impl Write) -> u8 {
         html:
             "<p>This is a test message from <b>votewatch</b>. Reports will arrive like this.</p>\n"
                 .into(),
+        ..Default::default()
     };
     let result = mail::build_message(cfg, &rendered)
         .map_err(|e| e.to_string())
@@ -488,6 +492,7 @@ pub fn unload(
         html: format!("<p>{}</p>\n", html_escape::encode_text(&text)),
         subject,
         text,
+        ..Default::default()
     };
     let outbox = Outbox::new(&cfg.report.outbox);
     let queued = usize::from(mail::store(&cfg.report, &outbox, &rendered));

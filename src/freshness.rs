@@ -178,6 +178,7 @@ impl Notice {
             subject,
             text: body,
             html,
+            ..Default::default()
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`ingest`]: one file, one transaction: reader thread, parser threads, staging, commit.
 //! - [`warehouse`]: the only module that talks to DuckDB (schema, ledger, load, view).
 //! - [`archive`]: moving a file to processed/ or failed/ without overwriting anything.
+//! - [`chart`]: the report's weekly chart (PNG) and its table.
 //! - [`report`]: the per-batch report as data, text and HTML.
 //! - [`mail`]: the outbox and its delivery (SMTP or .eml files), with retries.
 //! - [`freshness`]: whether the supplier sends what `[expect]` says (alerts).
@@ -22,6 +23,7 @@
 //! - [`text`]: supplier text (file names, reasons) escaped for terminals and logs.
 
 pub mod archive;
+pub mod chart;
 pub mod commands;
 pub mod config;
 pub mod daemon;

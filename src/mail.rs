@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lettre::address::Envelope;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -59,11 +60,24 @@ pub fn build_message(cfg: &ReportConfig, r: &Rendered) -> Result<Message, MailEr
     for to in &cfg.to {
         builder = builder.to(parse(to)?);
     }
+    let body = match &r.chart_png {
+        None => MultiPart::alternative_plain_html(r.text.clone(), r.html.clone()),
+        // The chart travels inside the HTML alternative, referenced by its Content-ID.
+        Some(png) => MultiPart::alternative()
+            .singlepart(SinglePart::plain(r.text.clone()))
+            .multipart(
+                MultiPart::related()
+                    .singlepart(SinglePart::html(r.html.clone()))
+                    .singlepart(
+                        Attachment::new_inline(crate::chart::CONTENT_ID.to_string()).body(
+                            png.clone(),
+                            ContentType::parse("image/png").expect("a valid content type"),
+                        ),
+                    ),
+            ),
+    };
     builder
-        .multipart(MultiPart::alternative_plain_html(
-            r.text.clone(),
-            r.html.clone(),
-        ))
+        .multipart(body)
         .map_err(|e| MailError::Build(e.to_string()))
 }
 
@@ -677,6 +691,7 @@ mod tests {
             subject: "votewatch: a.jsonl — loaded".into(),
             text: "text".into(),
             html: "<p>html</p>".into(),
+            ..Default::default()
         };
         let msg = build_message(&cfg, &r).unwrap();
         let id = msg.headers().get_raw("Message-ID").unwrap().to_string();
@@ -728,6 +743,7 @@ mod tests {
                 subject: format!("report {k}"),
                 text: "text\n".into(),
                 html: "<p>html</p>\n".into(),
+                ..Default::default()
             };
             outbox
                 .put(&build_message(cfg, &r).unwrap(), &r.subject)

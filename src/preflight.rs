@@ -167,6 +167,7 @@ fn check_loaded(c: &Config) -> Vec<Finding> {
         subject: "check".into(),
         text: "check".into(),
         html: "<p>check</p>".into(),
+        ..Default::default()
     };
     if let Err(e) = crate::mail::build_message(&c.report, &probe) {
         out.push(finding(

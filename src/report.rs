@@ -16,14 +16,18 @@ use crate::warehouse::Status;
 pub struct BatchReport {
     pub files: Vec<(FileOutcome, Option<PathBuf>)>,
     pub outlier_weeks: Option<i64>,
+    /// The weekly chart, when the warehouse could give it.
+    pub chart: Option<crate::chart::WeeklyChart>,
 }
 
 /// A report ready to send.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// A PNG the HTML shows inline (`cid:` `chart::CONTENT_ID`).
+    pub chart_png: Option<Vec<u8>>,
 }
 
 /// Makes a file name safe for a header or a one-line text: control characters (newlines
@@ -46,6 +50,7 @@ impl BatchReport {
         BatchReport {
             files,
             outlier_weeks,
+            chart: None,
         }
     }
 
@@ -109,9 +114,19 @@ impl BatchReport {
             ReportMode::PerFile => self
                 .files
                 .iter()
-                .map(|f| BatchReport::new(vec![f.clone()], self.outlier_weeks).render_one())
+                .map(|f| {
+                    BatchReport::new(vec![f.clone()], self.outlier_weeks)
+                        .with_chart(self.chart.clone())
+                        .render_one()
+                })
                 .collect(),
         }
+    }
+
+    /// The same report with the weekly chart (PNG inline in the HTML, its numbers in both parts).
+    pub fn with_chart(mut self, chart: Option<crate::chart::WeeklyChart>) -> Self {
+        self.chart = chart;
+        self
     }
 
     fn render_one(&self) -> Rendered {
@@ -119,6 +134,7 @@ impl BatchReport {
             subject: self.subject(),
             text: self.to_text(),
             html: self.to_html(),
+            chart_png: self.chart.as_ref().map(|c| c.png()),
         }
     }
 
@@ -167,6 +183,9 @@ impl BatchReport {
         }
         if let Some(n) = self.outlier_weeks {
             let _ = writeln!(s, "Outlier weeks after this batch: {n}");
+        }
+        if let Some(c) = &self.chart {
+            let _ = write!(s, "\n{}", c.to_text_table());
         }
         s
     }
@@ -242,6 +261,18 @@ impl BatchReport {
         }
         if let Some(n) = self.outlier_weeks {
             let _ = writeln!(s, "<p>Outlier weeks after this batch: {n}</p>");
+        }
+        if let Some(c) = &self.chart {
+            let _ = writeln!(
+                s,
+                "<h3>Weekly votes</h3>\n<p><img src=\"cid:{}\" width=\"{}\" height=\"{}\" \
+                 alt=\"Weekly vote counts: bars, the mean as a line, the band within 20% shaded, \
+                 outlier weeks in orange, this batch's weeks marked below\"></p>\n{}",
+                crate::chart::CONTENT_ID,
+                crate::chart::WIDTH,
+                crate::chart::HEIGHT,
+                c.to_html_table()
+            );
         }
         s.push_str("</body></html>\n");
         s

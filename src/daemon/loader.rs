@@ -440,7 +440,12 @@ impl Loader {
         self.totals.batches += 1;
         if !outcomes.is_empty() {
             let ids: Vec<i64> = outcomes.iter().map(|(o, _)| o.file_id).collect();
-            let report = BatchReport::new(outcomes, outlier_weeks);
+            let chart = wh
+                .weekly_chart(&ids)
+                .map_err(|e| warn!(error = %e, "the report goes without its chart"))
+                .ok()
+                .filter(|c| !c.weeks.is_empty());
+            let report = BatchReport::new(outcomes, outlier_weeks).with_chart(chart);
             info!(summary = %report.subject(), "batch done");
             self.metrics.batch_done(batch_clock.elapsed().as_secs_f64());
             self.last_batch = serde_json::json!({

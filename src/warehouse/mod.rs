@@ -692,6 +692,47 @@ impl Warehouse {
         run().map_err(|e| self.err("cannot read the ledger", e))
     }
 
+    /// The report's chart: weekly counts of the last 52 weeks present (with the view's week,
+    /// mean and outlier rule), the weeks the ledger rows `batch` brought votes to marked.
+    pub fn weekly_chart(&self, batch: &[i64]) -> Result<crate::chart::WeeklyChart> {
+        let run = || -> duckdb::Result<crate::chart::WeeklyChart> {
+            let ids = serde_json::to_string(batch).unwrap_or_else(|_| "[]".into());
+            let mut stmt = self.conn.prepare(
+                "WITH weekly AS ( \
+                   SELECT year(creation_date) AS y, \
+                          CAST(strftime(creation_date, '%W') AS INTEGER) AS w, \
+                          count(*) AS n, \
+                          bool_or(list_contains(CAST(json(?) AS BIGINT[]), file_id)) AS in_batch \
+                   FROM blog_analysis.votes GROUP BY ALL), \
+                 mean AS (SELECT avg(n) AS m FROM weekly) \
+                 SELECT y, w, n, abs(1 - n / m) > 0.2, in_batch, m \
+                 FROM weekly, mean ORDER BY y DESC, w DESC LIMIT 52",
+            )?;
+            let mut mean = 0.0;
+            let rows = stmt.query_map(params![ids], |r| {
+                Ok((
+                    crate::chart::Week {
+                        year: r.get(0)?,
+                        week: r.get(1)?,
+                        votes: r.get(2)?,
+                        outlier: r.get(3)?,
+                        in_batch: r.get(4)?,
+                    },
+                    r.get::<_, f64>(5)?,
+                ))
+            })?;
+            let mut weeks = Vec::new();
+            for row in rows {
+                let (w, m) = row?;
+                mean = m;
+                weeks.push(w);
+            }
+            weeks.reverse();
+            Ok(crate::chart::WeeklyChart { weeks, mean })
+        };
+        run().map_err(|e| self.err("cannot count the weekly votes", e))
+    }
+
     pub fn count_outlier_weeks(&self) -> Result<i64> {
         self.query_i64("SELECT count(*) FROM blog_analysis.outlier_weeks")
     }

@@ -295,6 +295,54 @@ fn a_stop_while_a_report_is_being_sent_lets_the_sender_finish_it() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// The report's chart: a PNG part inside the HTML alternative, referenced from the HTML by its
+/// Content-ID, which decodes as an image of the chart's size; its numbers are in both parts.
+#[test]
+fn the_report_carries_the_weekly_chart_inline_with_its_numbers() {
+    let env = Env::new();
+    let server = SmtpServer::start(0, None);
+    env.write("votewatch.toml", smtp_config(server.port, ""));
+    let sample = crate::harness::test_data("sample-votes.jsonl");
+    let run = env.run(&[
+        "ingest",
+        "--config",
+        "votewatch.toml",
+        "--report",
+        sample.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    let msg = MessageParser::default().parse(&got[0].data).unwrap();
+    let html = msg.body_html(0).unwrap().into_owned();
+    let text = msg.body_text(0).unwrap().into_owned();
+    let image = msg
+        .parts
+        .iter()
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.ctype() == "image" && c.subtype() == Some("png"))
+        })
+        .expect("an image/png part");
+    let cid = image.content_id().expect("the image has a Content-ID");
+    assert!(html.contains(&format!("src=\"cid:{cid}\"")), "{html}");
+    let decoder = png::Decoder::new(std::io::Cursor::new(image.contents().to_vec()));
+    let info = decoder.read_info().unwrap().info().clone();
+    assert_eq!(
+        (info.width, info.height),
+        (votewatch::chart::WIDTH, votewatch::chart::HEIGHT)
+    );
+    // The sample's outlier weeks are marked in both parts' tables.
+    assert!(
+        text.contains("2022 week  1:        3  outlier, this batch"),
+        "{text}"
+    );
+    assert!(
+        html.contains("<td>2022</td><td>1</td><td>3</td><td>outlier, this batch</td>"),
+        "{html}"
+    );
+}
+
 #[test]
 fn reports_pending_at_a_restart_arrive_with_their_message_id() {
     let env = Env::new();
