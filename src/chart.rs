@@ -32,9 +32,14 @@ pub const HEIGHT: u32 = 240;
 /// The Content-ID the HTML refers to.
 pub const CONTENT_ID: &str = "weekly-votes@votewatch";
 
+/// An RGB triple, for callers that look at the picture (tests).
+pub type Colour = (u8, u8, u8);
+pub const NORMAL_RGB: Colour = (70, 110, 170);
+pub const OUTLIER_RGB: Colour = (220, 90, 40);
+
 /// Bar colours: a normal week, an outlier, and the batch marker.
-pub const NORMAL: RGBColor = RGBColor(70, 110, 170);
-pub const OUTLIER: RGBColor = RGBColor(220, 90, 40);
+pub const NORMAL: RGBColor = RGBColor(NORMAL_RGB.0, NORMAL_RGB.1, NORMAL_RGB.2);
+pub const OUTLIER: RGBColor = RGBColor(OUTLIER_RGB.0, OUTLIER_RGB.1, OUTLIER_RGB.2);
 const MARK: RGBColor = RGBColor(20, 20, 20);
 const BAND: RGBColor = RGBColor(215, 230, 215);
 const MEAN: RGBColor = RGBColor(40, 120, 40);

@@ -478,3 +478,79 @@ fn smtps_with_tls_from_the_first_byte() {
     assert!(got[0].tls);
     assert_eq!(got[0].auth, None);
 }
+
+/// The HTML part of a report, as a mail client shows it: headless Chromium renders it with the
+/// inline chart (its `cid:` resolved to the attached PNG, as a client does) into a screenshot,
+/// and the screenshot shows the chart's bars (normal and outlier colours) and the verdict's
+/// page. Needs Debian's `chromium` (VOTEWATCH_CHROMIUM names another); `.ci/run` installs it.
+#[test]
+fn chromium_renders_the_report_with_its_chart() {
+    let env = Env::new();
+    let sample = crate::harness::test_data("sample-votes.jsonl");
+    let run = env.run(&["ingest", "--report", sample.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let eml = fs::read_dir(env.path("reports"))
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("the file transport wrote the report")
+        .path();
+    let raw = fs::read(eml).unwrap();
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    let image = msg
+        .parts
+        .iter()
+        .find(|p| p.content_type().is_some_and(|c| c.ctype() == "image"))
+        .expect("an image part");
+    let cid = image.content_id().unwrap().to_string();
+    fs::write(env.path("chart.png"), image.contents()).unwrap();
+    let html = msg
+        .body_html(0)
+        .unwrap()
+        .replace(&format!("cid:{cid}"), "chart.png");
+    fs::write(env.path("report.html"), html).unwrap();
+
+    let chromium = std::env::var("VOTEWATCH_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let shot = env.path("shot.png");
+    let out = std::process::Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=900,1400")
+        .arg(format!("file://{}", env.path("report.html").display()))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {chromium} (apt-get install chromium; .ci/run does): {e}")
+        });
+    assert!(
+        shot.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let decoder = png::Decoder::new(std::io::BufReader::new(fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut img = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut img).unwrap();
+    let channels = info.color_type.samples();
+    let near = |c: votewatch::chart::Colour| {
+        img.chunks(channels)
+            .filter(|p| {
+                p[0].abs_diff(c.0) <= 8 && p[1].abs_diff(c.1) <= 8 && p[2].abs_diff(c.2) <= 8
+            })
+            .count()
+    };
+    // Bars of both kinds are on the page, at a size a person can see.
+    assert!(
+        near(votewatch::chart::NORMAL_RGB) > 500,
+        "no normal bars in the screenshot"
+    );
+    assert!(
+        near(votewatch::chart::OUTLIER_RGB) > 500,
+        "no outlier bars in the screenshot"
+    );
+}
