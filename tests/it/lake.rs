@@ -1039,5 +1039,26 @@ fn unload_and_reingest_work_on_the_lake() {
             "SELECT file_id, votes_removed, reloaded FROM blog_analysis.unloads"
         ),
         "1 100 51\n"
+    ); // The other operators' commands on the lake: history with filters, status, check-config.
+    let run = env.run(
+        &[
+            &["history", "--status", "unloaded", "--format", "json"][..],
+            &cfg,
+        ]
+        .concat(),
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows.len(), 1, "{}", run.stdout);
+    assert_eq!(rows[0]["file"], "f1.jsonl");
+    let run = env.run(&[&["status", "--format", "json"][..], &cfg].concat());
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["files"]["loaded"], 2, "{}", run.stdout);
+    let run = env.run(&[&["check-config"][..], &cfg].concat());
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("ok      warehouse: the lake opens; 3 ledger rows"),
+        "{}",
+        run.stdout
     );
 }
