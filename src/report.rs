@@ -54,6 +54,18 @@ impl BatchReport {
         }
     }
 
+    /// `["2 loaded", "1 failed"]`: files per status, statuses in order.
+    fn counts_by_status(&self) -> Vec<String> {
+        let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+        for (o, _) in &self.files {
+            *by_status.entry(o.status.as_str()).or_default() += 1;
+        }
+        by_status
+            .iter()
+            .map(|(s, n)| format!("{n} {}", s.replace('_', " ")))
+            .collect()
+    }
+
     /// `votewatch: 3 files — 2 loaded, 1 failed`; with one file, its name and status.
     pub fn subject(&self) -> String {
         if let [(only, _)] = self.files.as_slice() {
@@ -63,14 +75,7 @@ impl BatchReport {
                 status_words(only)
             );
         }
-        let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
-        for (o, _) in &self.files {
-            *by_status.entry(o.status.as_str()).or_default() += 1;
-        }
-        let parts: Vec<String> = by_status
-            .iter()
-            .map(|(s, n)| format!("{n} {}", s.replace('_', " ")))
-            .collect();
+        let parts = self.counts_by_status();
         format!(
             "votewatch: {} files — {}",
             self.files.len(),
@@ -81,14 +86,7 @@ impl BatchReport {
     /// The one line a person reads first: how many files did what, and whether anyone has to
     /// act (`3 files: 2 loaded, 1 rejected — action needed: a.jsonl (rejected)`).
     pub fn verdict(&self) -> String {
-        let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
-        for (o, _) in &self.files {
-            *by_status.entry(o.status.as_str()).or_default() += 1;
-        }
-        let parts: Vec<String> = by_status
-            .iter()
-            .map(|(s, n)| format!("{n} {}", s.replace('_', " ")))
-            .collect();
+        let parts = self.counts_by_status();
         let files = match self.files.len() {
             1 => "1 file".to_string(),
             n => format!("{n} files"),

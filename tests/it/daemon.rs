@@ -1133,6 +1133,16 @@ fn kill_9_at_many_moments_while_files_flow_loses_and_doubles_nothing() {
 }
 
 /// One HTTP/1.1 GET to the daemon: (status code, body).
+/// The address the daemon's HTTP surface listens on, from its log.
+fn http_addr(d: &Daemon) -> String {
+    d.log()
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the daemon logs its HTTP address")
+        .to_string()
+}
+
 fn http_get(addr: &str, path: &str) -> (u16, String) {
     use std::io::Read;
     let mut conn = std::net::TcpStream::connect(addr).unwrap();
@@ -1154,13 +1164,7 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
 fn metrics_healthz_and_status_agree_with_the_ledger() {
     let env = Env::new();
     let d = Daemon::start(&env);
-    let addr = d
-        .log()
-        .split("addr=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the daemon logs its HTTP address")
-        .to_string();
+    let addr = http_addr(&d);
     drop_file(&env, "a.jsonl", votes(1, 5));
     drop_file(&env, "b.jsonl", format!("{}\nnot json", votes(10, 3)));
     drop_file(&env, "bad.jsonl", "nonsense\nmore nonsense\n");
@@ -1317,13 +1321,7 @@ fn a_quiet_supplier_is_alerted_once_and_cleared_once() {
         format!("{CONFIG}[expect]\nfile_every_hours = 0.0005\n"),
     );
     let d = Daemon::start(&env);
-    let addr = d
-        .log()
-        .split("addr=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the daemon logs its HTTP address")
-        .to_string();
+    let addr = http_addr(&d);
     let late_metric = || {
         http_get(&addr, "/metrics")
             .1
