@@ -477,30 +477,26 @@ fn maintain_merges_small_files_and_keeps_every_vote() {
         on_disk_before >= 6,
         "{on_disk_before} Parquet files after 6 loads"
     );
-    let run = env.run(&[
-        "maintain",
-        "--config",
-        "votewatch.toml",
-        "--retention-days",
-        "0",
-    ]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let numbers: Vec<i64> = run
-        .stdout
+    let maintain = || {
+        let run = env.run(&[
+            "maintain",
+            "--config",
+            "votewatch.toml",
+            "--retention-days",
+            "0",
+        ]);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        run.stdout
+    };
+    let stdout = maintain();
+    let numbers: Vec<i64> = stdout
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|w| w.parse().ok())
         .collect();
-    assert!(numbers[1] < numbers[0], "{}", run.stdout);
+    assert!(numbers[1] < numbers[0], "{stdout}");
     // Files replaced by the merge are only scheduled for deletion (a reader may still scan
     // them); the next run past the retention deletes them.
-    let run = env.run(&[
-        "maintain",
-        "--config",
-        "votewatch.toml",
-        "--retention-days",
-        "0",
-    ]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    maintain();
     assert!(
         parquet() < on_disk_before,
         "{} → {}",
