@@ -4,6 +4,40 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// A secret (the SMTP or the catalog password) from where the configuration says: the
+/// environment variable `env`, else the file `file`, else the systemd credential `credential`
+/// (in `$CREDENTIALS_DIRECTORY`). `Ok(None)` when none of them is set or present; an error
+/// when a named file cannot be read. Trailing newlines are dropped. Never logged.
+pub fn read_secret(
+    env: &str,
+    file: Option<&Path>,
+    credential: &str,
+) -> Result<Option<String>, String> {
+    if !env.is_empty() {
+        if let Ok(p) = std::env::var(env) {
+            return Ok(Some(p));
+        }
+    }
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map(|t| Some(t.trim_end_matches(['\r', '\n']).to_string()))
+            .map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    if let Some(f) = file {
+        return read(f);
+    }
+    if let (Some(dir), false) = (
+        std::env::var_os("CREDENTIALS_DIRECTORY"),
+        credential.is_empty(),
+    ) {
+        let p = Path::new(&dir).join(credential);
+        if p.exists() {
+            return read(&p);
+        }
+    }
+    Ok(None)
+}
+
 /// Where the configuration is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/votewatch.toml";
 

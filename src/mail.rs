@@ -233,29 +233,14 @@ pub fn check_auth_policy(s: &SmtpConfig) -> Result<(), MailError> {
 /// The SMTP password: from the environment variable, else the file, else the systemd
 /// credential. Never logged.
 fn smtp_password(s: &SmtpConfig) -> Result<String, MailError> {
-    if !s.password_env.is_empty() {
-        if let Ok(p) = std::env::var(&s.password_env) {
-            return Ok(p);
-        }
-    }
-    let read = |p: &Path| {
-        fs::read_to_string(p)
-            .map(|t| t.trim_end_matches(['\r', '\n']).to_string())
-            .map_err(|e| MailError::Password(format!("cannot read {}: {e}", p.display())))
-    };
-    if let Some(file) = &s.password_file {
-        return read(file);
-    }
-    if let (Some(dir), false) = (
-        std::env::var_os("CREDENTIALS_DIRECTORY"),
-        s.password_credential.is_empty(),
-    ) {
-        return read(&Path::new(&dir).join(&s.password_credential));
-    }
-    Err(MailError::Password(format!(
-        "report.smtp.user is set but no password was found (environment variable {}, password_file, or credential {})",
-        s.password_env, s.password_credential
-    )))
+    crate::config::read_secret(&s.password_env, s.password_file.as_deref(), &s.password_credential)
+        .map_err(MailError::Password)?
+        .ok_or_else(|| {
+            MailError::Password(format!(
+                "report.smtp.user is set but no password was found (environment variable {}, password_file, or credential {})",
+                s.password_env, s.password_credential
+            ))
+        })
 }
 
 impl Mailer {

@@ -5,8 +5,6 @@
 //! The lock serializes loads of every host; the fence row (`load_fence`) makes DuckLake refuse
 //! any commit that overlapped another anyway.
 
-use std::path::Path;
-
 use duckdb::Connection;
 
 use crate::config::{DuckLakeConfig, WarehouseConfig};
@@ -41,30 +39,14 @@ fn conninfo_value(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// The catalog's password: from the environment variable, else the file, else the systemd
-/// credential; `None` when none is configured or present (libpq's passfile may still apply).
-pub fn password(d: &DuckLakeConfig) -> std::io::Result<Option<String>> {
-    if !d.password_env.is_empty() {
-        if let Ok(p) = std::env::var(&d.password_env) {
-            return Ok(Some(p));
-        }
-    }
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map(|t| Some(t.trim_end_matches(['\r', '\n']).to_string()))
-    };
-    if let Some(f) = &d.password_file {
-        return read(f);
-    }
-    if let (Some(dir), false) = (
-        std::env::var_os("CREDENTIALS_DIRECTORY"),
-        d.password_credential.is_empty(),
-    ) {
-        let p = Path::new(&dir).join(&d.password_credential);
-        if p.exists() {
-            return read(&p);
-        }
-    }
-    Ok(None)
+/// The catalog's password, from where `[warehouse.ducklake]` says; `None` when none is
+/// configured or present (libpq's passfile may still apply).
+pub fn password(d: &DuckLakeConfig) -> Result<Option<String>, String> {
+    crate::config::read_secret(
+        &d.password_env,
+        d.password_file.as_deref(),
+        &d.password_credential,
+    )
 }
 
 /// The catalog's connection string with the password added (never logged or shown).
