@@ -674,14 +674,11 @@ impl Warehouse {
     pub fn status_counts(&self, filter: &LedgerFilter) -> Result<Vec<(String, i64)>> {
         let run = || -> duckdb::Result<Vec<(String, i64)>> {
             let mut stmt = self.conn.prepare(
-                "SELECT status, count(*) AS n FROM ( \
-                   SELECT CASE WHEN id IN (SELECT file_id FROM blog_analysis.unloads) \
-                          THEN 'unloaded' ELSE status END AS status, started_at, file_name \
-                   FROM blog_analysis.ingested_files) \
-                 WHERE ($1::VARCHAR IS NULL OR status = $1) \
+                "SELECT current_status AS status, count(*) AS n FROM blog_analysis.arrivals \
+                 WHERE ($1::VARCHAR IS NULL OR current_status = $1) \
                    AND ($2::BIGINT IS NULL OR started_at >= make_timestamp($2::BIGINT)) \
                    AND ($3::VARCHAR IS NULL OR file_name = $3) \
-                 GROUP BY status ORDER BY n DESC, status",
+                 GROUP BY current_status ORDER BY n DESC, current_status",
             )?;
             let f = filter;
             let rows = stmt.query_map(params![f.status, f.since_micros, f.file_name], |r| {
@@ -1041,9 +1038,8 @@ impl<'w> FileLoad<'w> {
     pub fn find_loaded(&self, sha256: &str) -> Result<Option<i64>> {
         self.conn
             .query_row(
-                "SELECT min(id) FROM blog_analysis.ingested_files \
-                 WHERE sha256 = ? AND status IN ('loaded', 'partial') \
-                   AND id NOT IN (SELECT file_id FROM blog_analysis.unloads)",
+                "SELECT min(id) FROM blog_analysis.arrivals \
+                 WHERE sha256 = ? AND current_status IN ('loaded', 'partial')",
                 params![sha256],
                 |r| r.get(0),
             )

@@ -39,7 +39,7 @@ pub struct UnloadCounts {
 }
 
 const LEDGER_FILE_SQL: &str = "SELECT id, file_name, source_path, archived_to, sha256, status, \
-     id IN (SELECT file_id FROM blog_analysis.unloads) FROM blog_analysis.ingested_files";
+     current_status = 'unloaded' FROM blog_analysis.arrivals";
 
 fn ledger_file(r: &duckdb::Row<'_>) -> duckdb::Result<LedgerFile> {
     Ok(LedgerFile {
@@ -70,8 +70,8 @@ impl Warehouse {
     pub fn later_loaded(&self, id: i64) -> Result<Vec<LedgerFile>> {
         let run = || -> duckdb::Result<Vec<LedgerFile>> {
             let mut stmt = self.conn.prepare(&format!(
-                "{LEDGER_FILE_SQL} WHERE id > ? AND status IN ('loaded', 'partial') \
-                 AND id NOT IN (SELECT file_id FROM blog_analysis.unloads) ORDER BY id"
+                "{LEDGER_FILE_SQL} WHERE id > ? AND current_status IN ('loaded', 'partial') \
+                 ORDER BY id"
             ))?;
             let rows = stmt.query_map(params![id], ledger_file)?;
             rows.collect()

@@ -2,18 +2,14 @@
 -- at or after this many microseconds since the epoch (UTC); $4: only this file name. NULL: no
 -- filter. A row whose votes were removed since (votewatch unload) shows as `unloaded`.
 SELECT
-    id, file_name,
-    CASE WHEN id IN (SELECT file_id FROM blog_analysis.unloads) THEN 'unloaded' ELSE status END
-        AS status,
-    lines_read, rows_inserted, duplicates_in_file,
+    id, file_name, current_status AS status, lines_read, rows_inserted, duplicates_in_file,
     already_in_warehouse, conflicting, rejected, blank_lines,
     strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started,
     epoch_ms(finished_at) - epoch_ms(started_at) AS millis,
     coalesce(error, '') AS error,
     duplicate_of
-FROM blog_analysis.ingested_files
-WHERE ($2::VARCHAR IS NULL OR $2 = CASE WHEN id IN (SELECT file_id FROM blog_analysis.unloads)
-                                    THEN 'unloaded' ELSE status END)
+FROM blog_analysis.arrivals
+WHERE ($2::VARCHAR IS NULL OR current_status = $2)
   AND ($3::BIGINT IS NULL OR started_at >= make_timestamp($3::BIGINT))
   AND ($4::VARCHAR IS NULL OR file_name = $4)
 ORDER BY id DESC

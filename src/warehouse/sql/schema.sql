@@ -86,3 +86,11 @@ CREATE TABLE IF NOT EXISTS blog_analysis.unloads (
     -- Later files whose archived bytes were gone or changed, so could not be read again.
     later_unreadable  BIGINT NOT NULL
 );
+
+-- Every arrival with its status now: the ledger's, or `unloaded` when its votes were removed
+-- since. What `history`, `status`, duplicate detection and `unload`/`reingest` read.
+CREATE OR REPLACE VIEW blog_analysis.arrivals AS
+SELECT *,
+       CASE WHEN id IN (SELECT file_id FROM blog_analysis.unloads) THEN 'unloaded' ELSE status END
+           AS current_status
+FROM blog_analysis.ingested_files;

@@ -69,6 +69,14 @@ CREATE TABLE IF NOT EXISTS blog_analysis.unloads (
     later_unreadable  BIGINT NOT NULL
 );
 
+-- Every arrival with its status now: the ledger's, or `unloaded` when its votes were removed
+-- since. What `history`, `status`, duplicate detection and `unload`/`reingest` read.
+CREATE VIEW IF NOT EXISTS blog_analysis.arrivals AS
+SELECT *,
+       CASE WHEN id IN (SELECT file_id FROM blog_analysis.unloads) THEN 'unloaded' ELSE status END
+           AS current_status
+FROM blog_analysis.ingested_files;
+
 -- One row that every write transaction updates: DuckLake refuses the commit of any write
 -- that overlapped another, should the lock ever fail to keep them apart.
 CREATE TABLE IF NOT EXISTS blog_analysis.load_fence (n BIGINT NOT NULL);
