@@ -337,6 +337,8 @@ fn load_file(
     }
     entry.counts = staged.counts;
 
+    // On a lake: the write lock, so that the checks below see every host's loads.
+    load.lock()?;
     if !opts.force {
         if let Some(earlier) = load.find_loaded(&digest.sha256)? {
             drop(load);
@@ -735,7 +737,7 @@ fn route_batch(
         )
     };
     if new_rows.num_rows() > 0 {
-        load.append_new_votes(as_votes_batch(&new_rows, load.file_id))?;
+        load.append_new_votes(as_votes_batch(&new_rows, load.row_file_id))?;
     }
     if let Some(staged) = staged.filter(|b| b.num_rows() > 0) {
         fold_staged(load, state, &staged)?;

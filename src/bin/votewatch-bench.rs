@@ -102,6 +102,12 @@ struct Measure {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Ok(f) = tracing_subscriber::EnvFilter::try_from_env("VOTEWATCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(f)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     if let Some(path) = &args.generate_to {
         let repeats = generate(path, args.rows, args.seed, 0, args.repeat_share)?;
         println!(

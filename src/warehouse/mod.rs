@@ -25,6 +25,7 @@ const RESOLVE_SQL: &str = include_str!("sql/resolve.sql");
 const REPEAT_COUNTS_SQL: &str = include_str!("sql/repeat_counts.sql");
 const CLEANUP_SQL: &str = include_str!("sql/cleanup.sql");
 const WAREHOUSE_COUNTS_SQL: &str = include_str!("sql/warehouse_counts.sql");
+const LATE_SQL: &str = include_str!("sql/late.sql");
 const INSERT_VOTES_SQL: &str = include_str!("sql/insert_votes.sql");
 const INSERT_LEDGER_SQL: &str = include_str!("sql/insert_ledger.sql");
 const HISTORY_SQL: &str = include_str!("sql/history.sql");
@@ -755,64 +756,76 @@ impl Warehouse {
             what,
             source: scrub(source, secret),
         };
-        // On a lake the write lock comes first, so that the transaction's snapshot sees every
-        // earlier load of every host.
-        let lock = self.lake.as_ref().map(|l| &l.lock);
-        if let Some(l) = &self.lake {
-            lake::lock(&l.lock, l.lock_timeout_secs).map_err(|e| err(LAKE_LOCK_TIMEOUT, e))?;
+        let lake = self.lake.as_ref();
+        // On a DuckDB file the transaction begins now. On a lake the file is read and staged
+        // in temp tables first, without the write lock, so that several hosts read and parse
+        // at once; `FileLoad::lock` takes the lock and begins the transaction before commit.
+        if lake.is_none() {
+            conn.execute_batch("BEGIN TRANSACTION")
+                .map_err(|e| err("cannot begin a transaction", e))?;
         }
-        let unlock = || {
-            if let Some(l) = lock {
-                lake::unlock(l);
-            }
-        };
-        conn.execute_batch("BEGIN TRANSACTION").map_err(|e| {
-            unlock();
-            err("cannot begin a transaction", e)
-        })?;
         let setup = || -> duckdb::Result<FileLoad<'_>> {
             conn.execute_batch(STAGE_SQL)?;
-            let file_id = next_file_id(conn)?;
+            // On a lake the ledger id is only known under the lock: staged rows carry a
+            // placeholder until then.
+            let file_id = match lake {
+                Some(_) => PENDING_FILE_ID,
+                None => next_file_id(conn)?,
+            };
             let max_id_before = max_vote_id(conn)?;
             conn.execute(
                 "INSERT INTO temp.vw_file VALUES (?, ?)",
                 params![file_id, max_id_before],
             )?;
-            // On a lake, new rows collect in a temp table and go in with one INSERT.
-            let votes = match lock {
+            // On a lake, new rows and rejects collect in temp tables and go in with one
+            // INSERT each, under the lock.
+            let (votes, rejects) = match lake {
                 Some(_) => {
                     conn.execute_batch(STAGE_LAKE_SQL)?;
-                    conn.appender_to_catalog_and_db("vw_direct", "temp", "main")?
+                    (
+                        conn.appender_to_catalog_and_db("vw_direct", "temp", "main")?,
+                        conn.appender_to_catalog_and_db("vw_rejects", "temp", "main")?,
+                    )
                 }
-                None => conn.appender_to_db("votes", "blog_analysis")?,
-            };
-            let rejects = match lock {
-                Some(_) => {
-                    conn.appender_to_catalog_and_db("rejected_votes", "lake", "blog_analysis")?
-                }
-                None => conn.appender_to_db("rejected_votes", "blog_analysis")?,
+                None => (
+                    conn.appender_to_db("votes", "blog_analysis")?,
+                    conn.appender_to_db("rejected_votes", "blog_analysis")?,
+                ),
             };
             Ok(FileLoad {
                 conn,
-                lock,
+                lake,
                 secret,
                 host_id: &self.host_id,
                 path,
                 file_id,
+                row_file_id: file_id,
                 max_id_before,
+                max_id_locked: max_id_before,
                 direct_rows: 0,
                 staged_rows: 0,
+                reject_rows: 0,
                 votes: Some(votes),
                 stage: Some(conn.appender_to_catalog_and_db("vw_stage", "temp", "main")?),
                 rejects: Some(rejects),
-                open: true,
+                open: lake.is_none(),
+                locked: false,
+                committed: false,
             })
         };
         setup().map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
+            if lake.is_none() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
             let _ = conn.execute_batch(CLEANUP_SQL);
-            unlock();
-            err("cannot prepare the load", e)
+            // On a lake the only statements that reach the catalog here are two reads of
+            // tables that exist since `open`: a failure means the lake cannot be reached.
+            let what = if lake.is_some() {
+                LAKE_UNREACHABLE
+            } else {
+                "cannot prepare the load"
+            };
+            err(what, e)
         })
     }
 
@@ -1002,28 +1015,47 @@ pub enum Finish {
 /// The open transaction of one file. Dropping it without [`FileLoad::commit`] rolls back.
 pub struct FileLoad<'w> {
     conn: &'w Connection,
-    /// On a lake: the connection holding the write lock, released when the file ends.
-    lock: Option<&'w Connection>,
+    /// On a lake: the lock connection and timeout; the lock is held from [`FileLoad::lock`]
+    /// until the file ends.
+    lake: Option<&'w Lake>,
     /// The catalog's password, masked in errors.
     secret: Option<&'w str>,
     host_id: &'w str,
     path: &'w Path,
+    /// The file's ledger id: on a lake, known only once [`FileLoad::lock`] has run.
     pub file_id: i64,
+    /// The ledger id the appended rows carry: the file's, or on a lake a placeholder that the
+    /// final INSERTs replace.
+    pub row_file_id: i64,
     /// The highest Id in the warehouse when the file began. A row whose Id is above it and
     /// above every Id before it in the file is new for sure.
     pub max_id_before: i64,
-    /// Rows appended to the staging table.
-    /// Rows appended straight to `votes`: the file's inserts that need no resolving.
+    /// The highest Id when the transaction began: on a lake, other hosts may have loaded Ids
+    /// above `max_id_before` while this file was read, and rows between the two are checked
+    /// again under the lock.
+    max_id_locked: i64,
+    /// Rows appended straight to `votes` (or on a lake, its temp table): the file's inserts
+    /// that need no resolving.
     direct_rows: u64,
+    /// Rows appended to the staging table.
     staged_rows: u64,
+    reject_rows: u64,
     /// Appends rows that are new for sure straight into `votes`, inside the transaction.
     votes: Option<Appender<'w>>,
     /// Appends the other rows to the per-connection staging table.
     stage: Option<Appender<'w>>,
-    /// Appends rejects straight into `rejected_votes`, inside the transaction.
+    /// Appends rejects straight into `rejected_votes`, inside the transaction (on a lake,
+    /// into a temp table).
     rejects: Option<Appender<'w>>,
+    /// The transaction is open.
     open: bool,
+    /// On a lake: this load holds the write lock.
+    locked: bool,
+    committed: bool,
 }
+
+/// The ledger id the rows of a lake load carry until the lock gives the real one.
+const PENDING_FILE_ID: i64 = 0;
 
 impl<'w> FileLoad<'w> {
     fn err(&self, what: &'static str, source: duckdb::Error) -> WarehouseError {
@@ -1071,7 +1103,8 @@ impl<'w> FileLoad<'w> {
     }
 
     pub fn append_rejects(&mut self, rows: &[RejectRow]) -> Result<()> {
-        let file_id = self.file_id;
+        let file_id = self.row_file_id;
+        self.reject_rows += rows.len() as u64;
         let app = self
             .rejects
             .as_mut()
@@ -1092,18 +1125,62 @@ impl<'w> FileLoad<'w> {
         run().map_err(|e| self.err("cannot record rejects", e))
     }
 
+    /// On a lake: flushes the staged rows, takes the write lock (waiting at most the lock
+    /// timeout), begins the transaction and reads the ledger id and the highest Id as every
+    /// host's committed loads left them. What follows (the duplicate-content check, the
+    /// commit) sees every earlier load. On a DuckDB file, whose transaction began with the
+    /// file, nothing. [`FileLoad::commit`] calls it when the caller has not.
+    pub fn lock(&mut self) -> Result<()> {
+        let Some(lake) = self.lake else {
+            return Ok(());
+        };
+        if self.locked {
+            return Ok(());
+        }
+        for mut a in [self.votes.take(), self.stage.take(), self.rejects.take()]
+            .into_iter()
+            .flatten()
+        {
+            a.flush().map_err(|e| self.err("cannot stage votes", e))?;
+        }
+        lake::lock(&lake.lock, lake.lock_timeout_secs)
+            .map_err(|e| self.err(LAKE_LOCK_TIMEOUT, e))?;
+        self.locked = true;
+        let conn = self.conn;
+        let begin = || -> duckdb::Result<(i64, i64)> {
+            conn.execute_batch("BEGIN TRANSACTION")?;
+            Ok((next_file_id(conn)?, max_vote_id(conn)?))
+        };
+        match begin() {
+            Ok((file_id, max_now)) => {
+                self.open = true;
+                self.file_id = file_id;
+                self.max_id_locked = max_now.max(self.max_id_before);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                lake::unlock(&lake.lock);
+                self.locked = false;
+                Err(self.err(LAKE_UNREACHABLE, e))
+            }
+        }
+    }
+
     /// Finishes the file in one transaction: dedupe, insert, counts, ledger row, view.
     /// `entry.counts` brings the reader's counts (lines, rejected, blank); the others are
     /// filled in here and returned.
     pub fn commit(mut self, mut entry: LedgerEntry, finish: Finish) -> Result<Counts> {
+        self.lock()?;
         let votes = self.votes.take();
         let stage = self.stage.take();
         let rejects = self.rejects.take();
         let conn = self.conn;
-        let file_id = self.file_id;
+        let (file_id, row_file_id) = (self.file_id, self.row_file_id);
         let (direct_rows, staged_rows) = (self.direct_rows, self.staged_rows);
-        let max_id_before = self.max_id_before;
-        let lake = self.lock.is_some();
+        let (max_id_before, max_id_locked) = (self.max_id_before, self.max_id_locked);
+        let lake = self.lake.is_some();
+        let reject_rows = self.reject_rows;
         let host_id = self.host_id;
         let run = || -> duckdb::Result<Counts> {
             // Appenders flush when dropped; flush explicitly to see errors.
@@ -1142,13 +1219,33 @@ impl<'w> FileLoad<'w> {
                         counts.conflicting += conflicting as u64;
                         counts.inserted += conn.execute(
                             &INSERT_VOTES_SQL.replace("{target}", direct),
-                            params![file_id],
+                            params![row_file_id],
                         )? as u64;
                     }
                 }
-                if lake {
+                if max_id_locked > max_id_before {
+                    // Another host loaded Ids above the old maximum while this file was read:
+                    // rows that went straight in with Ids up to the new maximum may be held
+                    // already (the first committed wins).
+                    conn.execute(LATE_SQL, params![max_id_before, max_id_locked])?;
+                    let (already, conflicting): (i64, i64) = conn.query_row(
+                        "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) \
+                         FROM temp.vw_late",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?;
+                    counts.already_in_warehouse += already as u64;
+                    counts.conflicting += conflicting as u64;
+                    counts.inserted -= (already + conflicting) as u64;
                     conn.execute_batch(
-                        "INSERT INTO blog_analysis.votes SELECT * FROM temp.vw_direct",
+                        "DELETE FROM temp.vw_direct WHERE id IN (SELECT id FROM temp.vw_late)",
+                    )?;
+                }
+                if lake {
+                    conn.execute(
+                        "INSERT INTO blog_analysis.votes SELECT id, post_id, vote_type_id, \
+                         user_id, bounty_amount, creation_date, ? FROM temp.vw_direct",
+                        params![file_id],
                     )?;
                 }
             } else if !lake {
@@ -1156,6 +1253,13 @@ impl<'w> FileLoad<'w> {
                 // lake they never left the temp table.
                 conn.execute(
                     "DELETE FROM blog_analysis.votes WHERE file_id = ?",
+                    params![file_id],
+                )?;
+            }
+            if lake && reject_rows > 0 {
+                conn.execute(
+                    "INSERT INTO blog_analysis.rejected_votes SELECT ?, line_number, \
+                     element_index, raw, raw_truncated, reason FROM temp.vw_rejects",
                     params![file_id],
                 )?;
             }
@@ -1168,10 +1272,10 @@ impl<'w> FileLoad<'w> {
                         "SELECT greatest(?, coalesce(max(id), 0)) FROM {direct} \
                          WHERE file_id = ? AND id > ?"
                     ),
-                    params![max_id_before, file_id, max_id_before],
+                    params![max_id_locked, row_file_id, max_id_locked],
                     |r| r.get(0),
                 )?,
-                Finish::RecordOnly => max_id_before,
+                Finish::RecordOnly => max_id_locked,
             };
             insert_ledger(conn, file_id, &entry, host_id, Some(max_after))?;
             if lake {
@@ -1190,10 +1294,9 @@ impl<'w> FileLoad<'w> {
         match result {
             Ok(counts) => {
                 self.open = false;
+                self.committed = true;
                 let _ = conn.execute_batch(CLEANUP_SQL);
-                if let Some(l) = self.lock {
-                    lake::unlock(l);
-                }
+                self.release();
                 Ok(counts)
             }
             Err(e) => Err(self.err("cannot commit the file", e)),
@@ -1204,6 +1307,14 @@ impl<'w> FileLoad<'w> {
     pub fn rollback(self) {
         drop(self);
     }
+
+    /// Releases the lake's write lock, when this load holds it.
+    fn release(&mut self) {
+        if let (Some(l), true) = (self.lake, self.locked) {
+            lake::unlock(&l.lock);
+            self.locked = false;
+        }
+    }
 }
 
 impl Drop for FileLoad<'_> {
@@ -1212,12 +1323,12 @@ impl Drop for FileLoad<'_> {
         self.votes.take();
         self.stage.take();
         self.rejects.take();
-        if self.open {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            let _ = self.conn.execute_batch(CLEANUP_SQL);
-            if let Some(l) = self.lock {
-                lake::unlock(l);
+        if !self.committed {
+            if self.open {
+                let _ = self.conn.execute_batch("ROLLBACK");
             }
+            let _ = self.conn.execute_batch(CLEANUP_SQL);
+            self.release();
         }
     }
 }

@@ -1058,3 +1058,89 @@ fn unload_and_reingest_work_on_the_lake() {
         run.stdout
     );
 }
+
+/// A host reads and stages its file without the write lock, so another host loads meanwhile:
+/// host B stalls after staging Ids 101–300 (all above the lake's maximum when it began), host
+/// A commits Ids 201–400 in that time (201–250 with B's values, 251–300 with others), then B
+/// commits. A is not held up by B, and B checks its rows against what A committed: every Id
+/// once, A's values kept, and B's ledger row counts the overlap as already there or
+/// conflicting, without a retry.
+#[test]
+fn a_load_staged_without_the_lock_rechecks_ids_another_host_committed() {
+    use std::io::{BufRead, BufReader};
+    let hosts = TwoHosts::new(["host-a", "host-b"], "");
+    let (a, b) = (&hosts.a, &hosts.b);
+    a.write("base.jsonl", votes(1, 100));
+    let run = a.run(&["ingest", "--config", "votewatch.toml", "base.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    b.write("b.jsonl", votes(101, 200));
+    let a_file: Vec<String> = (201..=400)
+        .map(|id| {
+            let date = if id <= 250 {
+                "2022-01-03T00:00:00.000"
+            } else {
+                "2023-05-05T00:00:00.000"
+            };
+            vote(id, date)
+        })
+        .collect();
+    a.write("a.jsonl", a_file.join("\n"));
+
+    let resume = b.path("resume");
+    let mut staging = b
+        .command()
+        .env(votewatch::failpoint::ENV, "mid_load")
+        .env(votewatch::failpoint::RESUME_ENV, &resume)
+        .args(["ingest", "--config", "votewatch.toml", "b.jsonl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(staging.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert_ne!(
+            stderr.read_line(&mut line).unwrap(),
+            0,
+            "B ended before staging: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("failpoint mid_load reached") {
+            break;
+        }
+    }
+    // B has staged its rows and waits; A loads and commits in the meantime.
+    let run = a.run(&["ingest", "--config", "votewatch.toml", "a.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    std::fs::write(&resume, "").unwrap();
+    let out = staging.wait_with_output().unwrap();
+    let rest = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{seen}{rest}");
+    assert!(!rest.contains("conflicted"), "{rest}");
+
+    assert_eq!(
+        hosts.query(
+            "SELECT count(*), count(DISTINCT id), min(id), max(id), \
+             count(*) FILTER (WHERE id BETWEEN 251 AND 300 AND year(creation_date) = 2023) \
+             FROM blog_analysis.votes"
+        ),
+        "400 400 1 400 50\n"
+    );
+    assert_eq!(
+        hosts.query(
+            "SELECT host_id, rows_inserted, already_in_warehouse, conflicting, max_vote_id \
+             FROM blog_analysis.ingested_files ORDER BY id"
+        ),
+        "host-a 100 0 0 100\nhost-a 200 0 0 400\nhost-b 100 50 50 400\n"
+    );
+    // B's rows carry B's ledger id; A's rows A's.
+    assert_eq!(
+        hosts.query(
+            "SELECT file_id, count(*), min(id), max(id) FROM blog_analysis.votes \
+             GROUP BY file_id ORDER BY file_id"
+        ),
+        "1 100 1 100\n2 200 201 400\n3 100 101 200\n"
+    );
+}

@@ -6,3 +6,5 @@ DROP TABLE IF EXISTS temp.vw_stage;
 DROP TABLE IF EXISTS temp.vw_file;
 DROP TABLE IF EXISTS temp.vw_present;
 DROP TABLE IF EXISTS temp.vw_direct;
+DROP TABLE IF EXISTS temp.vw_rejects;
+DROP TABLE IF EXISTS temp.vw_late;
