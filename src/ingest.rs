@@ -251,6 +251,7 @@ fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
         error: None,
         archived_to: None,
         report_queued: None,
+        ledger_id: None,
     }
 }
 
@@ -302,6 +303,7 @@ fn load_file(
             return Err(IngestError::Stopped);
         }
         Ok(Err(read_error)) => {
+            entry.ledger_id = Some(load.file_id);
             load.rollback();
             entry.error = Some(if Refused::is(&read_error) {
                 entry.status = Status::Rejected;
@@ -338,9 +340,10 @@ fn load_file(
     entry.counts = staged.counts;
 
     // On a lake: the write lock, so that the checks below see every host's loads.
-    load.lock()?;
+    load.lock(Some(&digest.sha256))?;
     if !opts.force {
         if let Some(earlier) = load.find_loaded(&digest.sha256)? {
+            entry.ledger_id = Some(load.file_id);
             drop(load);
             entry.status = Status::DuplicateFile;
             entry.duplicate_of = Some(earlier);
@@ -737,7 +740,7 @@ fn route_batch(
         )
     };
     if new_rows.num_rows() > 0 {
-        load.append_new_votes(as_votes_batch(&new_rows, load.row_file_id))?;
+        load.append_new_votes(as_votes_batch(&new_rows, load.file_id))?;
     }
     if let Some(staged) = staged.filter(|b| b.num_rows() > 0) {
         fold_staged(load, state, &staged)?;

@@ -21,7 +21,7 @@ fn extensions(d: &DuckLakeConfig) -> Vec<&'static str> {
     v
 }
 
-fn is_s3(data_path: &str) -> bool {
+pub fn is_s3(data_path: &str) -> bool {
     data_path.starts_with("s3://")
 }
 
@@ -163,6 +163,44 @@ pub fn lock(lock: &Connection, timeout_secs: u64) -> duckdb::Result<()> {
 
 pub fn unlock(lock: &Connection) {
     let _ = lock.execute_batch("ROLLBACK");
+}
+
+/// The catalog's sequence of ledger ids: a load takes its id before it reads its file, without
+/// the write lock, so ids are drawn from one sequence on the catalog's server that every host
+/// shares (never `max(id) + 1`, which two hosts reading at once would both take).
+const LEDGER_SEQUENCE: &str = "votewatch_ledger_id";
+
+/// Creates the ledger-id sequence when missing and moves it past `max_id` (a lake whose ledger
+/// began before the sequence). Runs under the write lock, in the schema's transaction.
+pub fn ensure_ledger_sequence(conn: &Connection, max_id: i64) -> duckdb::Result<()> {
+    conn.execute_batch(&format!(
+        "CALL postgres_execute('vw_lock', 'CREATE SEQUENCE IF NOT EXISTS {LEDGER_SEQUENCE}');
+         CALL postgres_execute('vw_lock', 'SELECT setval(''{LEDGER_SEQUENCE}'', {max_id}) \
+             FROM {LEDGER_SEQUENCE} WHERE {max_id} >= last_value');"
+    ))
+}
+
+/// The next ledger id (outside any transaction: a sequence never goes back).
+pub fn next_ledger_id(conn: &Connection) -> duckdb::Result<i64> {
+    conn.query_row(
+        &format!(
+            "SELECT * FROM postgres_query('vw_lock', 'SELECT nextval(''{LEDGER_SEQUENCE}'')')"
+        ),
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Where a load's Parquet file of new votes is written before it is added to the lake: the
+/// folder DuckLake keeps `blog_analysis.votes` in, named by the ledger id (unique across
+/// hosts, never reused), so that maintenance treats it as any other file of the table and an
+/// interrupted load's file is an orphan that `maintain` deletes.
+pub fn votes_file(d: &DuckLakeConfig, file_id: i64) -> String {
+    let mut path = d.data_path.clone();
+    if !path.ends_with('/') {
+        path.push('/');
+    }
+    format!("{path}blog_analysis/votes/votewatch-{file_id}.parquet")
 }
 
 /// The fence: every write transaction updates the one row, so two that overlap conflict.

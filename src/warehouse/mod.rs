@@ -5,6 +5,7 @@
 //! by host) is decided here, by `Warehouse::lake`.
 
 mod lake;
+mod stream;
 mod unload;
 
 pub use unload::{LedgerFile, UnloadCounts};
@@ -159,6 +160,9 @@ pub struct LedgerEntry {
     /// `Some(false)` when the daemon owes this arrival a report (set true once it is in the
     /// outbox); `None` when no report is due.
     pub report_queued: Option<bool>,
+    /// The ledger id this arrival drew already (a load that began, then records the file
+    /// without loading it); `None`: one is drawn when the row is written.
+    pub ledger_id: Option<i64>,
 }
 
 /// A record that is not a vote.
@@ -243,6 +247,55 @@ pub struct Warehouse {
 struct Lake {
     lock: Connection,
     lock_timeout_secs: u64,
+    config: crate::config::DuckLakeConfig,
+    /// The next ledger id and the highest vote Id as of one snapshot of the lake, so that a
+    /// load whose snapshot is still that one (nothing committed since: every change to a
+    /// lake is a new snapshot) need not read them again.
+    known: std::cell::Cell<Option<Known>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    snapshot: i64,
+    max_vote_id: i64,
+}
+
+impl Lake {
+    /// The highest vote Id in the lake now: read again only when the lake's snapshot is not
+    /// the one it is known for. The snapshot id is read first, so a value read after it is
+    /// that snapshot's whenever it is still the current one. `sha256`: a content hash to look
+    /// up in the ledger while it is read (`seen`: `None` when nothing was read).
+    fn state(
+        &self,
+        conn: &Connection,
+        sha256: Option<&str>,
+    ) -> duckdb::Result<(i64, Option<bool>)> {
+        let snapshot = current_snapshot(conn)?;
+        if let Some(k) = self.known.get().filter(|k| k.snapshot == snapshot) {
+            return Ok((k.max_vote_id, None));
+        }
+        let state = ledger_state(conn, sha256)?;
+        self.known.set(Some(Known {
+            snapshot,
+            max_vote_id: state.max_vote_id,
+        }));
+        Ok((state.max_vote_id, state.seen))
+    }
+
+    /// After this host's commit, still under the write lock: the new snapshot's highest Id is
+    /// known without reading it.
+    fn committed(&self, conn: &Connection, max_vote_id: i64) {
+        self.known
+            .set(current_snapshot(conn).ok().map(|snapshot| Known {
+                snapshot,
+                max_vote_id,
+            }));
+    }
+}
+
+/// The id of the lake's latest snapshot.
+fn current_snapshot(conn: &Connection) -> duckdb::Result<i64> {
+    conn.query_row("SELECT id FROM lake.current_snapshot()", [], |r| r.get(0))
 }
 
 const LAKE_UNREACHABLE: &str = "cannot open the lake";
@@ -396,6 +449,8 @@ impl Warehouse {
             lake: Some(Lake {
                 lock,
                 lock_timeout_secs: d.lock_timeout_secs,
+                known: std::cell::Cell::new(None),
+                config: d.clone(),
             }),
             secret,
             _scratch: None,
@@ -404,10 +459,22 @@ impl Warehouse {
         // concurrent loads conflict (and add a catalog row per load).
         let view_once =
             OUTLIER_WEEKS_SQL.replace("CREATE OR REPLACE VIEW", "CREATE VIEW IF NOT EXISTS");
+        stream::register(&wh.conn).map_err(|e| wh.err("cannot register the Parquet stream", e))?;
         wh.write("cannot create the schema", |c| {
             c.execute_batch(SCHEMA_LAKE_SQL)?;
-            c.execute_batch(&view_once)
+            c.execute_batch(&view_once)?;
+            let max_id: i64 = c.query_row(
+                "SELECT coalesce(max(id), 0) FROM blog_analysis.ingested_files",
+                [],
+                |r| r.get(0),
+            )?;
+            lake::ensure_ledger_sequence(c, max_id)
         })?;
+        // What the first load needs to know of the lake, read now (see `Lake::state`).
+        if let Some(l) = &wh.lake {
+            l.state(&wh.conn, None)
+                .map_err(|e| wh.err(LAKE_UNREACHABLE, e))?;
+        }
         Ok(wh)
     }
 
@@ -739,8 +806,13 @@ impl Warehouse {
     /// transaction of its own. Returns the ledger id.
     pub fn record_only(&mut self, entry: &LedgerEntry) -> Result<i64> {
         let host = self.host_id.clone();
+        let lake = self.lake.is_some();
         self.write("cannot record the file in the ledger", |c| {
-            let id = next_file_id(c)?;
+            let id = match (entry.ledger_id, lake) {
+                (Some(id), _) => id,
+                (None, true) => lake::next_ledger_id(c)?,
+                (None, false) => next_file_id(c)?,
+            };
             insert_ledger(c, id, entry, &host, None)?;
             Ok(id)
         })
@@ -766,13 +838,14 @@ impl Warehouse {
         }
         let setup = || -> duckdb::Result<FileLoad<'_>> {
             conn.execute_batch(STAGE_SQL)?;
-            // On a lake the ledger id is only known under the lock: staged rows carry a
-            // placeholder until then.
-            let file_id = match lake {
-                Some(_) => PENDING_FILE_ID,
-                None => next_file_id(conn)?,
+            // On a lake the ledger id comes from the catalog's sequence (no lock needed).
+            let (file_id, max_id_before) = match lake {
+                Some(l) => (lake::next_ledger_id(conn)?, l.state(conn, None)?.0),
+                None => {
+                    let st = ledger_state(conn, None)?;
+                    (st.next_file_id, st.max_vote_id)
+                }
             };
-            let max_id_before = max_vote_id(conn)?;
             conn.execute(
                 "INSERT INTO temp.vw_file VALUES (?, ?)",
                 params![file_id, max_id_before],
@@ -799,9 +872,14 @@ impl Warehouse {
                 host_id: &self.host_id,
                 path,
                 file_id,
-                row_file_id: file_id,
                 max_id_before,
                 max_id_locked: max_id_before,
+                direct_max: max_id_before,
+                pending: Vec::new(),
+                pending_rows: 0,
+                stream: None,
+                stream_file: None,
+                file_added: false,
                 direct_rows: 0,
                 staged_rows: 0,
                 reject_rows: 0,
@@ -810,6 +888,7 @@ impl Warehouse {
                 rejects: Some(rejects),
                 open: lake.is_none(),
                 locked: false,
+                content_seen: None,
                 committed: false,
             })
         };
@@ -818,8 +897,9 @@ impl Warehouse {
                 let _ = conn.execute_batch("ROLLBACK");
             }
             let _ = conn.execute_batch(CLEANUP_SQL);
-            // On a lake the only statements that reach the catalog here are two reads of
-            // tables that exist since `open`: a failure means the lake cannot be reached.
+            // On a lake the only statements that reach the catalog here are the ledger id and
+            // reads of tables that exist since `open`: a failure means the lake cannot be
+            // reached.
             let what = if lake.is_some() {
                 LAKE_UNREACHABLE
             } else {
@@ -937,27 +1017,44 @@ fn counts_at(r: &duckdb::Row<'_>, first: usize) -> duckdb::Result<Counts> {
     })
 }
 
+/// What a load needs to know before its rows go in: the next ledger id, the highest vote Id,
+/// and, given a content hash, whether the ledger has an arrival of that content whose status
+/// was loaded or partial (one scan of the ledger for all three).
+#[derive(Debug, Clone, Copy)]
+struct LedgerState {
+    next_file_id: i64,
+    max_vote_id: i64,
+    seen: Option<bool>,
+}
+
+/// The highest vote Id: the ledger records the highest Id after each load (`max_vote_id`);
+/// only rows above that are looked at in `votes` (zone maps and DuckLake's file statistics
+/// skip the rest), so the answer is exact even when something else wrote to `votes`, and
+/// costs nothing that grows with the warehouse when nothing did.
+fn ledger_state(conn: &Connection, sha256: Option<&str>) -> duckdb::Result<LedgerState> {
+    let (next_file_id, recorded, seen): (i64, i64, bool) = conn.query_row(
+        "SELECT coalesce(max(id), 0) + 1, coalesce(max(max_vote_id), 0), \
+         count(*) FILTER (WHERE sha256 = ? AND status IN ('loaded', 'partial')) > 0 \
+         FROM blog_analysis.ingested_files",
+        params![sha256],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let max_vote_id = conn.query_row(
+        "SELECT greatest(?, coalesce(max(id), 0)) FROM blog_analysis.votes WHERE id > ?",
+        params![recorded, recorded],
+        |r| r.get(0),
+    )?;
+    Ok(LedgerState {
+        next_file_id,
+        max_vote_id,
+        seen: sha256.map(|_| seen),
+    })
+}
+
 fn next_file_id(conn: &Connection) -> duckdb::Result<i64> {
     conn.query_row(
         "SELECT coalesce(max(id), 0) + 1 FROM blog_analysis.ingested_files",
         [],
-        |r| r.get(0),
-    )
-}
-
-/// The highest vote Id in the warehouse. The ledger records the highest Id after each load
-/// (`max_vote_id`); only rows above that are looked at in `votes` (zone maps and DuckLake's
-/// file statistics skip the rest), so the answer is exact even when something else wrote to
-/// `votes`, and costs nothing that grows with the warehouse when nothing did.
-fn max_vote_id(conn: &Connection) -> duckdb::Result<i64> {
-    let recorded: i64 = conn.query_row(
-        "SELECT coalesce(max(max_vote_id), 0) FROM blog_analysis.ingested_files",
-        [],
-        |r| r.get(0),
-    )?;
-    conn.query_row(
-        "SELECT greatest(?, coalesce(max(id), 0)) FROM blog_analysis.votes WHERE id > ?",
-        params![recorded, recorded],
         |r| r.get(0),
     )
 }
@@ -1022,11 +1119,8 @@ pub struct FileLoad<'w> {
     secret: Option<&'w str>,
     host_id: &'w str,
     path: &'w Path,
-    /// The file's ledger id: on a lake, known only once [`FileLoad::lock`] has run.
+    /// The file's ledger id.
     pub file_id: i64,
-    /// The ledger id the appended rows carry: the file's, or on a lake a placeholder that the
-    /// final INSERTs replace.
-    pub row_file_id: i64,
     /// The highest Id in the warehouse when the file began. A row whose Id is above it and
     /// above every Id before it in the file is new for sure.
     pub max_id_before: i64,
@@ -1034,8 +1128,19 @@ pub struct FileLoad<'w> {
     /// above `max_id_before` while this file was read, and rows between the two are checked
     /// again under the lock.
     max_id_locked: i64,
-    /// Rows appended straight to `votes` (or on a lake, its temp table): the file's inserts
-    /// that need no resolving.
+    /// The highest Id of the rows that went straight in.
+    direct_max: i64,
+    /// On a lake: new rows held back until there are enough of them for a Parquet file of
+    /// their own (fewer go in through the temp table, so that DuckLake may keep them in the
+    /// catalog); then the stream writing that file, and its path.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    stream: Option<stream::ParquetStream>,
+    stream_file: Option<String>,
+    /// The stream's file was added to the lake by the commit (else it is deleted).
+    file_added: bool,
+    /// Rows appended straight to `votes` (or on a lake, its temp table or Parquet file): the
+    /// file's inserts that need no resolving.
     direct_rows: u64,
     /// Rows appended to the staging table.
     staged_rows: u64,
@@ -1051,11 +1156,15 @@ pub struct FileLoad<'w> {
     open: bool,
     /// On a lake: this load holds the write lock.
     locked: bool,
+    /// A content hash and whether the ledger had a loaded arrival of it, when [`FileLoad::lock`]
+    /// read the ledger.
+    content_seen: Option<(String, bool)>,
     committed: bool,
 }
 
-/// The ledger id the rows of a lake load carry until the lock gives the real one.
-const PENDING_FILE_ID: i64 = 0;
+/// On a lake, a load with more new rows than this writes them as a Parquet file while it
+/// reads (one parser chunk is held back in memory until then).
+const STREAM_AFTER_ROWS: usize = 16 * 1024;
 
 impl<'w> FileLoad<'w> {
     fn err(&self, what: &'static str, source: duckdb::Error) -> WarehouseError {
@@ -1068,19 +1177,50 @@ impl<'w> FileLoad<'w> {
 
     /// The ledger id of an earlier arrival of the same content that was loaded.
     pub fn find_loaded(&self, sha256: &str) -> Result<Option<i64>> {
-        self.conn
-            .query_row(
+        // Most files are new: a loaded arrival's ledger status is loaded or partial whatever
+        // happened since, so when the ledger has no such row (known from `lock`, or one look at
+        // the ledger alone) there is none. Only then does `arrivals` say whether it still counts
+        // (it was not unloaded).
+        if let Some((h, false)) = &self.content_seen {
+            if h == sha256 {
+                return Ok(None);
+            }
+        }
+        let run = || -> duckdb::Result<Option<i64>> {
+            let seen: bool = self.conn.query_row(
+                "SELECT count(*) > 0 FROM blog_analysis.ingested_files \
+                 WHERE sha256 = ? AND status IN ('loaded', 'partial')",
+                params![sha256],
+                |r| r.get(0),
+            )?;
+            if !seen {
+                return Ok(None);
+            }
+            self.conn.query_row(
                 "SELECT min(id) FROM blog_analysis.arrivals \
                  WHERE sha256 = ? AND current_status IN ('loaded', 'partial')",
                 params![sha256],
                 |r| r.get(0),
             )
-            .map_err(|e| self.err("cannot read the ledger", e))
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
     }
 
     /// Appends rows that are new for sure to `votes` (its columns, `file_id` last).
     pub fn append_new_votes(&mut self, batch: RecordBatch) -> Result<()> {
         self.direct_rows += batch.num_rows() as u64;
+        if let Some(ids) = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<duckdb::arrow::array::Int64Array>()
+        {
+            if let Some(m) = duckdb::arrow::compute::max(ids) {
+                self.direct_max = self.direct_max.max(m);
+            }
+        }
+        if let Some(lake) = self.lake {
+            return self.append_to_lake(lake, batch);
+        }
         let votes = self
             .votes
             .as_mut()
@@ -1088,6 +1228,51 @@ impl<'w> FileLoad<'w> {
         votes
             .append_record_batch(batch)
             .map_err(|e| self.err("cannot append votes", e))
+    }
+
+    /// On a lake: holds new rows back until there are more than [`STREAM_AFTER_ROWS`], then
+    /// streams them (those held back first) into the load's Parquet file.
+    fn append_to_lake(&mut self, lake: &Lake, batch: RecordBatch) -> Result<()> {
+        if self.stream.is_none() {
+            self.pending_rows += batch.num_rows();
+            self.pending.push(batch);
+            if self.pending_rows <= STREAM_AFTER_ROWS {
+                return Ok(());
+            }
+            let path = lake::votes_file(&lake.config, self.file_id);
+            if !lake::is_s3(&path) {
+                if let Some(dir) = Path::new(&path).parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        self.err(
+                            "cannot write the load's Parquet file",
+                            message_error(format!("cannot create {}: {e}", dir.display())),
+                        )
+                    })?;
+                }
+            }
+            let started = stream::ParquetStream::start(self.conn, &lake::sql_literal(&path))
+                .map_err(|e| self.err("cannot write the load's Parquet file", e))?;
+            self.stream = Some(started);
+            self.stream_file = Some(path);
+            for b in std::mem::take(&mut self.pending) {
+                self.send_to_stream(b)?;
+            }
+            return Ok(());
+        }
+        self.send_to_stream(batch)
+    }
+
+    fn send_to_stream(&mut self, batch: RecordBatch) -> Result<()> {
+        let sent = self.stream.as_ref().is_some_and(|s| s.send(batch));
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its error says why.
+        let error = match self.stream.take().map(|s| s.finish()) {
+            Some(Err(e)) => e,
+            _ => message_error("the Parquet writer stopped".into()),
+        };
+        Err(self.err("cannot write the load's Parquet file", error))
     }
 
     /// Stages rows to resolve at the end of the file (columns as in `sql/stage.sql`).
@@ -1103,7 +1288,7 @@ impl<'w> FileLoad<'w> {
     }
 
     pub fn append_rejects(&mut self, rows: &[RejectRow]) -> Result<()> {
-        let file_id = self.row_file_id;
+        let file_id = self.file_id;
         self.reject_rows += rows.len() as u64;
         let app = self
             .rejects
@@ -1129,13 +1314,27 @@ impl<'w> FileLoad<'w> {
     /// timeout), begins the transaction and reads the ledger id and the highest Id as every
     /// host's committed loads left them. What follows (the duplicate-content check, the
     /// commit) sees every earlier load. On a DuckDB file, whose transaction began with the
-    /// file, nothing. [`FileLoad::commit`] calls it when the caller has not.
-    pub fn lock(&mut self) -> Result<()> {
+    /// file, nothing. [`FileLoad::commit`] calls it when the caller has not. `sha256`: the
+    /// file's content hash, looked up in the ledger when the ledger is read anyway (for
+    /// [`FileLoad::find_loaded`]).
+    pub fn lock(&mut self, sha256: Option<&str>) -> Result<()> {
         let Some(lake) = self.lake else {
             return Ok(());
         };
         if self.locked {
             return Ok(());
+        }
+        if let Some(s) = self.stream.take() {
+            s.finish()
+                .map_err(|e| self.err("cannot write the load's Parquet file", e))?;
+        }
+        // Too few new rows for a file of their own: they go in through the temp table.
+        let pending = std::mem::take(&mut self.pending);
+        if let Some(votes) = self.votes.as_mut() {
+            let staged = pending
+                .into_iter()
+                .try_for_each(|b| votes.append_record_batch(b));
+            staged.map_err(|e| self.err("cannot stage votes", e))?;
         }
         for mut a in [self.votes.take(), self.stage.take(), self.rejects.take()]
             .into_iter()
@@ -1147,15 +1346,15 @@ impl<'w> FileLoad<'w> {
             .map_err(|e| self.err(LAKE_LOCK_TIMEOUT, e))?;
         self.locked = true;
         let conn = self.conn;
-        let begin = || -> duckdb::Result<(i64, i64)> {
+        let begin = || -> duckdb::Result<(i64, Option<bool>)> {
             conn.execute_batch("BEGIN TRANSACTION")?;
-            Ok((next_file_id(conn)?, max_vote_id(conn)?))
+            lake.state(conn, sha256)
         };
         match begin() {
-            Ok((file_id, max_now)) => {
+            Ok((max_now, seen)) => {
                 self.open = true;
-                self.file_id = file_id;
                 self.max_id_locked = max_now.max(self.max_id_before);
+                self.content_seen = sha256.zip(seen).map(|(h, seen)| (h.to_string(), seen));
                 Ok(())
             }
             Err(e) => {
@@ -1171,30 +1370,44 @@ impl<'w> FileLoad<'w> {
     /// `entry.counts` brings the reader's counts (lines, rejected, blank); the others are
     /// filled in here and returned.
     pub fn commit(mut self, mut entry: LedgerEntry, finish: Finish) -> Result<Counts> {
-        self.lock()?;
+        self.lock(None)?;
         let votes = self.votes.take();
         let stage = self.stage.take();
         let rejects = self.rejects.take();
         let conn = self.conn;
-        let (file_id, row_file_id) = (self.file_id, self.row_file_id);
+        let file_id = self.file_id;
         let (direct_rows, staged_rows) = (self.direct_rows, self.staged_rows);
         let (max_id_before, max_id_locked) = (self.max_id_before, self.max_id_locked);
+        let direct_max = self.direct_max;
         let lake = self.lake.is_some();
         let reject_rows = self.reject_rows;
         let host_id = self.host_id;
-        let run = || -> duckdb::Result<Counts> {
+        // On a lake, the new rows are in the load's Parquet file (read back with read_parquet
+        // only where a query needs them) or, for a small load, in the temp table.
+        let parquet = self
+            .stream_file
+            .as_deref()
+            .map(|p| format!("read_parquet({})", lake::sql_literal(p)));
+        let run = || -> duckdb::Result<(Counts, i64, bool)> {
             // Appenders flush when dropped; flush explicitly to see errors.
             for mut a in [votes, stage, rejects].into_iter().flatten() {
                 a.flush()?;
             }
             let mut counts = entry.counts;
-            // Where this file's new rows are: votes itself, or on a lake the temp table that
-            // goes into the lake with one INSERT below.
-            let direct = if lake {
-                "temp.vw_direct"
-            } else {
-                "blog_analysis.votes"
+            // Where this file's new rows are: votes itself, or on a lake the Parquet file or
+            // the temp table that goes into the lake with one INSERT below.
+            let direct = match (&parquet, lake) {
+                (Some(p), _) => p.as_str(),
+                (None, true) => "temp.vw_direct",
+                (None, false) => "blog_analysis.votes",
             };
+            // Where resolved rows go: with the direct ones, unless those are a written file.
+            let target = match parquet {
+                Some(_) => "blog_analysis.votes",
+                None => direct,
+            };
+            let mut candidates_max = 0;
+            let mut add_file = parquet.is_some();
             if finish == Finish::Insert {
                 counts.inserted = direct_rows;
                 if staged_rows > 0 {
@@ -1218,16 +1431,25 @@ impl<'w> FileLoad<'w> {
                         counts.already_in_warehouse = already as u64;
                         counts.conflicting += conflicting as u64;
                         counts.inserted += conn.execute(
-                            &INSERT_VOTES_SQL.replace("{target}", direct),
-                            params![row_file_id],
+                            &INSERT_VOTES_SQL.replace("{target}", target),
+                            params![file_id],
                         )? as u64;
+                        candidates_max = conn.query_row(
+                            "SELECT coalesce(max(id), 0) FROM temp.vw_candidates c \
+                             WHERE NOT EXISTS (SELECT 1 FROM temp.vw_present p WHERE p.id = c.id)",
+                            [],
+                            |r| r.get(0),
+                        )?;
                     }
                 }
                 if max_id_locked > max_id_before {
                     // Another host loaded Ids above the old maximum while this file was read:
                     // rows that went straight in with Ids up to the new maximum may be held
                     // already (the first committed wins).
-                    conn.execute(LATE_SQL, params![max_id_before, max_id_locked])?;
+                    conn.execute(
+                        &LATE_SQL.replace("{direct}", direct),
+                        params![max_id_before, max_id_locked],
+                    )?;
                     let (already, conflicting): (i64, i64) = conn.query_row(
                         "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) \
                          FROM temp.vw_late",
@@ -1237,42 +1459,64 @@ impl<'w> FileLoad<'w> {
                     counts.already_in_warehouse += already as u64;
                     counts.conflicting += conflicting as u64;
                     counts.inserted -= (already + conflicting) as u64;
+                    if already + conflicting > 0 {
+                        match &parquet {
+                            // The written file holds rows the lake must not get twice: its
+                            // other rows go in by INSERT instead (rare: hosts loading the
+                            // same Ids at once).
+                            Some(p) => {
+                                add_file = false;
+                                conn.execute_batch(&format!(
+                                    "INSERT INTO blog_analysis.votes SELECT * FROM {p} \
+                                     WHERE id NOT IN (SELECT id FROM temp.vw_late)"
+                                ))?;
+                            }
+                            None => conn.execute_batch(
+                                "DELETE FROM temp.vw_direct \
+                                 WHERE id IN (SELECT id FROM temp.vw_late)",
+                            )?,
+                        }
+                    }
+                }
+                if add_file {
+                    if let Some(path) = &self.stream_file {
+                        conn.execute(
+                            "CALL ducklake_add_data_files('lake', 'votes', ?, \
+                             schema => 'blog_analysis')",
+                            params![path],
+                        )?;
+                    }
+                } else if lake && parquet.is_none() {
                     conn.execute_batch(
-                        "DELETE FROM temp.vw_direct WHERE id IN (SELECT id FROM temp.vw_late)",
+                        "INSERT INTO blog_analysis.votes SELECT * FROM temp.vw_direct",
                     )?;
                 }
-                if lake {
+            } else {
+                // Rejected whole: nothing of the file's votes may stay (the rejects do). On a
+                // lake they never left the temp table or the unadded file.
+                add_file = false;
+                if !lake {
                     conn.execute(
-                        "INSERT INTO blog_analysis.votes SELECT id, post_id, vote_type_id, \
-                         user_id, bounty_amount, creation_date, ? FROM temp.vw_direct",
+                        "DELETE FROM blog_analysis.votes WHERE file_id = ?",
                         params![file_id],
                     )?;
                 }
-            } else if !lake {
-                // Rejected whole: the votes appended so far must go (the rejects stay). On a
-                // lake they never left the temp table.
-                conn.execute(
-                    "DELETE FROM blog_analysis.votes WHERE file_id = ?",
-                    params![file_id],
-                )?;
             }
             if lake && reject_rows > 0 {
-                conn.execute(
-                    "INSERT INTO blog_analysis.rejected_votes SELECT ?, line_number, \
-                     element_index, raw, raw_truncated, reason FROM temp.vw_rejects",
-                    params![file_id],
+                conn.execute_batch(
+                    "INSERT INTO blog_analysis.rejected_votes SELECT * FROM temp.vw_rejects",
                 )?;
             }
             entry.counts = counts;
             // The highest Id after this load (rows at or below the old maximum cannot raise it;
-            // a file rejected whole added none).
+            // a file rejected whole added none). On a lake it is known without a scan: rows a
+            // late check removed are at or below the new maximum.
             let max_after: i64 = match finish {
+                Finish::Insert if lake => max_id_locked.max(direct_max).max(candidates_max),
                 Finish::Insert => conn.query_row(
-                    &format!(
-                        "SELECT greatest(?, coalesce(max(id), 0)) FROM {direct} \
-                         WHERE file_id = ? AND id > ?"
-                    ),
-                    params![max_id_locked, row_file_id, max_id_locked],
+                    "SELECT greatest(?, coalesce(max(id), 0)) FROM blog_analysis.votes \
+                     WHERE file_id = ? AND id > ?",
+                    params![max_id_locked, file_id, max_id_locked],
                     |r| r.get(0),
                 )?,
                 Finish::RecordOnly => max_id_locked,
@@ -1288,18 +1532,37 @@ impl<'w> FileLoad<'w> {
             crate::failpoint::hit("before_commit");
             crate::failpoint::busy_io("slow_commit");
             conn.execute_batch("COMMIT")?;
-            Ok(counts)
+            Ok((counts, max_after, add_file))
         };
         let result = run();
         match result {
-            Ok(counts) => {
+            Ok((counts, max_after, added)) => {
                 self.open = false;
                 self.committed = true;
+                self.file_added = added;
+                if let Some(l) = self.lake {
+                    l.committed(conn, max_after);
+                }
                 let _ = conn.execute_batch(CLEANUP_SQL);
                 self.release();
+                self.remove_unadded_file();
                 Ok(counts)
             }
             Err(e) => Err(self.err("cannot commit the file", e)),
+        }
+    }
+
+    /// Deletes the load's Parquet file when the lake did not take it (a rollback, a file
+    /// rejected whole, rows another host loaded meanwhile). On S3 it stays an orphan until
+    /// `maintain` deletes it.
+    fn remove_unadded_file(&mut self) {
+        if self.file_added {
+            return;
+        }
+        if let Some(path) = self.stream_file.take() {
+            if !lake::is_s3(&path) {
+                let _ = std::fs::remove_file(&path);
+            }
         }
     }
 
@@ -1329,6 +1592,9 @@ impl Drop for FileLoad<'_> {
             }
             let _ = self.conn.execute_batch(CLEANUP_SQL);
             self.release();
+            // The writer ends before its file is deleted.
+            drop(self.stream.take());
+            self.remove_unadded_file();
         }
     }
 }

@@ -760,8 +760,20 @@ fn a_lake_on_s3_loads_maintains_and_reads() {
         env.write(&name, votes(1 + k * 200, 200));
         run(&["ingest", "--config", "votewatch.toml", &name]);
     }
+    // Large enough to be streamed to its Parquet file in the bucket while it is read.
+    env.write("big.jsonl", votes(1001, 20_000));
+    run(&["ingest", "--config", "votewatch.toml", "big.jsonl"]);
     let before = s3.objects("votewatch");
-    assert!(before >= 4, "{before} objects after 4 loads");
+    assert!(before >= 5, "{before} objects after 5 loads");
+    let streamed = s3.boto(
+        "print(sum(1 for p in s3.get_paginator('list_objects_v2').paginate(Bucket='votewatch', \
+         Prefix='lake/blog_analysis/votes/votewatch-') for _ in p.get('Contents', [])))",
+    );
+    assert_eq!(
+        streamed.trim(),
+        "1",
+        "the large load's own Parquet file in the bucket"
+    );
     run(&[
         "maintain",
         "--config",
@@ -790,7 +802,7 @@ fn a_lake_on_s3_loads_maintains_and_reads() {
         &secret,
         "SELECT count(*), count(DISTINCT id), max(id) FROM blog_analysis.votes",
     );
-    assert_eq!(totals, "800 800 800\n");
+    assert_eq!(totals, "20800 20800 21000\n");
 }
 
 /// The files of `staging` named in `names`, moved into `env`'s landing/ as a supplier would.
@@ -1060,24 +1072,24 @@ fn unload_and_reingest_work_on_the_lake() {
 }
 
 /// A host reads and stages its file without the write lock, so another host loads meanwhile:
-/// host B stalls after staging Ids 101–300 (all above the lake's maximum when it began), host
-/// A commits Ids 201–400 in that time (201–250 with B's values, 251–300 with others), then B
-/// commits. A is not held up by B, and B checks its rows against what A committed: every Id
-/// once, A's values kept, and B's ledger row counts the overlap as already there or
-/// conflicting, without a retry.
-#[test]
-fn a_load_staged_without_the_lock_rechecks_ids_another_host_committed() {
+/// host B stalls after staging Ids n+1..3n (all above the lake's maximum when it began), host
+/// A commits Ids 2n+1..4n in that time (the first half of the overlap with B's values, the
+/// second with others), then B commits. A is not held up by B, and B checks its rows against
+/// what A committed: every Id once, A's values kept, and B's ledger row counts the overlap as
+/// already there or conflicting, without a retry. Small files stage their new rows in a temp
+/// table; large ones stream them to a Parquet file, which B must then not add to the lake.
+fn late_overlap(n: i64) -> TwoHosts {
     use std::io::{BufRead, BufReader};
     let hosts = TwoHosts::new(["host-a", "host-b"], "");
     let (a, b) = (&hosts.a, &hosts.b);
-    a.write("base.jsonl", votes(1, 100));
+    a.write("base.jsonl", votes(1, n));
     let run = a.run(&["ingest", "--config", "votewatch.toml", "base.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 
-    b.write("b.jsonl", votes(101, 200));
-    let a_file: Vec<String> = (201..=400)
+    b.write("b.jsonl", votes(n + 1, 2 * n));
+    let a_file: Vec<String> = (2 * n + 1..=4 * n)
         .map(|id| {
-            let date = if id <= 250 {
+            let date = if id <= 5 * n / 2 {
                 "2022-01-03T00:00:00.000"
             } else {
                 "2023-05-05T00:00:00.000"
@@ -1111,7 +1123,7 @@ fn a_load_staged_without_the_lock_rechecks_ids_another_host_committed() {
             break;
         }
     }
-    // B has staged its rows and waits; A loads and commits in the meantime.
+    // B has staged rows and waits; A loads and commits in the meantime.
     let run = a.run(&["ingest", "--config", "votewatch.toml", "a.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     std::fs::write(&resume, "").unwrap();
@@ -1121,26 +1133,77 @@ fn a_load_staged_without_the_lock_rechecks_ids_another_host_committed() {
     assert!(!rest.contains("conflicted"), "{rest}");
 
     assert_eq!(
-        hosts.query(
+        hosts.query(&format!(
             "SELECT count(*), count(DISTINCT id), min(id), max(id), \
-             count(*) FILTER (WHERE id BETWEEN 251 AND 300 AND year(creation_date) = 2023) \
-             FROM blog_analysis.votes"
-        ),
-        "400 400 1 400 50\n"
+             count(*) FILTER (WHERE id > {} AND year(creation_date) = 2023) \
+             FROM blog_analysis.votes",
+            5 * n / 2
+        )),
+        format!("{} {} 1 {} {}\n", 4 * n, 4 * n, 4 * n, 3 * n / 2)
     );
+    // In commit order (ledger ids follow the order loads began: B drew its id before A).
     assert_eq!(
         hosts.query(
             "SELECT host_id, rows_inserted, already_in_warehouse, conflicting, max_vote_id \
-             FROM blog_analysis.ingested_files ORDER BY id"
+             FROM blog_analysis.ingested_files ORDER BY finished_at"
         ),
-        "host-a 100 0 0 100\nhost-a 200 0 0 400\nhost-b 100 50 50 400\n"
+        format!(
+            "host-a {n} 0 0 {n}\nhost-a {} 0 0 {}\nhost-b {n} {} {} {}\n",
+            2 * n,
+            4 * n,
+            n / 2,
+            n / 2,
+            4 * n
+        )
     );
     // B's rows carry B's ledger id; A's rows A's.
     assert_eq!(
         hosts.query(
-            "SELECT file_id, count(*), min(id), max(id) FROM blog_analysis.votes \
-             GROUP BY file_id ORDER BY file_id"
+            "SELECT l.host_id, l.file_name, count(*), min(v.id), max(v.id) \
+             FROM blog_analysis.votes v JOIN blog_analysis.ingested_files l ON l.id = v.file_id \
+             GROUP BY ALL ORDER BY 4"
         ),
-        "1 100 1 100\n2 200 201 400\n3 100 101 200\n"
+        format!(
+            "host-a base.jsonl {n} 1 {n}\nhost-b b.jsonl {n} {} {}\nhost-a a.jsonl {} {} {}\n",
+            n + 1,
+            2 * n,
+            2 * n,
+            2 * n + 1,
+            4 * n
+        )
+    );
+    hosts
+}
+
+#[test]
+fn a_load_staged_without_the_lock_rechecks_ids_another_host_committed() {
+    late_overlap(100);
+}
+
+/// The same with files large enough to stream their new rows to Parquet while they are read:
+/// A's file is added to the lake as written; B's, which holds Ids A loaded first, is not (its
+/// other rows go in by INSERT) and is deleted.
+#[test]
+fn a_streamed_load_rechecks_ids_another_host_committed_and_drops_its_file() {
+    let hosts = late_overlap(20_000);
+    let ledger_id = |name: &str| -> String {
+        hosts
+            .query(&format!(
+                "SELECT id FROM blog_analysis.ingested_files WHERE file_name = '{name}'"
+            ))
+            .trim()
+            .to_string()
+    };
+    let folder = hosts.data.join("blog_analysis/votes");
+    let a_file = folder.join(format!("votewatch-{}.parquet", ledger_id("a.jsonl")));
+    let b_file = folder.join(format!("votewatch-{}.parquet", ledger_id("b.jsonl")));
+    assert!(a_file.exists(), "{} missing", a_file.display());
+    assert!(!b_file.exists(), "{} left behind", b_file.display());
+    assert_eq!(
+        hosts.query(
+            "SELECT count(*) FROM __ducklake_metadata_lake.ducklake_data_file \
+             WHERE path LIKE 'votewatch-%' AND end_snapshot IS NULL"
+        ),
+        "2\n"
     );
 }

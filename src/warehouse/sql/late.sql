@@ -8,6 +8,6 @@ SELECT
     row(d.post_id, d.vote_type_id, d.user_id, d.bounty_amount, d.creation_date)
         IS NOT DISTINCT FROM
         row(v.post_id, v.vote_type_id, v.user_id, v.bounty_amount, v.creation_date) AS same
-FROM temp.vw_direct d
+FROM {direct} d
 JOIN blog_analysis.votes v ON v.id = d.id
 WHERE d.id > $1 AND d.id <= $2 AND v.id > $1 AND v.id <= $2;
