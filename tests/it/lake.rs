@@ -825,7 +825,8 @@ fn kill_9_of_one_host_while_both_load_loses_and_doubles_nothing() {
     const WAIT: Duration = Duration::from_secs(120);
     let h = TwoHosts::new(["a", "b"], "lock_timeout_secs = 20");
     let (a, b) = (&h.a, &h.b);
-    let rows = 2000i64;
+    // Large enough that each load streams its new rows to a Parquet file of its own.
+    let rows = 20_000i64;
     let stage = |env: &Env, prefix: &str, first: i64, n: i64| -> Vec<String> {
         let dir = env.path("staging");
         std::fs::create_dir_all(&dir).unwrap();
@@ -846,6 +847,8 @@ fn kill_9_of_one_host_while_both_load_loses_and_doubles_nothing() {
         let d = Daemon::launch(a, &[]);
         publish(a, &a.path("staging"), &a_files[round * 4..round * 4 + 4]);
         publish(b, &b.path("staging"), &b_files[round * 4..round * 4 + 4]);
+        // Killed while its loads run: some time after its first commit of the round.
+        d.wait_log("file done", WAIT);
         std::thread::sleep(Duration::from_millis(*delay));
         d.kill9();
     }
@@ -864,6 +867,29 @@ fn kill_9_of_one_host_while_both_load_loses_and_doubles_nothing() {
          FROM blog_analysis.ingested_files GROUP BY host_id ORDER BY host_id",
     );
     assert_eq!(ledger, "a 24 24 24\nb 24 24 24\n");
+    // The Parquet files of killed loads are orphans: `maintain` deletes them (retention 0;
+    // the files its merge replaced go at the second run), and every file of votewatch's left
+    // on disk is one the lake uses.
+    for _ in 0..2 {
+        let run = a.run(&[
+            "maintain",
+            "--config",
+            "votewatch.toml",
+            "--retention-days",
+            "0",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let used = h.query(
+        "SELECT path FROM __ducklake_metadata_lake.ducklake_data_file WHERE end_snapshot IS NULL",
+    );
+    let left: Vec<String> = walk(&h.data)
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("votewatch-"))
+        .filter(|n| !used.lines().any(|u| u.ends_with(n.as_str())))
+        .collect();
+    assert!(left.is_empty(), "orphaned Parquet files left: {left:?}");
 }
 
 /// An analyst's transaction holding a snapshot while a load commits: the load is not blocked
@@ -1205,5 +1231,60 @@ fn a_streamed_load_rechecks_ids_another_host_committed_and_drops_its_file() {
              WHERE path LIKE 'votewatch-%' AND end_snapshot IS NULL"
         ),
         "2\n"
+    );
+}
+
+/// A process that dies after writing a load's Parquet file, before its commit, leaves that
+/// file behind unknown to the lake: nothing of it is visible, the file loads again in full,
+/// and `maintain` deletes the orphan.
+#[test]
+fn a_crash_after_the_parquet_file_is_written_leaves_an_orphan_that_maintain_deletes() {
+    let (env, pg, data) = one_lake("");
+    env.write("big.jsonl", votes(1, 30_000));
+    let crashed = env
+        .command()
+        .env(votewatch::failpoint::ENV, "before_commit")
+        .args(["ingest", "--config", "votewatch.toml", "big.jsonl"])
+        .output()
+        .unwrap();
+    assert_ne!(crashed.status.code(), Some(0));
+    let written = |data: &Path| -> Vec<String> {
+        walk(data)
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .filter(|n| n.starts_with("votewatch-"))
+            .collect()
+    };
+    let orphans = written(&data);
+    assert_eq!(orphans.len(), 1, "{orphans:?}");
+    assert_eq!(
+        analyst(&env, &pg, &data, "SELECT count(*) FROM blog_analysis.votes"),
+        "0\n"
+    );
+    let run = env.run(&["ingest", "--config", "votewatch.toml", "big.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for _ in 0..2 {
+        let run = env.run(&[
+            "maintain",
+            "--config",
+            "votewatch.toml",
+            "--retention-days",
+            "0",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert!(
+        !written(&data).contains(&orphans[0]),
+        "{} still there",
+        orphans[0]
+    );
+    assert_eq!(
+        analyst(
+            &env,
+            &pg,
+            &data,
+            "SELECT count(*), count(DISTINCT id) FROM blog_analysis.votes"
+        ),
+        "30000 30000\n"
     );
 }
