@@ -26,7 +26,6 @@ const RESOLVE_SQL: &str = include_str!("sql/resolve.sql");
 const REPEAT_COUNTS_SQL: &str = include_str!("sql/repeat_counts.sql");
 const CLEANUP_SQL: &str = include_str!("sql/cleanup.sql");
 const WAREHOUSE_COUNTS_SQL: &str = include_str!("sql/warehouse_counts.sql");
-const LATE_SQL: &str = include_str!("sql/late.sql");
 const INSERT_VOTES_SQL: &str = include_str!("sql/insert_votes.sql");
 const INSERT_LEDGER_SQL: &str = include_str!("sql/insert_ledger.sql");
 const HISTORY_SQL: &str = include_str!("sql/history.sql");
@@ -1406,6 +1405,20 @@ impl<'w> FileLoad<'w> {
                 Some(_) => "blog_analysis.votes",
                 None => direct,
             };
+            // Which of `rows` the warehouse holds already (`vw_present`): how many with the
+            // same values, how many with others.
+            let present = |rows: &str, bounds: &[i64]| -> duckdb::Result<(i64, i64)> {
+                conn.execute(
+                    &WAREHOUSE_COUNTS_SQL.replace("{rows}", rows),
+                    duckdb::params_from_iter(bounds),
+                )?;
+                conn.query_row(
+                    "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) \
+                     FROM temp.vw_present",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            };
             let mut candidates_max = 0;
             let mut add_file = parquet.is_some();
             if finish == Finish::Insert {
@@ -1421,13 +1434,7 @@ impl<'w> FileLoad<'w> {
                             r.get(0)
                         })?;
                     if candidates > 0 {
-                        conn.execute_batch(WAREHOUSE_COUNTS_SQL)?;
-                        let (already, conflicting): (i64, i64) = conn.query_row(
-                            "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) \
-                             FROM temp.vw_present",
-                            [],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )?;
+                        let (already, conflicting) = present("temp.vw_candidates", &[])?;
                         counts.already_in_warehouse = already as u64;
                         counts.conflicting += conflicting as u64;
                         counts.inserted += conn.execute(
@@ -1446,15 +1453,9 @@ impl<'w> FileLoad<'w> {
                     // Another host loaded Ids above the old maximum while this file was read:
                     // rows that went straight in with Ids up to the new maximum may be held
                     // already (the first committed wins).
-                    conn.execute(
-                        &LATE_SQL.replace("{direct}", direct),
-                        params![max_id_before, max_id_locked],
-                    )?;
-                    let (already, conflicting): (i64, i64) = conn.query_row(
-                        "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) \
-                         FROM temp.vw_late",
-                        [],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    let (already, conflicting) = present(
+                        &format!("(SELECT * FROM {direct} WHERE id > $1 AND id <= $2)"),
+                        &[max_id_before, max_id_locked],
                     )?;
                     counts.already_in_warehouse += already as u64;
                     counts.conflicting += conflicting as u64;
@@ -1468,12 +1469,12 @@ impl<'w> FileLoad<'w> {
                                 add_file = false;
                                 conn.execute_batch(&format!(
                                     "INSERT INTO blog_analysis.votes SELECT * FROM {p} \
-                                     WHERE id NOT IN (SELECT id FROM temp.vw_late)"
+                                     WHERE id NOT IN (SELECT id FROM temp.vw_present)"
                                 ))?;
                             }
                             None => conn.execute_batch(
                                 "DELETE FROM temp.vw_direct \
-                                 WHERE id IN (SELECT id FROM temp.vw_late)",
+                                 WHERE id IN (SELECT id FROM temp.vw_present)",
                             )?,
                         }
                     }

@@ -7,4 +7,3 @@ DROP TABLE IF EXISTS temp.vw_file;
 DROP TABLE IF EXISTS temp.vw_present;
 DROP TABLE IF EXISTS temp.vw_direct;
 DROP TABLE IF EXISTS temp.vw_rejects;
-DROP TABLE IF EXISTS temp.vw_late;
