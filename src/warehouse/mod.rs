@@ -1026,10 +1026,10 @@ struct LedgerState {
     seen: Option<bool>,
 }
 
-/// The highest vote Id: the ledger records the highest Id after each load (`max_vote_id`);
-/// only rows above that are looked at in `votes` (zone maps and DuckLake's file statistics
-/// skip the rest), so the answer is exact even when something else wrote to `votes`, and
-/// costs nothing that grows with the warehouse when nothing did.
+/// Reads the [`LedgerState`]. The highest vote Id: the ledger records the highest Id after
+/// each load (`max_vote_id`); only rows above that are looked at in `votes` (zone maps and
+/// DuckLake's file statistics skip the rest), so the answer is exact even when something else
+/// wrote to `votes`, and costs nothing that grows with the warehouse when nothing did.
 fn ledger_state(conn: &Connection, sha256: Option<&str>) -> duckdb::Result<LedgerState> {
     let (next_file_id, recorded, seen): (i64, i64, bool) = conn.query_row(
         "SELECT coalesce(max(id), 0) + 1, coalesce(max(max_vote_id), 0), \
