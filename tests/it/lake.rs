@@ -995,24 +995,29 @@ fn two_hosts_a_hundred_files_each_overlapping_and_identical() {
 /// The same files on DuckLake and on a DuckDB file give the same ledger counts and the same
 /// votes: Ids the warehouse held, exact repeats and a conflicting version of rows that went
 /// straight in earlier in the file, and a file rejected whole after thousands of valid rows.
-#[test]
-fn the_lake_counts_and_keeps_what_the_file_mode_does() {
+/// `k` scales every count: at 10 the lake loads write their new rows to Parquet files of their
+/// own while they read (the one rejected whole is not added, and deleted).
+fn lake_matches_file_mode(k: i64) -> (Env, PathBuf) {
     let (env, pg, data) = one_lake("");
-    env.write("base.jsonl", votes(1, 3000));
-    // 1,000 Ids the warehouse holds, then 4,000 new ones, then exact repeats and a
+    env.write("base.jsonl", votes(1, 3000 * k));
+    // 1,000k Ids the warehouse holds, then 4,000k new ones, then exact repeats and a
     // conflicting version of rows that went straight in long before.
     let big = format!(
         "{}\n{}\n{}\n{}\n",
-        votes(2001, 5000),
-        vote(3500, "2022-01-03T00:00:00.000"),
-        vote(6999, "2022-01-03T00:00:00.000"),
-        vote(4000, "2023-05-05T00:00:00.000"),
+        votes(2000 * k + 1, 5000 * k),
+        vote(3500 * k, "2022-01-03T00:00:00.000"),
+        vote(7000 * k - 1, "2022-01-03T00:00:00.000"),
+        vote(4000 * k, "2023-05-05T00:00:00.000"),
     );
     env.write("big.jsonl", big);
-    // 2,500 new rows, then more bad lines than good: rejected whole.
+    // 2,500k new rows, then more bad lines than good: rejected whole.
     env.write(
         "rejected.jsonl",
-        format!("{}\n{}", votes(10_001, 2500), "not json\n".repeat(3000)),
+        format!(
+            "{}\n{}",
+            votes(10_000 * k + 1, 2500 * k),
+            "not json\n".repeat(3000 * k as usize)
+        ),
     );
     let files = ["base.jsonl", "big.jsonl", "rejected.jsonl"];
     let lake = env.run(&[&["ingest", "--config", "votewatch.toml"][..], &files].concat());
@@ -1028,10 +1033,13 @@ fn the_lake_counts_and_keeps_what_the_file_mode_does() {
     };
     let lake_ledger = analyst(&env, &pg, &data, ledger);
     assert_eq!(lake_ledger, as_text(env.rows(ledger)));
-    assert!(
-        lake_ledger.contains("big.jsonl loaded 5003 4000 2 1000 1 0"),
-        "{lake_ledger}"
+    let expected = format!(
+        "big.jsonl loaded {} {} 2 {} 1 0",
+        5000 * k + 3,
+        4000 * k,
+        1000 * k
     );
+    assert!(lake_ledger.contains(&expected), "{lake_ledger}");
     assert!(
         lake_ledger.contains("rejected.jsonl rejected"),
         "{lake_ledger}"
@@ -1039,6 +1047,24 @@ fn the_lake_counts_and_keeps_what_the_file_mode_does() {
     assert_eq!(
         analyst(&env, &pg, &data, votes_summary),
         as_text(env.rows(votes_summary))
+    );
+    (env, data)
+}
+
+#[test]
+fn the_lake_counts_and_keeps_what_the_file_mode_does() {
+    lake_matches_file_mode(1);
+}
+
+#[test]
+fn streamed_lake_loads_count_and_keep_what_the_file_mode_does() {
+    let (_env, data) = lake_matches_file_mode(10);
+    // base.jsonl and big.jsonl wrote their own files; rejected.jsonl's was deleted.
+    assert_eq!(
+        votewatch_files(&data).len(),
+        2,
+        "{:?}",
+        votewatch_files(&data)
     );
 }
 
