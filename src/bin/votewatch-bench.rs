@@ -653,27 +653,16 @@ fn daemon_measure(args: &Args, dir: &Path) -> Result<()> {
 }
 
 /// The DuckLake benchmark (`--lake`).
+// Shared by path with the integration tests; each uses part of it.
+#[allow(dead_code)]
+#[path = "common/pg_cluster.rs"]
+mod pg_cluster;
+
 mod lake {
+    use super::pg_cluster::PgCluster;
     use super::*;
     use std::process::Command;
     use votewatch::config::{DuckLakeConfig, WarehouseKind};
-
-    /// A PostgreSQL cluster of its own on 127.0.0.1 (as the `postgres` user when run as root).
-    struct Pg {
-        dir: PathBuf,
-        bin: PathBuf,
-        port: u16,
-    }
-
-    fn as_pg_user(program: &Path) -> Command {
-        if rustix::process::geteuid().is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(program);
-            c
-        } else {
-            Command::new(program)
-        }
-    }
 
     fn check(out: std::process::Output, what: &str) -> Result<()> {
         if !out.status.success() {
@@ -682,89 +671,12 @@ mod lake {
         Ok(())
     }
 
-    impl Pg {
-        fn start() -> Result<Pg> {
-            let bin = std::fs::read_dir("/usr/lib/postgresql")
-                .context("PostgreSQL's server programs (apt-get install postgresql)")?
-                .flatten()
-                .map(|e| e.path().join("bin"))
-                .find(|b| b.join("initdb").exists())
-                .context("no initdb under /usr/lib/postgresql")?;
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            let dir = PathBuf::from(format!("/tmp/votewatch-bench-pg-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
-            if rustix::process::geteuid().is_root() {
-                check(
-                    Command::new("chown").arg("postgres:").arg(&dir).output()?,
-                    "chown",
-                )?;
-            }
-            check(
-                as_pg_user(&bin.join("initdb"))
-                    .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
-                    .arg(dir.join("data"))
-                    .output()?,
-                "initdb",
-            )?;
-            let opts = format!(
-                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off",
-                dir.display()
-            );
-            check(
-                as_pg_user(&bin.join("pg_ctl"))
-                    .args(["-w", "-D"])
-                    .arg(dir.join("data"))
-                    .arg("-l")
-                    .arg(dir.join("server.log"))
-                    .args(["-o", &opts, "start"])
-                    .output()?,
-                "pg_ctl start",
-            )?;
-            Ok(Pg { dir, bin, port })
-        }
-
-        /// A new, empty catalog database.
-        fn database(&self, name: &str) -> Result<String> {
-            check(
-                Command::new("psql")
-                    .args([
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        &self.port.to_string(),
-                        "-U",
-                        "postgres",
-                    ])
-                    .args(["-d", "postgres", "-c", &format!("CREATE DATABASE {name}")])
-                    .output()?,
-                "CREATE DATABASE",
-            )?;
-            Ok(format!(
-                "host=127.0.0.1 port={} user=postgres dbname={name}",
-                self.port
-            ))
-        }
-    }
-
-    impl Drop for Pg {
-        fn drop(&mut self) {
-            let _ = as_pg_user(&self.bin.join("pg_ctl"))
-                .args(["-m", "immediate", "-D"])
-                .arg(self.dir.join("data"))
-                .arg("stop")
-                .output();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
     /// The configuration of a fresh lake: a new catalog database, data under `dir/name`.
-    fn lake_config(pg: &Pg, dir: &Path, name: &str, repo: &Path) -> Result<WarehouseConfig> {
+    fn lake_config(pg: &PgCluster, dir: &Path, name: &str, repo: &Path) -> Result<WarehouseConfig> {
         Ok(WarehouseConfig {
             kind: WarehouseKind::Ducklake,
             ducklake: DuckLakeConfig {
-                catalog: pg.database(name)?,
+                catalog: pg.create_database(name).map_err(anyhow::Error::msg)?,
                 data_path: format!("{}/", dir.join(name).display()),
                 extension_repository: repo.display().to_string(),
                 extension_directory: dir.join("extensions"),
@@ -801,7 +713,7 @@ mod lake {
         )?;
         let tmp = tempfile::tempdir()?;
         let dir = tmp.path();
-        let pg = Pg::start()?;
+        let pg = PgCluster::start().map_err(anyhow::Error::msg)?;
         println!(
             "machine: {} cores; DuckLake on PostgreSQL (127.0.0.1) + Parquet on local disk",
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -848,7 +760,7 @@ mod lake {
 
     /// 100k-row files (new Ids, as daily deliveries) into an empty lake and into one of
     /// `big_rows` rows.
-    fn big_lake(args: &Args, pg: &Pg, dir: &Path, repo: &Path) -> Result<()> {
+    fn big_lake(args: &Args, pg: &PgCluster, dir: &Path, repo: &Path) -> Result<()> {
         let mut smalls = Vec::new();
         for k in 0..5u64 {
             let path = dir.join(format!("small-{k}.jsonl"));
@@ -888,7 +800,7 @@ mod lake {
     /// throughput. The one process loads them in the order the two committed them, so that
     /// both runs do the same work (which rows are above the lake's maximum depends on that
     /// order). Median of `--runs`.
-    fn two_loaders(args: &Args, pg: &Pg, dir: &Path, repo: &Path) -> Result<()> {
+    fn two_loaders(args: &Args, pg: &PgCluster, dir: &Path, repo: &Path) -> Result<()> {
         let exe = std::env::current_exe()?.with_file_name("votewatch");
         let rows = 250_000u64;
         let files: Vec<PathBuf> = (0..8u64)

@@ -9,133 +9,33 @@ use std::sync::OnceLock;
 
 use crate::harness::{test_data, vote, votes, Env};
 
-/// A PostgreSQL cluster of its own on 127.0.0.1, stopped when dropped.
-pub struct Postgres {
-    dir: PathBuf,
-    bin: PathBuf,
-    pub port: u16,
-}
+// Shared by path with the benchmark; each uses part of it.
+#[allow(dead_code)]
+#[path = "../../src/bin/common/pg_cluster.rs"]
+mod pg_cluster;
 
-fn pg_bin() -> PathBuf {
-    let found = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
-        let mut versions: Vec<PathBuf> = d.flatten().map(|e| e.path().join("bin")).collect();
-        versions.sort();
-        versions
-            .into_iter()
-            .rev()
-            .find(|b| b.join("initdb").exists())
-    });
-    found.unwrap_or_else(|| {
-        panic!("PostgreSQL's server programs are missing: install Debian's postgresql (`apt-get install postgresql`; .ci/run does)")
-    })
-}
-
-/// Runs a PostgreSQL program as the `postgres` user when we are root (initdb refuses root).
-fn as_pg_user(program: &Path) -> Command {
-    if rustix::process::geteuid().is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
-}
+/// A PostgreSQL cluster of its own on 127.0.0.1 (`pg_cluster`), stopped when dropped; a
+/// failure to start or stop it fails the test.
+pub struct Postgres(pg_cluster::PgCluster);
 
 impl Postgres {
+    pub fn start() -> Postgres {
+        Postgres(pg_cluster::PgCluster::start().unwrap_or_else(|e| panic!("{e}")))
+    }
+
     /// Stops the server (fast shutdown: sessions are ended), keeping its data.
     pub fn stop(&self) {
-        let out = as_pg_user(&self.bin.join("pg_ctl"))
-            .args(["-w", "-m", "fast", "-D"])
-            .arg(self.dir.join("data"))
-            .arg("stop")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_ctl stop: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.0.stop().unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Starts the server again on the same port.
     pub fn restart(&self) {
-        self.run_server();
-    }
-
-    fn run_server(&self) {
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=100",
-            self.port,
-            self.dir.display()
-        );
-        let out = as_pg_user(&self.bin.join("pg_ctl"))
-            .args(["-w", "-D"])
-            .arg(self.dir.join("data"))
-            .arg("-l")
-            .arg(self.dir.join("server.log"))
-            .args(["-o", &opts, "start"])
-            .stdout(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    pub fn start() -> Postgres {
-        let bin = pg_bin();
-        // Not under the test's own temp folder: the server's user must be able to reach it.
-        let dir = PathBuf::from(format!(
-            "/tmp/votewatch-pg-{}-{}",
-            std::process::id(),
-            crate::smtp::free_port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        if rustix::process::geteuid().is_root() {
-            let status = Command::new("chown")
-                .args(["postgres:", dir.to_str().unwrap()])
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        let out = as_pg_user(&bin.join("initdb"))
-            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
-            .arg(dir.join("data"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pg = Postgres {
-            dir,
-            bin,
-            port: crate::smtp::free_port(),
-        };
-        pg.run_server();
-        pg
+        self.0.restart().unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// The catalog's connection string.
     pub fn conninfo(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            self.port
-        )
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = as_pg_user(&self.bin.join("pg_ctl"))
-            .args(["-m", "immediate", "-D"])
-            .arg(self.dir.join("data"))
-            .arg("stop")
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.0.conninfo("postgres")
     }
 }
 
