@@ -19,6 +19,7 @@ use duckdb::{params, Appender, Connection};
 
 const SCHEMA_SQL: &str = include_str!("sql/schema.sql");
 const SCHEMA_LAKE_SQL: &str = include_str!("sql/schema_lake.sql");
+const SCHEMA_TABLES_SQL: &str = include_str!("sql/schema_tables.sql");
 const STAGE_LAKE_SQL: &str = include_str!("sql/stage_lake.sql");
 const OUTLIER_WEEKS_SQL: &str = include_str!("sql/outlier_weeks.sql");
 const STAGE_SQL: &str = include_str!("sql/stage.sql");
@@ -341,7 +342,9 @@ impl Warehouse {
         };
         // One transaction, so a crash leaves the whole schema or none of it.
         wh.conn
-            .execute_batch(&format!("BEGIN TRANSACTION;\n{SCHEMA_SQL}\nCOMMIT;"))
+            .execute_batch(&format!(
+                "BEGIN TRANSACTION;\n{SCHEMA_SQL}\n{SCHEMA_TABLES_SQL}\nCOMMIT;"
+            ))
             .map_err(|e| {
                 let _ = wh.conn.execute_batch("ROLLBACK");
                 wh.err("cannot create the schema", e)
@@ -421,7 +424,7 @@ impl Warehouse {
             _scratch: Some(spill),
         };
         wh.conn
-            .execute_batch(SCHEMA_SQL)
+            .execute_batch(&format!("{SCHEMA_SQL}\n{SCHEMA_TABLES_SQL}"))
             .map_err(|e| wh.err("cannot create the schema", e))?;
         wh.refresh_view()?;
         Ok(wh)
@@ -454,14 +457,15 @@ impl Warehouse {
             secret,
             _scratch: None,
         };
-        // The view is created once, with the schema: replacing it in every load would make
+        // The views are created once, with the schema: replacing them in every load would make
         // concurrent loads conflict (and add a catalog row per load).
-        let view_once =
-            OUTLIER_WEEKS_SQL.replace("CREATE OR REPLACE VIEW", "CREATE VIEW IF NOT EXISTS");
+        let once = |sql: &str| sql.replace("CREATE OR REPLACE VIEW", "CREATE VIEW IF NOT EXISTS");
+        let (tables, outlier_weeks) = (once(SCHEMA_TABLES_SQL), once(OUTLIER_WEEKS_SQL));
         stream::register(&wh.conn).map_err(|e| wh.err("cannot register the Parquet stream", e))?;
         wh.write("cannot create the schema", |c| {
             c.execute_batch(SCHEMA_LAKE_SQL)?;
-            c.execute_batch(&view_once)?;
+            c.execute_batch(&tables)?;
+            c.execute_batch(&outlier_weeks)?;
             let max_id: i64 = c.query_row(
                 "SELECT coalesce(max(id), 0) FROM blog_analysis.ingested_files",
                 [],

@@ -1,7 +1,8 @@
--- The warehouse contract on DuckLake: the tables of schema.sql, column for column, without
--- what DuckLake does not have (PRIMARY KEY, CHECK, ON CONFLICT; one row per ledger id and per
--- vote Id is kept by the write lock instead), plus the fence and the view, created once. Every
--- statement is idempotent; it runs under the lake's write lock.
+-- The warehouse contract on DuckLake: the meta table and the ledger of schema.sql, column for
+-- column, without what DuckLake does not have (PRIMARY KEY, CHECK, ON CONFLICT; one row per
+-- ledger id and per vote Id is kept by the write lock and the ledger-id sequence instead), and
+-- the fence; then schema_tables.sql (the tables both kinds share) and the views, created once.
+-- Every statement is idempotent; it runs under the lake's write lock.
 CREATE SCHEMA IF NOT EXISTS blog_analysis;
 
 CREATE TABLE IF NOT EXISTS blog_analysis.votewatch_meta (
@@ -38,44 +39,6 @@ CREATE TABLE IF NOT EXISTS blog_analysis.ingested_files (
     host_id              VARCHAR,
     max_vote_id          BIGINT
 );
-
-CREATE TABLE IF NOT EXISTS blog_analysis.votes (
-    id            BIGINT NOT NULL,
-    post_id       BIGINT NOT NULL,
-    vote_type_id  SMALLINT NOT NULL,
-    user_id       BIGINT,
-    bounty_amount INTEGER,
-    creation_date TIMESTAMP NOT NULL,
-    file_id       BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS blog_analysis.rejected_votes (
-    file_id       BIGINT NOT NULL,
-    line_number   BIGINT NOT NULL,
-    element_index BIGINT,
-    raw           VARCHAR NOT NULL,
-    raw_truncated BOOLEAN NOT NULL,
-    reason        VARCHAR NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS blog_analysis.unloads (
-    file_id           BIGINT NOT NULL,
-    unloaded_at       TIMESTAMP NOT NULL,
-    reason            VARCHAR,
-    votes_removed     BIGINT NOT NULL,
-    later_already     BIGINT NOT NULL,
-    later_conflicting BIGINT NOT NULL,
-    reloaded          BIGINT NOT NULL,
-    later_unreadable  BIGINT NOT NULL
-);
-
--- Every arrival with its status now: the ledger's, or `unloaded` when its votes were removed
--- since. What `history`, `status`, duplicate detection and `unload`/`reingest` read.
-CREATE VIEW IF NOT EXISTS blog_analysis.arrivals AS
-SELECT *,
-       CASE WHEN id IN (SELECT file_id FROM blog_analysis.unloads) THEN 'unloaded' ELSE status END
-           AS current_status
-FROM blog_analysis.ingested_files;
 
 -- One row that every write transaction updates: DuckLake refuses the commit of any write
 -- that overlapped another, should the lock ever fail to keep them apart.
