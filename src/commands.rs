@@ -424,16 +424,20 @@ pub fn unload(
     let opts = IngestOptions::new(cfg.ingest);
     let mut later = Vec::new();
     let mut unreadable = 0u64;
-    for l in wh.later_loaded(id)? {
-        match stored_bytes(&l) {
-            Ok(path) => {
-                let mut scratch = Warehouse::open_scratch(&cfg.warehouse)?;
-                ingest_file(&mut scratch, &path, &opts)?;
-                later.extend(scratch.votes_as(l.id)?);
-            }
-            Err(why) => {
-                unreadable += 1;
-                let _ = writeln!(out, "note: {}", crate::text::escape(&why));
+    // Only later votes with Ids in the range the file held can meet its Ids; a file that holds
+    // none needs no later file read.
+    if let Some(range) = wh.vote_id_range(id)? {
+        for l in wh.later_loaded(id)? {
+            match stored_bytes(&l) {
+                Ok(path) => {
+                    let mut scratch = Warehouse::open_scratch(&cfg.warehouse)?;
+                    ingest_file(&mut scratch, &path, &opts)?;
+                    later.extend(scratch.votes_as(l.id, range)?);
+                }
+                Err(why) => {
+                    unreadable += 1;
+                    let _ = writeln!(out, "note: {}", crate::text::escape(&why));
+                }
             }
         }
     }

@@ -79,16 +79,32 @@ impl Warehouse {
         run().map_err(|e| self.err("cannot read the ledger", e))
     }
 
-    /// The votes of this (scratch) warehouse as Arrow batches in the columns of `votes`, each
-    /// row's `file_id` set to `file_id`: a later file as its load kept it (first wins within
-    /// the file), for [`Warehouse::unload`].
-    pub fn votes_as(&self, file_id: i64) -> Result<Vec<RecordBatch>> {
+    /// The lowest and highest vote Id ledger row `id` brought (`None`: it holds no votes).
+    pub fn vote_id_range(&self, id: i64) -> Result<Option<(i64, i64)>> {
+        let run = || -> duckdb::Result<Option<(i64, i64)>> {
+            let (lo, hi): (Option<i64>, Option<i64>) = self.conn.query_row(
+                "SELECT min(id), max(id) FROM blog_analysis.votes WHERE file_id = ?",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(lo.zip(hi))
+        };
+        run().map_err(|e| self.err("cannot read votes", e))
+    }
+
+    /// The votes of this (scratch) warehouse with Ids in `range` (inclusive) as Arrow batches
+    /// in the columns of `votes`, each row's `file_id` set to `file_id`: what a later file
+    /// delivered (first wins within the file) of the Ids an unloaded file held, for
+    /// [`Warehouse::unload`]. Only that range is kept in memory, however large the file.
+    pub fn votes_as(&self, file_id: i64, range: (i64, i64)) -> Result<Vec<RecordBatch>> {
         let run = || -> duckdb::Result<Vec<RecordBatch>> {
             let mut stmt = self.conn.prepare(
                 "SELECT id, post_id, vote_type_id, user_id, bounty_amount, creation_date, \
-                 ?::BIGINT AS file_id FROM blog_analysis.votes",
+                 ?::BIGINT AS file_id FROM blog_analysis.votes WHERE id BETWEEN ? AND ?",
             )?;
-            let batches = stmt.query_arrow(params![file_id])?.collect();
+            let batches = stmt
+                .query_arrow(params![file_id, range.0, range.1])?
+                .collect();
             Ok(batches)
         };
         run().map_err(|e| self.err("cannot read votes", e))
