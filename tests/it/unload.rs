@@ -161,3 +161,41 @@ fn reingest_loads_a_fixed_failure_and_refuses_changed_bytes() {
     assert_eq!(env.votes(), 0);
     assert_eq!(env.run(&["reingest", "99"]).code, 2);
 }
+
+/// Only later votes in the Id range of the unloaded file matter: a file that brought no votes
+/// (every Id was there already) needs no later file read, so a later file whose bytes are gone
+/// is not counted as unreadable; one that brought votes reads the later files, and counts a
+/// missing one.
+#[test]
+fn unload_reads_later_files_only_when_the_file_held_votes() {
+    let env = Env::new();
+    env.write("a.jsonl", votes(1, 100));
+    // The same Ids in another order: loaded, nothing new.
+    let lines: Vec<String> = (1..=100)
+        .rev()
+        .map(|i| vote(i, "2022-01-03T00:00:00.000"))
+        .collect();
+    env.write("b.jsonl", lines.join("\n"));
+    env.write("c.jsonl", votes(101, 10));
+    assert_eq!(env.ingest(&["a.jsonl", "b.jsonl", "c.jsonl"]).code, 0);
+    assert_eq!(
+        env.rows("SELECT id::VARCHAR, rows_inserted::VARCHAR FROM blog_analysis.ingested_files ORDER BY id"),
+        [["1", "100"], ["2", "0"], ["3", "10"]]
+    );
+    std::fs::remove_file(env.path("c.jsonl")).unwrap();
+    let none = env.run(&["unload", "2", "--dry-run"]);
+    assert_eq!(none.code, 0, "{}{}", none.stdout, none.stderr);
+    assert!(
+        !none.stdout.contains("could not be read"),
+        "{}",
+        none.stdout
+    );
+    let some = env.run(&["unload", "1", "--dry-run"]);
+    assert_eq!(some.code, 0, "{}{}", some.stdout, some.stderr);
+    assert!(
+        some.stdout
+            .contains("1 later files could not be read again"),
+        "{}",
+        some.stdout
+    );
+}
