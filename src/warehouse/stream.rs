@@ -140,13 +140,21 @@ impl VTab for Batches {
 pub struct ParquetStream {
     tx: Option<Sender<RecordBatch>>,
     writer: Option<JoinHandle<duckdb::Result<()>>>,
-    token: i64,
 }
 
 impl ParquetStream {
     /// Starts writing `path` (a SQL literal, quoted by the caller) on a new connection of the
     /// DuckDB instance of `conn`.
     pub fn start(conn: &Connection, path_literal: &str) -> duckdb::Result<ParquetStream> {
+        ParquetStream::start_as(conn, path_literal, "parquet")
+    }
+
+    /// The same in another `COPY` format (the unit tests use CSV: it needs no extension).
+    fn start_as(
+        conn: &Connection,
+        path_literal: &str,
+        format: &str,
+    ) -> duckdb::Result<ParquetStream> {
         let writer = conn.try_clone()?;
         let (tx, rx) = bounded(IN_FLIGHT);
         let token = next_token();
@@ -155,15 +163,30 @@ impl ParquetStream {
             .unwrap_or_else(|p| p.into_inner())
             .insert(token, rx);
         let sql =
-            format!("COPY (SELECT * FROM {FUNCTION}({token})) TO {path_literal} (FORMAT parquet)");
+            format!("COPY (SELECT * FROM {FUNCTION}({token})) TO {path_literal} (FORMAT {format})");
         let handle = std::thread::Builder::new()
             .name("votewatch-parquet".into())
-            .spawn(move || writer.execute_batch(&sql))
-            .map_err(|e| super::message_error(format!("cannot start the Parquet writer: {e}")))?;
+            .spawn(move || {
+                let copied = writer.execute_batch(&sql);
+                // A COPY that failed before it read the stream (the file cannot be created)
+                // leaves the receiver here: dropping it makes the sender's next send fail
+                // instead of waiting forever on a full channel.
+                waiting()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&token);
+                copied
+            })
+            .map_err(|e| {
+                waiting()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&token);
+                super::message_error(format!("cannot start the Parquet writer: {e}"))
+            })?;
         Ok(ParquetStream {
             tx: Some(tx),
             writer: Some(handle),
-            token,
         })
     }
 
@@ -180,23 +203,102 @@ impl ParquetStream {
 
     fn end(&mut self) -> duckdb::Result<()> {
         self.tx.take();
-        let result = match self.writer.take() {
+        match self.writer.take() {
             Some(h) => h.join().unwrap_or_else(|_| {
                 Err(super::message_error("the Parquet writer panicked".into()))
             }),
             None => Ok(()),
-        };
-        // A COPY that failed before it started leaves its receiver behind.
-        waiting()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.token);
-        result
+        }
     }
 }
 
 impl Drop for ParquetStream {
     fn drop(&mut self) {
         let _ = self.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duckdb::arrow::array::{
+        ArrayRef, Int16Array, Int32Array, Int64Array, TimestampMicrosecondArray,
+    };
+    use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    /// `n` votes from Id `first`, every third without a user, as the loader hands them over.
+    fn batch(first: i64, n: usize) -> RecordBatch {
+        let ids: Vec<i64> = (first..first + n as i64).collect();
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("post_id", DataType::Int64, false),
+            Field::new("vote_type_id", DataType::Int16, false),
+            Field::new("user_id", DataType::Int64, true),
+            Field::new("bounty_amount", DataType::Int32, true),
+            Field::new(
+                "creation_date",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+            Field::new("file_id", DataType::Int64, false),
+        ]);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(ids.clone())),
+            Arc::new(Int64Array::from_iter_values(ids.iter().map(|i| i % 7))),
+            Arc::new(Int16Array::from_iter_values(ids.iter().map(|_| 2))),
+            Arc::new(Int64Array::from_iter(
+                ids.iter().map(|i| (i % 3 != 0).then_some(*i * 10)),
+            )),
+            Arc::new(Int32Array::from_iter(ids.iter().map(|_| None::<i32>))),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                ids.iter().map(|i| 1_600_000_000_000_000 + i * 1_000_000),
+            )),
+            Arc::new(Int64Array::from_value(9, n)),
+        ];
+        RecordBatch::try_new(Arc::new(schema), columns).unwrap()
+    }
+
+    #[test]
+    fn every_row_of_every_batch_reaches_the_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let conn = Connection::open_in_memory().unwrap();
+        register(&conn).unwrap();
+        let literal = format!("'{}'", path.display());
+        let stream = ParquetStream::start_as(&conn, &literal, "csv").unwrap();
+        // Batches larger and smaller than a vector, and an empty one.
+        for (first, n) in [(1, 5000), (5001, 7), (5008, 0), (5008, 2048)] {
+            assert!(stream.send(batch(first, n)));
+        }
+        stream.finish().unwrap();
+        let (rows, distinct, sum, users, files): (i64, i64, i64, i64, i64) = conn
+            .query_row(
+                &format!(
+                    "SELECT count(*), count(DISTINCT id), sum(id), count(user_id), \
+                     count(DISTINCT file_id) FROM read_csv({literal})"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        let n = 5000 + 7 + 2048;
+        assert_eq!((rows, distinct), (n, n));
+        assert_eq!(sum, n * (n + 1) / 2);
+        assert_eq!(users, (1..=n).filter(|i| i % 3 != 0).count() as i64);
+        assert_eq!(files, 1);
+    }
+
+    #[test]
+    fn a_writer_that_cannot_write_stops_the_sender_with_its_error() {
+        let conn = Connection::open_in_memory().unwrap();
+        register(&conn).unwrap();
+        let stream =
+            ParquetStream::start_as(&conn, "'/nonexistent-folder/out.csv'", "csv").unwrap();
+        // The writer fails; sends fail once it has (within the channel's capacity).
+        let sent = (0..=IN_FLIGHT * 4).all(|k| stream.send(batch(k as i64 * 10 + 1, 10)));
+        assert!(!sent, "every batch was taken by a writer that cannot write");
+        let error = stream.finish().unwrap_err().to_string();
+        assert!(error.contains("nonexistent-folder"), "{error}");
     }
 }
