@@ -37,6 +37,13 @@ impl Postgres {
     pub fn conninfo(&self) -> String {
         self.0.conninfo("postgres")
     }
+
+    /// Runs SQL on the catalog's server, as its administrator would.
+    pub fn psql(&self, sql: &str) -> String {
+        self.0
+            .psql("postgres", sql)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
 }
 
 /// The offline extension repository: VOTEWATCH_EXTENSION_REPO, else one laid out once from the
@@ -1221,4 +1228,33 @@ fn maintain_all(env: &Env) {
         ]);
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
+}
+
+/// Ledger ids on a lake come from the catalog's sequence, which every open creates when
+/// missing and moves past the ledger's highest id (a lake whose ledger began without it): ids
+/// stay unique and increasing.
+#[test]
+fn ledger_ids_continue_past_the_ledger_when_the_sequence_is_new() {
+    let (env, pg, data) = one_lake("");
+    for k in 0..2 {
+        let name = format!("f{k}.jsonl");
+        env.write(&name, votes(1 + k * 10, 10));
+        let run = env.run(&["ingest", "--config", "votewatch.toml", &name]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert_eq!(pg.psql("SELECT last_value FROM votewatch_ledger_id"), "2\n");
+    // As a lake made before the sequence existed.
+    pg.psql("DROP SEQUENCE votewatch_ledger_id");
+    env.write("f2.jsonl", votes(21, 10));
+    let run = env.run(&["ingest", "--config", "votewatch.toml", "f2.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        analyst(
+            &env,
+            &pg,
+            &data,
+            "SELECT string_agg(id::VARCHAR, ' ' ORDER BY id) FROM blog_analysis.ingested_files"
+        ),
+        "1 2 3\n"
+    );
 }

@@ -116,6 +116,37 @@ impl PgCluster {
         )
     }
 
+    /// Runs `sql` in database `dbname` with psql; its output (unaligned, tuples only).
+    pub fn psql(&self, dbname: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new(self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args([
+                "-d",
+                dbname,
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .map_err(|e| format!("psql: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!("psql: {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    }
+
     /// A new, empty database; its connection string.
     pub fn create_database(&self, name: &str) -> Result<String, String> {
         run(
