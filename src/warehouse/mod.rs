@@ -30,6 +30,9 @@ const WAREHOUSE_COUNTS_SQL: &str = include_str!("sql/warehouse_counts.sql");
 const INSERT_VOTES_SQL: &str = include_str!("sql/insert_votes.sql");
 const INSERT_LEDGER_SQL: &str = include_str!("sql/insert_ledger.sql");
 const HISTORY_SQL: &str = include_str!("sql/history.sql");
+/// A ledger row of a loaded arrival of the content whose SHA-256 is the parameter: loaded or
+/// partial when it arrived (whatever happened since: see `arrivals` for that).
+const LOADED_CONTENT: &str = "sha256 = ? AND status IN ('loaded', 'partial')";
 const UNREPORTED_SQL: &str = include_str!("sql/unreported.sql");
 
 /// A failure of the warehouse itself (as opposed to a bad file): the caller cannot go on
@@ -1036,9 +1039,10 @@ struct LedgerState {
 /// wrote to `votes`, and costs nothing that grows with the warehouse when nothing did.
 fn ledger_state(conn: &Connection, sha256: Option<&str>) -> duckdb::Result<LedgerState> {
     let (next_file_id, recorded, seen): (i64, i64, bool) = conn.query_row(
-        "SELECT coalesce(max(id), 0) + 1, coalesce(max(max_vote_id), 0), \
-         count(*) FILTER (WHERE sha256 = ? AND status IN ('loaded', 'partial')) > 0 \
-         FROM blog_analysis.ingested_files",
+        &format!(
+            "SELECT coalesce(max(id), 0) + 1, coalesce(max(max_vote_id), 0), \
+             count(*) FILTER (WHERE {LOADED_CONTENT}) > 0 FROM blog_analysis.ingested_files"
+        ),
         params![sha256],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
@@ -1191,8 +1195,9 @@ impl<'w> FileLoad<'w> {
         }
         let run = || -> duckdb::Result<Option<i64>> {
             let seen: bool = self.conn.query_row(
-                "SELECT count(*) > 0 FROM blog_analysis.ingested_files \
-                 WHERE sha256 = ? AND status IN ('loaded', 'partial')",
+                &format!(
+                    "SELECT count(*) > 0 FROM blog_analysis.ingested_files WHERE {LOADED_CONTENT}"
+                ),
                 params![sha256],
                 |r| r.get(0),
             )?;
@@ -1362,8 +1367,7 @@ impl<'w> FileLoad<'w> {
             }
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                lake::unlock(&lake.lock);
-                self.locked = false;
+                self.release();
                 Err(self.err(LAKE_UNREACHABLE, e))
             }
         }

@@ -370,8 +370,7 @@ fn maintain_merges_small_files_and_keeps_every_vote() {
     for k in 0..6 {
         let name = format!("f{k}.jsonl");
         env.write(&name, votes(1 + k * 100, 100));
-        let run = env.run(&["ingest", "--config", "votewatch.toml", &name]);
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        ingest_ok(&env, &name);
     }
     let parquet = || {
         walk(&data)
@@ -808,8 +807,7 @@ fn a_reader_holding_a_snapshot_neither_blocks_a_load_nor_sees_it_half() {
     let (env, pg, data) = one_lake("");
     env.write("first.jsonl", votes(1, 1000));
     env.write("second.jsonl", votes(1001, 500));
-    let run = env.run(&["ingest", "--config", "votewatch.toml", "first.jsonl"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    ingest_ok(&env, "first.jsonl");
     let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = r#"
 import sys, duckdb
@@ -841,8 +839,7 @@ print("next", count(), flush=True)
     let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "held 1000");
     // The load runs and commits while the reader's transaction is open.
-    let run = env.run(&["ingest", "--config", "votewatch.toml", "second.jsonl"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    ingest_ok(&env, "second.jsonl");
     writeln!(reader.stdin.take().unwrap(), "go").unwrap();
     assert_eq!(lines.next().unwrap().unwrap(), "same 1000");
     assert_eq!(lines.next().unwrap().unwrap(), "next 1500");
@@ -1042,8 +1039,7 @@ fn late_overlap(n: i64) -> TwoHosts {
     let hosts = TwoHosts::new(["host-a", "host-b"], "");
     let (a, b) = (&hosts.a, &hosts.b);
     a.write("base.jsonl", votes(1, n));
-    let run = a.run(&["ingest", "--config", "votewatch.toml", "base.jsonl"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    ingest_ok(a, "base.jsonl");
 
     b.write("b.jsonl", votes(n + 1, 2 * n));
     let a_file: Vec<String> = (2 * n + 1..=4 * n)
@@ -1083,8 +1079,7 @@ fn late_overlap(n: i64) -> TwoHosts {
         }
     }
     // B has staged rows and waits; A loads and commits in the meantime.
-    let run = a.run(&["ingest", "--config", "votewatch.toml", "a.jsonl"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    ingest_ok(a, "a.jsonl");
     std::fs::write(&resume, "").unwrap();
     let out = staging.wait_with_output().unwrap();
     let rest = String::from_utf8_lossy(&out.stderr);
@@ -1187,8 +1182,7 @@ fn a_crash_after_the_parquet_file_is_written_leaves_an_orphan_that_maintain_dele
         analyst(&env, &pg, &data, "SELECT count(*) FROM blog_analysis.votes"),
         "0\n"
     );
-    let run = env.run(&["ingest", "--config", "votewatch.toml", "big.jsonl"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    ingest_ok(&env, "big.jsonl");
     maintain_all(&env);
     assert!(
         !votewatch_files(&data).contains(&orphans[0]),
@@ -1239,15 +1233,13 @@ fn ledger_ids_continue_past_the_ledger_when_the_sequence_is_new() {
     for k in 0..2 {
         let name = format!("f{k}.jsonl");
         env.write(&name, votes(1 + k * 10, 10));
-        let run = env.run(&["ingest", "--config", "votewatch.toml", &name]);
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        ingest_ok(&env, &name);
     }
     assert_eq!(pg.psql("SELECT last_value FROM votewatch_ledger_id"), "2\n");
     // As a lake made before the sequence existed.
     pg.psql("DROP SEQUENCE votewatch_ledger_id");
     env.write("f2.jsonl", votes(21, 10));
-    let run = env.run(&["ingest", "--config", "votewatch.toml", "f2.jsonl"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    ingest_ok(&env, "f2.jsonl");
     assert_eq!(
         analyst(
             &env,
@@ -1257,4 +1249,10 @@ fn ledger_ids_continue_past_the_ledger_when_the_sequence_is_new() {
         ),
         "1 2 3\n"
     );
+}
+
+/// `votewatch ingest` of one file into the lake of `env`'s configuration, which must succeed.
+fn ingest_ok(env: &Env, file: &str) {
+    let run = env.run(&["ingest", "--config", "votewatch.toml", file]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }

@@ -149,19 +149,7 @@ impl PgCluster {
 
     /// A new, empty database; its connection string.
     pub fn create_database(&self, name: &str) -> Result<String, String> {
-        run(
-            Command::new(self.bin.join("createdb"))
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    "postgres",
-                ])
-                .arg(name),
-            "createdb",
-        )?;
+        self.psql("postgres", &format!("CREATE DATABASE {name}"))?;
         Ok(self.conninfo(name))
     }
 }
