@@ -3,14 +3,14 @@
 
 use std::process::Command;
 
-use crate::harness::{test_data, Env};
+use crate::harness::{test_data, BoundedOutput, Env};
 
 #[test]
 fn python_duckdb_reads_the_outlier_view() {
     let env = Env::new();
     let sample = test_data("sample-votes.jsonl");
     assert_eq!(env.ingest(&[sample.to_str().unwrap()]).code, 0);
-    let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = crate::harness::needs::python();
     let script = r#"
 import sys, duckdb
 assert duckdb.__version__.startswith("1.5."), duckdb.__version__
@@ -19,11 +19,11 @@ for row in con.sql('SELECT "Year", "WeekNumber", "VoteCount" FROM blog_analysis.
     print(*row)
 print(con.sql("SELECT count(*) FROM blog_analysis.votes").fetchone()[0])
 "#;
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .arg("-c")
         .arg(script)
         .arg(env.warehouse())
-        .output()
+        .bounded_output()
         .unwrap_or_else(|e| panic!("cannot run {python} (set VOTEWATCH_PYTHON): {e}"));
     assert!(
         out.status.success(),

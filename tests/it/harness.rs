@@ -1,8 +1,150 @@
 //! A fresh temporary folder per test, the real `votewatch` executable run inside it, and
 //! direct DuckDB queries of the warehouse it wrote.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use wait_timeout::ChildExt;
+
+/// The longest one process started by a test may run: past it the process is killed and the
+/// test fails saying so, so a hung votewatch (or client) never hangs the suite.
+pub const PROCESS_LIMIT: Duration = Duration::from_secs(300);
+
+/// Waits for `child` at most `limit`; past it, kills it and panics naming `what`.
+pub fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    match child.wait_timeout(limit).expect("wait for a child") {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not end within {limit:?}; killed");
+        }
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own; `join` gives what it read.
+struct Drain(std::thread::JoinHandle<Vec<u8>>);
+
+impl Drain {
+    fn new(mut pipe: impl Read + Send + 'static) -> Drain {
+        Drain(std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = pipe.read_to_end(&mut v);
+            v
+        }))
+    }
+
+    fn join(self) -> Vec<u8> {
+        self.0.join().unwrap_or_default()
+    }
+}
+
+/// `wait_with_output` within `PROCESS_LIMIT` (stdout and stderr must be piped, or are empty).
+pub fn output_of(mut child: Child, what: &str) -> Output {
+    let out = child.stdout.take().map(Drain::new);
+    let err = child.stderr.take().map(Drain::new);
+    let status = wait_bounded(&mut child, PROCESS_LIMIT, what);
+    Output {
+        status,
+        stdout: out.map(Drain::join).unwrap_or_default(),
+        stderr: err.map(Drain::join).unwrap_or_default(),
+    }
+}
+
+/// `Command::output`, within `PROCESS_LIMIT`.
+pub trait BoundedOutput {
+    fn bounded_output(&mut self) -> std::io::Result<Output>;
+}
+
+impl BoundedOutput for Command {
+    fn bounded_output(&mut self) -> std::io::Result<Output> {
+        let child = self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let what = format!("{:?}", self.get_program());
+        Ok(output_of(child, &what))
+    }
+}
+
+/// The lines of a child's pipe, read on a thread, each waited for with a time limit.
+pub struct Lines {
+    rx: mpsc::Receiver<String>,
+    seen: String,
+}
+
+impl Lines {
+    pub fn new(pipe: impl Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: String::new(),
+        }
+    }
+
+    /// The next line; panics when none comes within `limit` or the pipe closed.
+    pub fn next_line(&mut self, limit: Duration) -> String {
+        match self.rx.recv_timeout(limit) {
+            Ok(line) => {
+                self.seen.push_str(&line);
+                self.seen.push('\n');
+                line
+            }
+            Err(e) => panic!(
+                "no next line within {limit:?} ({e}); so far:\n{}",
+                self.seen
+            ),
+        }
+    }
+
+    /// Reads lines until one contains `needle`; panics when none does within `limit`.
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.next_line(left);
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// The lines left until the pipe closes (the child ended); panics when it stays open
+    /// past `limit`.
+    pub fn rest(&mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        let mut rest = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    rest.push_str(&line);
+                    rest.push('\n');
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(e) => panic!("the pipe stayed open for {limit:?} ({e}):\n{rest}"),
+            }
+        }
+        self.seen.push_str(&rest);
+        rest
+    }
+
+    /// Everything read so far.
+    pub fn seen(&self) -> &str {
+        &self.seen
+    }
+}
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -34,6 +176,82 @@ impl Run {
                     .is_some_and(|p| p.ends_with(name))
             })
             .unwrap_or_else(|| panic!("no line for {name} in:\n{}", self.stdout))
+    }
+}
+
+/// What some tests need from outside the repository, checked once each: a test that finds one
+/// missing fails at once, naming the command that sets everything up (`scripts/test`, the
+/// README's test command). No test installs or downloads anything itself.
+pub mod needs {
+    use std::path::Path;
+    use std::process::Command;
+    use std::sync::OnceLock;
+
+    const SETUP: &str = "run the suite with scripts/test, which installs and sets up what it needs";
+
+    fn fail(what: &str) -> ! {
+        panic!("{what}: {SETUP}")
+    }
+
+    /// The Python with the analysts' client, `duckdb` 1.5.x (VOTEWATCH_PYTHON, else python3).
+    pub fn python() -> &'static str {
+        static PYTHON: OnceLock<String> = OnceLock::new();
+        PYTHON.get_or_init(|| {
+            let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
+            let ok = Command::new(&python)
+                .args([
+                    "-c",
+                    "import duckdb, sys; sys.exit(not duckdb.__version__.startswith('1.5.'))",
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !ok {
+                fail(&format!(
+                    "{python} has no duckdb 1.5.x (VOTEWATCH_PYTHON names the interpreter)"
+                ));
+            }
+            python
+        })
+    }
+
+    /// `moto_server`, beside the Python of [`python`] (its venv).
+    pub fn moto_server() -> std::path::PathBuf {
+        let server = Path::new(python()).with_file_name("moto_server");
+        if !server.exists() {
+            fail(&format!("{} is missing (moto[server])", server.display()));
+        }
+        server
+    }
+
+    /// The offline DuckDB extension repository laid out by scripts/duckdb-extensions.sh,
+    /// named by VOTEWATCH_EXTENSION_REPO.
+    pub fn extension_repo() -> &'static str {
+        static REPO: OnceLock<String> = OnceLock::new();
+        REPO.get_or_init(|| {
+            let Ok(repo) = std::env::var("VOTEWATCH_EXTENSION_REPO") else {
+                fail("VOTEWATCH_EXTENSION_REPO is not set (the DuckDB extension repository)");
+            };
+            let ducklake = Path::new(&repo).join("v1.5.5/linux_amd64/ducklake.duckdb_extension");
+            if !ducklake.exists() {
+                fail(&format!("{} is missing", ducklake.display()));
+            }
+            repo
+        })
+    }
+
+    /// Headless Chromium: VOTEWATCH_CHROMIUM, else Debian's `chromium`.
+    pub fn chromium() -> String {
+        let chromium = std::env::var("VOTEWATCH_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+        let found = Command::new(&chromium)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            fail(&format!(
+                "{chromium} cannot be run (VOTEWATCH_CHROMIUM names another)"
+            ));
+        }
+        chromium
     }
 }
 
@@ -85,7 +303,12 @@ impl Env {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command().args(args).output().expect("run votewatch"))
+        Run::from(
+            self.command()
+                .args(args)
+                .bounded_output()
+                .expect("run votewatch"),
+        )
     }
 
     /// `votewatch ingest FILES...` with the default warehouse (warehouse.db here).

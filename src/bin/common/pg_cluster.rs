@@ -16,7 +16,7 @@ pub struct PgCluster {
 /// The newest `/usr/lib/postgresql/<version>/bin` that has `initdb`.
 fn server_programs() -> Result<PathBuf, String> {
     let missing = "PostgreSQL's server programs are missing: install Debian's postgresql \
-                   (`apt-get install postgresql`; .ci/run does)";
+                   (`apt-get install postgresql`; scripts/test, the test command, does)";
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .map_err(|_| missing.to_string())?
         .flatten()
@@ -116,28 +116,37 @@ impl PgCluster {
         )
     }
 
+    /// psql on database `dbname` (unaligned, tuples only, stopping at the first error).
+    fn psql_command(&self, dbname: &str) -> Command {
+        let mut c = Command::new(self.bin.join("psql"));
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+        ])
+        .args(["-d", dbname, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"]);
+        c
+    }
+
+    /// A psql session on `dbname` that runs what is written to its stdin, and ends when its
+    /// stdin is closed or it is killed (a client that holds a session-level lock).
+    pub fn session(&self, dbname: &str) -> Result<std::process::Child, String> {
+        self.psql_command(dbname)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("psql: {e}"))
+    }
+
     /// Runs `sql` in database `dbname` with psql; its output (unaligned, tuples only).
     pub fn psql(&self, dbname: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
-            .args([
-                "-d",
-                dbname,
-                "-X",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ])
+        let out = self
+            .psql_command(dbname)
+            .args(["-c", sql])
             .output()
             .map_err(|e| format!("psql: {e}"))?;
         if out.status.success() {
