@@ -390,7 +390,10 @@ fn load_file(
                 Status::Loaded
             };
             if c.rejected > 0 {
-                entry.error = Some(format!("{} records rejected{first_reject}", c.rejected));
+                entry.error = Some(format!(
+                    "{} rejected{first_reject}",
+                    crate::text::count(c.rejected, "record", "records")
+                ));
             }
             Finish::Insert
         }
@@ -429,9 +432,9 @@ fn judge(c: &Counts, size: u64, max_reject_share: f64, first_reject: &str) -> Op
         Some("no records: the file holds only blank lines or an empty array".to_string())
     } else if c.rejected as f64 > max_reject_share * non_blank as f64 {
         Some(format!(
-            "{} of {} records rejected ({}%), over the limit of {}%{}",
+            "{} of {} rejected ({}%), over the limit of {}%{}",
             c.rejected,
-            non_blank,
+            crate::text::count(non_blank, "record", "records"),
             percent_over(c.rejected as f64 / non_blank as f64, max_reject_share),
             max_reject_share * 100.0,
             first_reject

@@ -17,7 +17,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -44,8 +44,9 @@ pub enum MailError {
     Outbox(PathBuf, io::Error),
 }
 
-/// Builds the message of a rendered report: plain text and HTML as alternatives, a fresh
-/// Message-ID that stays with the message through every retry.
+/// Builds the message of a rendered report: plain text and HTML as alternatives, and a
+/// Message-ID that stays with the message through every retry: derived from the report's key
+/// when it has one (the same report queued twice is one message), fresh otherwise.
 pub fn build_message(cfg: &ReportConfig, r: &Rendered) -> Result<Message, MailError> {
     let parse = |a: &str| {
         a.parse::<Mailbox>()
@@ -55,7 +56,10 @@ pub fn build_message(cfg: &ReportConfig, r: &Rendered) -> Result<Message, MailEr
     let mut builder = Message::builder()
         .from(from.clone())
         .subject(r.subject.clone())
-        .message_id(Some(new_message_id(&from)))
+        .message_id(Some(match &r.key {
+            Some(key) => format!("<votewatch.report.{key}@{}>", from.email.domain()),
+            None => new_message_id(&from),
+        }))
         .date_now();
     for to in &cfg.to {
         builder = builder.to(parse(to)?);
@@ -144,12 +148,16 @@ impl Outbox {
             raw: String::from_utf8_lossy(&msg.formatted()).into_owned(),
         };
         let json = serde_json::to_vec_pretty(&entry).expect("an outbox entry serialises");
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+        let stamp = queue_stamp().format("%Y%m%dT%H%M%S%.6fZ");
         let tag: String = message_id
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
             .take(60)
             .collect();
+        if let Some(queued) = self.find(&tag) {
+            info!(report = %queued.display(), "this report is queued already");
+            return Ok(queued);
+        }
         let name = format!("{stamp}-{tag}.json");
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let path = self.dir.join(&name);
@@ -171,6 +179,19 @@ impl Outbox {
         };
         write().map_err(err)?;
         Ok(path)
+    }
+
+    /// The entry (waiting, or being sent) of the message whose tag is `tag`, if any.
+    fn find(&self, tag: &str) -> Option<PathBuf> {
+        let suffix = format!("-{tag}.json");
+        fs::read_dir(&self.dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+            })
     }
 
     /// Reports waiting, oldest first.
@@ -201,11 +222,28 @@ impl Outbox {
     }
 }
 
+/// The time an entry is queued, to the microsecond, strictly later than the last one this
+/// process queued (even when the clock steps back), so that the outbox's name order is the
+/// order reports were queued.
+fn queue_stamp() -> chrono::DateTime<chrono::Utc> {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = chrono::Utc::now().timestamp_micros();
+    let prev = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last.saturating_add(1)))
+        })
+        .unwrap_or(now);
+    let stamp = now.max(prev.saturating_add(1));
+    chrono::DateTime::from_timestamp_micros(stamp).unwrap_or_else(chrono::Utc::now)
+}
+
 /// The configured way out.
 pub enum Mailer {
     Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
-    /// The transport, and its folder (created when missing).
-    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    /// A folder of `.eml` files (created when missing), one per Message-ID: a report
+    /// delivered again replaces its own file instead of adding a second.
+    File(PathBuf),
 }
 
 /// True for a host that is this machine: `localhost`, 127.0.0.0/8, `::1`.
@@ -246,10 +284,7 @@ fn smtp_password(s: &SmtpConfig) -> Result<String, MailError> {
 impl Mailer {
     pub fn from_config(cfg: &ReportConfig) -> Result<Mailer, MailError> {
         match cfg.transport {
-            TransportKind::File => Ok(Mailer::File(
-                AsyncFileTransport::new(&cfg.file.dir),
-                cfg.file.dir.clone(),
-            )),
+            TransportKind::File => Ok(Mailer::File(cfg.file.dir.clone())),
             TransportKind::Smtp => {
                 let s = &cfg.smtp;
                 check_auth_policy(s)?;
@@ -285,35 +320,60 @@ impl Mailer {
         }
     }
 
-    async fn send_raw(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), String> {
+    async fn send_raw(
+        &self,
+        envelope: &Envelope,
+        message_id: &str,
+        raw: &[u8],
+    ) -> Result<(), String> {
         match self {
             Mailer::Smtp(t) => t
                 .send_raw(envelope, raw)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Mailer::File(t, dir) => {
-                fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                t.send_raw(envelope, raw)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
+            Mailer::File(dir) => write_eml(dir, message_id, raw)
+                .map_err(|e| format!("cannot write a report into {}: {e}", dir.display())),
         }
     }
 
     /// Sends a message now, without the outbox (`votewatch send-test-email`).
     pub fn send_now(&self, msg: &Message) -> Result<(), String> {
-        block_on(self.send_raw(msg.envelope(), &msg.formatted()))
+        let id = msg
+            .headers()
+            .get_raw("Message-ID")
+            .unwrap_or_default()
+            .to_string();
+        block_on(self.send_raw(msg.envelope(), &id, &msg.formatted()))
     }
 
     fn describe(&self) -> &'static str {
         match self {
             Mailer::Smtp(_) => "smtp",
-            Mailer::File(..) => "file",
+            Mailer::File(_) => "file",
         }
     }
+}
+
+/// Writes `raw` as `<dir>/<Message-ID>.eml` (the ID's letters, digits, dots and dashes), whole
+/// or not at all: to a temporary name, synced, then renamed over any earlier copy.
+fn write_eml(dir: &Path, message_id: &str, raw: &[u8]) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let mut stem: String = message_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        .take(120)
+        .collect();
+    if stem.is_empty() {
+        stem = format!("votewatch.{}", chrono::Utc::now().timestamp_micros());
+    }
+    let path = dir.join(format!("{stem}.eml"));
+    let tmp = dir.join(format!(".{stem}.eml.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(raw)?;
+    f.sync_all()?;
+    fs::rename(&tmp, &path)?;
+    File::open(dir)?.sync_all()
 }
 
 /// Refuses an outbox entry that votewatch did not write: another owner, or writable by
@@ -403,9 +463,12 @@ pub struct Pass {
     pub waiting: usize,
 }
 
-/// Tries every pending report that is due. After a failure the rest wait for the next pass
-/// (the server is likely down for them too). A cancelled `stop` ends the pass between two
-/// messages: the one in hand is finished.
+/// Tries the pending reports in the order they were queued (oldest first, also across a
+/// restart: the outbox's names begin with the time they were queued). A report that failed
+/// and is not due again yet holds back every later one, and after a failure the rest wait for
+/// the next pass (the server is likely down for them too), so that reports arrive in the order
+/// they were written. A cancelled `stop` ends the pass between two messages: the one in hand
+/// is finished.
 pub async fn deliver_pending(
     outbox: &Outbox,
     mailer: &Mailer,
@@ -422,6 +485,8 @@ pub async fn deliver_pending(
     for path in pending {
         let due = retries.state.get(&path).is_none_or(|(_, at)| *at <= now);
         if blocked || !due || stop.is_cancelled() {
+            // Nothing later goes before it.
+            blocked = true;
             pass.waiting += 1;
             continue;
         }
@@ -443,7 +508,10 @@ pub async fn deliver_pending(
                 continue;
             }
         };
-        match mailer.send_raw(&envelope, entry.raw.as_bytes()).await {
+        match mailer
+            .send_raw(&envelope, &entry.message_id, entry.raw.as_bytes())
+            .await
+        {
             Ok(()) => {
                 if let Err(e) = fs::remove_file(&claimed) {
                     warn!(report = %path.display(), error = %e, "sent, but cannot remove it from the outbox (it may be sent again)");
@@ -476,21 +544,15 @@ pub async fn deliver_pending(
     pass
 }
 
-/// When the next pending report is due, if any.
+/// When the oldest pending report is due, if any: the others wait behind it.
 fn next_due(retries: &Retries, outbox: &Outbox) -> Option<Instant> {
-    let pending = outbox.pending();
-    if pending.is_empty() {
-        return None;
-    }
-    pending
-        .iter()
-        .map(|p| {
-            retries
-                .state
-                .get(p)
-                .map_or_else(Instant::now, |(_, at)| *at)
-        })
-        .min()
+    let oldest = outbox.pending().into_iter().next()?;
+    Some(
+        retries
+            .state
+            .get(&oldest)
+            .map_or_else(Instant::now, |(_, at)| *at),
+    )
 }
 
 /// Runs `fut` to completion on a runtime of its own, for the commands that send outside the
@@ -689,7 +751,7 @@ mod tests {
         // Delivery through the file transport empties the outbox.
         let sent = dir.path().join("sent");
         fs::create_dir_all(&sent).unwrap();
-        let mailer = Mailer::File(AsyncFileTransport::new(&sent), sent.clone());
+        let mailer = Mailer::File(sent.clone());
         let pass = block_on(deliver_pending(
             &outbox,
             &mailer,

@@ -28,6 +28,10 @@ pub struct Rendered {
     pub html: String,
     /// A PNG the HTML shows inline (`cid:` `chart::CONTENT_ID`).
     pub chart_png: Option<Vec<u8>>,
+    /// What the message is about, when it can be named: the same arrivals give the same key,
+    /// and so the same Message-ID, however often the report is queued (a crash between
+    /// queueing it and recording that in the ledger queues it again at the restart).
+    pub key: Option<String>,
 }
 
 /// Makes a file name safe for a header or a one-line text: control characters (newlines
@@ -87,14 +91,12 @@ impl BatchReport {
     /// act (`3 files: 2 loaded, 1 rejected — action needed: a.jsonl (rejected)`).
     pub fn verdict(&self) -> String {
         let parts = self.counts_by_status();
-        let files = match self.files.len() {
-            1 => "1 file".to_string(),
-            n => format!("{n} files"),
-        };
+        let files = crate::text::count(self.files.len() as u64, "file", "files");
+        // Every file whose section says what to do (`advice`) is named here.
         let act: Vec<String> = self
             .files
             .iter()
-            .filter(|(o, _)| !o.status.is_handled())
+            .filter(|(o, _)| advice(o).is_some())
             .map(|(o, _)| format!("{} ({})", one_line(&o.name), o.status))
             .collect();
         let tail = if act.is_empty() {
@@ -133,7 +135,25 @@ impl BatchReport {
             text: self.to_text(),
             html: self.to_html(),
             chart_png: self.chart.as_ref().map(|c| c.png()),
+            key: Some(self.key()),
         }
+    }
+
+    /// The report's key: a digest of its arrivals (ledger id, content hash, name), so the
+    /// report of the same files is the same message.
+    fn key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (o, _) in &self.files {
+            h.update(format!(
+                "{}\0{}\0{}\n",
+                o.file_id,
+                o.sha256.as_deref().unwrap_or(""),
+                o.name
+            ));
+        }
+        let digest = h.finalize();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     pub fn to_text(&self) -> String {
@@ -193,7 +213,7 @@ impl BatchReport {
             "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n\
              <p><strong>{}</strong></p>\n\
              <table border=\"1\" cellpadding=\"4\" style=\"border-collapse: collapse\">\n\
-             <tr><th>File</th><th>Status</th><th>Read</th><th>Inserted</th><th>Duplicates</th>\
+             <tr><th>File</th><th>Ledger</th><th>Status</th><th>Read</th><th>Inserted</th><th>Duplicates</th>\
              <th>Already</th><th>Conflicting</th><th>Rejected</th><th>Time</th><th>Moved to</th></tr>\n",
             html(&self.verdict())
         );
@@ -201,8 +221,9 @@ impl BatchReport {
             let c = &o.counts;
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}s</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}s</td><td>{}</td></tr>",
                 html(&one_line(&o.name)),
+                o.file_id,
                 o.status,
                 c.lines,
                 c.inserted,
@@ -264,8 +285,8 @@ impl BatchReport {
             let _ = writeln!(
                 s,
                 "<h3>Weekly votes</h3>\n<p><img src=\"cid:{}\" width=\"{}\" height=\"{}\" \
-                 alt=\"Weekly vote counts: bars, the mean as a line, the band within 20% shaded, \
-                 outlier weeks in orange, this batch's weeks marked below\"></p>\n{}",
+                 alt=\"Weekly vote counts by week: bars, the mean as a line, the band within 20% \
+                 shaded, outlier weeks in orange, this batch's weeks marked by a triangle\"></p>\n{}",
                 crate::chart::CONTENT_ID,
                 crate::chart::WIDTH,
                 crate::chart::HEIGHT,
@@ -293,10 +314,19 @@ pub fn advice(o: &FileOutcome) -> Option<String> {
     let error = o.error.as_deref().unwrap_or("");
     Some(match o.status {
         Status::Loaded | Status::DuplicateFile => return None,
-        Status::Partial => format!(
-            "{} records were rejected and the rest loaded; if those records matter, ask the supplier to send them corrected in a new file",
-            o.counts.rejected
-        ),
+        Status::Partial => {
+            let n = o.counts.rejected;
+            let (were, they, matter) = if n == 1 {
+                ("was", "it", "matters")
+            } else {
+                ("were", "they", "matter")
+            };
+            format!(
+                "{} {were} rejected and the rest loaded; if {they} {matter}, ask the supplier to send {} corrected in a new file",
+                crate::text::count(n, "record", "records"),
+                if n == 1 { "it" } else { "them" }
+            )
+        }
         Status::Rejected if error.contains("empty file") || error.contains("no records") => {
             "the file holds no votes: ask the supplier to send it again with its content".into()
         }
@@ -330,7 +360,12 @@ mod tests {
                 ..Counts::default()
             },
             unknown_fields: vec!["Score".into()],
-            error: (rejected > 0).then(|| format!("{rejected} records rejected")),
+            error: (rejected > 0).then(|| {
+                format!(
+                    "{} rejected",
+                    crate::text::count(rejected, "record", "records")
+                )
+            }),
             duplicate_of: None,
             sha256: None,
             elapsed: Duration::from_millis(120),
@@ -393,6 +428,34 @@ mod tests {
         assert!(text.contains("unknown fields: Score"));
     }
 
+    /// The same files give the same key (so the same Message-ID), other files another.
+    #[test]
+    fn a_report_of_the_same_files_has_the_same_key() {
+        let one =
+            |name: &str| BatchReport::new(vec![(outcome(name, Status::Loaded, 0), None)], None);
+        let a = one("a.jsonl").render(ReportMode::PerBatch);
+        let again = one("a.jsonl").render(ReportMode::PerBatch);
+        let b = one("b.jsonl").render(ReportMode::PerBatch);
+        assert!(a[0].key.is_some());
+        assert_eq!(a[0].key, again[0].key);
+        assert_ne!(a[0].key, b[0].key);
+    }
+
+    /// The HTML table gives every file its ledger id, as the text part does.
+    #[test]
+    fn the_html_table_has_each_files_ledger_id() {
+        let mut loaded = outcome("a.jsonl", Status::Loaded, 0);
+        loaded.file_id = 41;
+        let r = BatchReport::new(vec![(loaded, None)], None);
+        let html = r.to_html();
+        assert!(html.contains("<th>Ledger</th>"), "{html}");
+        assert!(
+            html.contains("<tr><td>a.jsonl</td><td>41</td><td>loaded</td>"),
+            "{html}"
+        );
+        assert!(r.to_text().contains("(ledger 41)"));
+    }
+
     #[test]
     fn per_file_mode_makes_one_message_per_file() {
         let r = BatchReport::new(
@@ -426,7 +489,7 @@ mod tests {
         );
         assert_eq!(
             r.verdict(),
-            "3 files: 1 loaded, 1 partial, 1 rejected — action needed: c.jsonl (rejected)"
+            "3 files: 1 loaded, 1 partial, 1 rejected — action needed: b.jsonl (partial), c.jsonl (rejected)"
         );
         let text = r.to_text();
         assert!(text.starts_with(&r.verdict()), "{text}");
@@ -443,6 +506,24 @@ mod tests {
             "{}",
             r.to_html()
         );
+        // A partial file needs an action too, and the counts agree in number.
+        let partial = BatchReport::new(
+            vec![
+                (outcome("a.jsonl", Status::Loaded, 0), None),
+                (outcome("b.jsonl", Status::Partial, 1), None),
+            ],
+            None,
+        );
+        assert_eq!(
+            partial.verdict(),
+            "2 files: 1 loaded, 1 partial — action needed: b.jsonl (partial)"
+        );
+        let text = partial.to_text();
+        assert!(
+            text.contains("what to do: 1 record was rejected and the rest loaded; if it matters"),
+            "{text}"
+        );
+        assert!(!text.contains("1 records"), "{text}");
         let fine = BatchReport::new(vec![(outcome("a.jsonl", Status::Loaded, 0), None)], None);
         assert_eq!(fine.verdict(), "1 file: 1 loaded — nothing to do");
         assert!(!fine.to_text().contains("what to do"));

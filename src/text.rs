@@ -28,9 +28,21 @@ pub fn path(p: &Path) -> String {
     escape(&p.to_string_lossy()).into_owned()
 }
 
+/// `n` and the noun in agreement with it: `1 record`, `2 records`, `0 records`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_in_number() {
+        assert_eq!(count(1, "record", "records"), "1 record");
+        assert_eq!(count(0, "record", "records"), "0 records");
+        assert_eq!(count(2, "file", "files"), "2 files");
+    }
 
     #[test]
     fn control_characters_are_escaped_and_the_rest_kept() {

@@ -455,6 +455,7 @@ impl Loader {
             });
             crate::failpoint::hit("before_report");
             self.postman.post(&config.report, &report);
+            crate::failpoint::hit("after_report");
             if let Err(e) = wh.mark_reported(&ids) {
                 warn!(error = %e, "cannot record that the batch's report is queued; the next start queues it again");
             }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use mail_parser::{MessageParser, MimeHeaders};
 
 use crate::daemon::{drop_file, wait_until, Daemon};
-use crate::harness::{votes, Env};
-use crate::smtp::{free_port, test_pki, SmtpServer};
+use crate::harness::{votes, BoundedOutput, Env};
+use crate::smtp::{free_port, test_pki, Fault, SmtpServer};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -189,7 +189,7 @@ fn starttls_with_a_private_ca_and_a_password_that_is_never_shown() {
         .args(["send-test-email", "--config", "votewatch.toml"])
         .env("TEST_SMTP_PASSWORD", secret)
         .env("VOTEWATCH_LOG", "trace")
-        .output()
+        .bounded_output()
         .unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
@@ -221,7 +221,7 @@ fn starttls_with_a_private_ca_and_a_password_that_is_never_shown() {
         .command()
         .args(["send-test-email", "--config", "untrusted.toml"])
         .env("TEST_SMTP_PASSWORD", secret)
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("could not send through smtp localhost"));
@@ -266,6 +266,106 @@ fn smtp_down_the_outbox_grows_smtp_back_every_report_arrives() {
     );
     assert_eq!(d.stop().0, 0);
     assert_eq!(env.votes(), 30);
+}
+
+/// Subjects in the order the server accepted them.
+fn subjects(server: &SmtpServer) -> Vec<String> {
+    server
+        .received()
+        .iter()
+        .map(|r| parse(&r.data).subject)
+        .collect()
+}
+
+/// Drops `name` with `n` votes from `first` and waits until its report is queued (the outbox
+/// holds `queued` reports).
+fn drop_and_queue(env: &Env, d: &Daemon, name: &str, first: i64, queued: usize) {
+    drop_file(env, name, votes(first, 5));
+    assert!(
+        wait_until(WAIT, || outbox_len(env) == queued),
+        "{}",
+        d.log()
+    );
+}
+
+/// Issue 17: reports queued while the mail server is down arrive in the order they were
+/// queued, although each waited out its own retries, and also when some were queued before a
+/// restart and the rest after it.
+#[test]
+fn reports_queued_during_an_outage_arrive_oldest_first_also_across_a_restart() {
+    let env = Env::new();
+    let port = free_port();
+    env.write("votewatch.toml", smtp_config(port, ""));
+    let d = Daemon::start(&env);
+    for i in 0..3 {
+        drop_and_queue(&env, &d, &format!("f{i}.jsonl"), 1 + i * 10, i as usize + 1);
+        // The sender keeps failing meanwhile; its retries build up.
+        let failures = d.log().matches("report delivery failed").count();
+        assert!(wait_until(WAIT, || d
+            .log()
+            .matches("report delivery failed")
+            .count()
+            > failures));
+    }
+    assert_eq!(d.stop().0, 0);
+    let d = Daemon::start(&env);
+    for i in 3..5 {
+        drop_and_queue(&env, &d, &format!("f{i}.jsonl"), 1 + i * 10, i as usize + 1);
+    }
+    d.wait_log("report delivery failed", WAIT);
+    let server = SmtpServer::start(port, None);
+    assert!(
+        wait_until(WAIT, || server.received().len() == 5),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        subjects(&server),
+        (0..5)
+            .map(|i| format!("votewatch: f{i}.jsonl — loaded"))
+            .collect::<Vec<_>>()
+    );
+    assert!(wait_until(WAIT, || outbox_len(&env) == 0));
+    assert_eq!(d.stop().0, 0);
+}
+
+/// Issue 17: a server that answers a report's data with a temporary (451) or a permanent
+/// (554) refusal, or drops the connection before answering, has not taken the report: it
+/// stays in the outbox and is sent again, and each report arrives exactly once, in order.
+#[test]
+fn refusals_and_a_dropped_connection_after_data_still_deliver_each_report_once() {
+    let env = Env::new();
+    let server = SmtpServer::start(0, None);
+    server.fail_next(&[
+        Fault::Reply("451 4.3.0 try again later"),
+        Fault::Reply("554 5.6.0 message refused"),
+        Fault::Drop,
+        Fault::Reply("452 4.3.1 out of room"),
+    ]);
+    env.write("votewatch.toml", smtp_config(server.port, ""));
+    let d = Daemon::start(&env);
+    for i in 0..3 {
+        drop_file(&env, &format!("f{i}.jsonl"), votes(1 + i * 10, 5));
+        assert!(wait_until(WAIT, || fs::read_dir(env.path("processed"))
+            .map_or(0, |r| r.count())
+            == i as usize + 1));
+    }
+    assert!(
+        wait_until(WAIT, || server.received().len() == 3
+            && outbox_len(&env) == 0),
+        "{}",
+        d.log()
+    );
+    assert_eq!(server.faults_left(), 0);
+    assert!(d.log().contains("report delivery failed"), "{}", d.log());
+    assert_eq!(d.stop().0, 0);
+    // Nothing more arrives after the outbox emptied: each report once.
+    assert_eq!(
+        subjects(&server),
+        (0..3)
+            .map(|i| format!("votewatch: f{i}.jsonl — loaded"))
+            .collect::<Vec<_>>()
+    );
 }
 
 /// Issue 8: shutdown waits for the mail sender to finish the message in hand. A SIGTERM that
@@ -453,7 +553,7 @@ fn the_shipped_file_transport_writes_parseable_eml_files() {
     );
     assert!(
         m.html
-            .contains("<td>a.jsonl</td><td>loaded</td><td>3</td><td>3</td>"),
+            .contains("<td>a.jsonl</td><td>1</td><td>loaded</td><td>3</td><td>3</td>"),
         "{}",
         m.html
     );
@@ -510,7 +610,7 @@ fn chromium_renders_the_report_with_its_chart() {
         .replace(&format!("cid:{cid}"), "chart.png");
     fs::write(env.path("report.html"), html).unwrap();
 
-    let chromium = std::env::var("VOTEWATCH_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let chromium = crate::harness::needs::chromium();
     let shot = env.path("shot.png");
     let out = std::process::Command::new(&chromium)
         .args([
@@ -522,7 +622,7 @@ fn chromium_renders_the_report_with_its_chart() {
         .arg(format!("--screenshot={}", shot.display()))
         .arg("--window-size=900,1400")
         .arg(format!("file://{}", env.path("report.html").display()))
-        .output()
+        .bounded_output()
         .unwrap_or_else(|e| {
             panic!("cannot run {chromium} (apt-get install chromium; .ci/run does): {e}")
         });

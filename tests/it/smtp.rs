@@ -1,7 +1,9 @@
 //! A small SMTP server on 127.0.0.1 for the mail tests: EHLO, optional STARTTLS (rustls with
 //! a certificate from a private CA), AUTH PLAIN/LOGIN, MAIL, RCPT, DATA. It keeps every
-//! message it accepts.
+//! message it accepts; faults queued with `fail_next` answer a message's data with a 4xx or 5xx
+//! reply, or drop the connection without answering, and keep nothing of it.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +31,21 @@ pub struct SmtpServer {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     gate: Gate,
+    faults: Faults,
 }
+
+/// How the server answers a message's data instead of accepting it.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// This reply (`451 ...` or `554 ...`), and the message is not kept.
+    Reply(&'static str),
+    /// The connection closed after the data, before any answer; the message is not kept.
+    Drop,
+}
+
+/// Faults for the next messages, first in first out; shared by every session.
+#[derive(Clone, Default)]
+struct Faults(Arc<Mutex<VecDeque<Fault>>>);
 
 /// Holds every message after its data arrived and before the server's "250" (a slow server),
 /// so that a test can act while a client waits for the answer.
@@ -109,7 +125,8 @@ impl SmtpServer {
         let received = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let gate = Gate::default();
-        let (r, s, g) = (received.clone(), stop.clone(), gate.clone());
+        let faults = Faults::default();
+        let (r, s, g, f) = (received.clone(), stop.clone(), gate.clone(), faults.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -118,9 +135,9 @@ impl SmtpServer {
                         stream
                             .set_read_timeout(Some(Duration::from_secs(20)))
                             .unwrap();
-                        let (r, tls, g) = (r.clone(), tls.clone(), g.clone());
+                        let (r, tls, g, f) = (r.clone(), tls.clone(), g.clone(), f.clone());
                         std::thread::spawn(move || {
-                            let _ = session(stream, tls, implicit, r, g);
+                            let _ = session(stream, tls, implicit, r, g, f);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -133,7 +150,18 @@ impl SmtpServer {
             stop,
             thread: Some(thread),
             gate,
+            faults,
         }
+    }
+
+    /// The next messages' data get these answers, one each, instead of being accepted.
+    pub fn fail_next(&self, faults: &[Fault]) {
+        self.faults.0.lock().unwrap().extend(faults.iter().cloned());
+    }
+
+    /// How many queued faults have not been used yet.
+    pub fn faults_left(&self) -> usize {
+        self.faults.0.lock().unwrap().len()
     }
 
     /// From now on, every message waits for `open_gate` before it is answered.
@@ -236,6 +264,7 @@ fn session(
     implicit: bool,
     store: Arc<Mutex<Vec<Received>>>,
     gate: Gate,
+    faults: Faults,
 ) -> io::Result<()> {
     let mut c = Conn::Plain(stream);
     let mut secure = false;
@@ -320,6 +349,15 @@ fn session(
                 data.extend_from_slice(b"\r\n");
             }
             gate.pass();
+            let fault = faults.0.lock().unwrap().pop_front();
+            match fault {
+                Some(Fault::Reply(reply)) => {
+                    say(&mut c, reply)?;
+                    continue;
+                }
+                Some(Fault::Drop) => return Ok(()),
+                None => {}
+            }
             store.lock().unwrap().push(Received {
                 from: from.clone(),
                 to: to.clone(),
