@@ -199,11 +199,22 @@ fn init_logging(format: LogFormat, default_level: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The daemon catches its signals before anything else (see `EarlySignals`).
+    let early = match &cli.command {
+        Command::Run { .. } => match votewatch::daemon::EarlySignals::catch() {
+            Ok(early) => early,
+            Err(e) => {
+                eprintln!("votewatch: cannot install signal handlers: {e}");
+                return ExitCode::from(EXIT_FATAL);
+            }
+        },
+        _ => votewatch::daemon::EarlySignals::default(),
+    };
     match &cli.command {
         Command::Run { log_format, .. } => init_logging(*log_format, "info"),
         _ => init_logging(LogFormat::Text, "warn"),
     }
-    match run(cli) {
+    match run(cli, early) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("votewatch: {e:#}");
@@ -226,11 +237,11 @@ fn warehouse_config(config: &Config, args: &WarehouseArgs) -> votewatch::config:
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<u8> {
+fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     Ok(match cli.command {
         Command::Run { config, .. } => {
-            votewatch::daemon::run(votewatch::daemon::ConfigSource { path: config })?;
+            votewatch::daemon::run(votewatch::daemon::ConfigSource { path: config }, early)?;
             EXIT_OK
         }
         Command::Ingest {

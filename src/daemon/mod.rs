@@ -50,18 +50,56 @@ impl ConfigSource {
     }
 }
 
+/// Signals that came before the signal task listened: from the first line of `main` on,
+/// SIGTERM, SIGINT and SIGHUP only raise these flags, so a signal sent as the daemon starts is
+/// never the default action (death by the signal); the signal task acts on them once it runs.
+#[derive(Debug, Clone, Default)]
+pub struct EarlySignals {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    reload: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl EarlySignals {
+    /// Installs the flag handlers. Call it first thing in the process.
+    pub fn catch() -> std::io::Result<EarlySignals> {
+        let early = EarlySignals::default();
+        for sig in [SIGTERM, SIGINT] {
+            signal_hook::flag::register(sig, early.stop.clone())?;
+        }
+        signal_hook::flag::register(SIGHUP, early.reload.clone())?;
+        Ok(early)
+    }
+
+    fn take_stop(&self) -> bool {
+        self.stop.swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn take_reload(&self) -> bool {
+        self.reload.swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Runs until SIGTERM or SIGINT. Errors are fatal: systemd restarts us.
-pub fn run(source: ConfigSource) -> anyhow::Result<()> {
+pub fn run(source: ConfigSource, early: EarlySignals) -> anyhow::Result<()> {
+    crate::failpoint::stall("startup");
+    if early.take_stop() {
+        info!("stopped before starting (SIGTERM or SIGINT)");
+        return Ok(());
+    }
     let config = source.load()?;
     let _lock = lock_landing(&config.paths.landing)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("votewatch-tasks")
         .build()?;
-    runtime.block_on(supervise(source, config))
+    runtime.block_on(supervise(source, config, early))
 }
 
-async fn supervise(source: ConfigSource, config: Config) -> anyhow::Result<()> {
+async fn supervise(
+    source: ConfigSource,
+    config: Config,
+    early: EarlySignals,
+) -> anyhow::Result<()> {
     let interrupt = Interrupt::default();
     let metrics = Arc::new(Metrics::new());
     let http_listen = config.daemon.http_listen.clone();
@@ -75,6 +113,7 @@ async fn supervise(source: ConfigSource, config: Config) -> anyhow::Result<()> {
     let signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     tracker.spawn(signal_task(
         signals,
+        early,
         source,
         config_tx,
         interrupt.clone(),
@@ -142,16 +181,30 @@ async fn supervise(source: ConfigSource, config: Config) -> anyhow::Result<()> {
 /// valid, publishes it to every task (a broken one is refused and the old one kept).
 async fn signal_task(
     mut signals: signal_hook_tokio::Signals,
+    early: EarlySignals,
     source: ConfigSource,
     config: watch::Sender<Arc<Config>>,
     interrupt: Interrupt,
     stop: CancellationToken,
     shutdown: CancellationToken,
 ) {
+    // What came while the daemon started, in the order that loses nothing: a reload, then a
+    // stop (a stop that came first is acted on anyway).
+    let mut pending: Vec<i32> = Vec::new();
+    if early.take_reload() {
+        pending.push(SIGHUP);
+    }
+    if early.take_stop() {
+        pending.push(SIGTERM);
+    }
+    let mut pending = pending.into_iter();
     loop {
-        let signal = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            s = signals.next() => s,
+        let signal = match pending.next() {
+            Some(s) => Some(s),
+            None => tokio::select! {
+                _ = shutdown.cancelled() => break,
+                s = signals.next() => s,
+            },
         };
         match signal {
             None => break,
