@@ -10,7 +10,7 @@ use duckdb::Connection;
 use crate::config::{DuckLakeConfig, WarehouseConfig};
 
 /// The advisory lock key of votewatch's lakes ("votewatc" in ASCII).
-const LOCK_KEY: i64 = 0x766f_7465_7761_7463;
+pub const LOCK_KEY: i64 = 0x766f_7465_7761_7463;
 
 /// The extensions the lake needs (httpfs only for S3).
 fn extensions(d: &DuckLakeConfig) -> Vec<&'static str> {
@@ -155,10 +155,17 @@ pub fn lock(lock: &Connection, timeout_secs: u64) -> duckdb::Result<()> {
         "CALL postgres_execute('vw_lock', 'SET LOCAL lock_timeout = ''{timeout_secs}s''');
          CALL postgres_execute('vw_lock', 'SELECT pg_advisory_xact_lock({LOCK_KEY})');"
     ));
-    if taken.is_err() {
+    if let Err(e) = taken {
         let _ = lock.execute_batch("ROLLBACK");
+        if e.to_string().contains("lock timeout") {
+            return Err(super::message_error(format!(
+                "the lake's write lock is held by another votewatch (a load or maintenance on \
+                 another host); gave up after {timeout_secs} s (warehouse.ducklake.lock_timeout_secs)"
+            )));
+        }
+        return Err(e);
     }
-    taken
+    Ok(())
 }
 
 pub fn unlock(lock: &Connection) {

@@ -5,6 +5,8 @@
 //! by host) is decided here, by `Warehouse::lake`.
 
 mod lake;
+/// The PostgreSQL advisory lock key every votewatch host takes to write to a lake.
+pub use lake::LOCK_KEY as LAKE_LOCK_KEY;
 mod stream;
 mod unload;
 
@@ -1535,6 +1537,7 @@ impl<'w> FileLoad<'w> {
                 // The view is the lake's, created once; the fence row makes an overlapping
                 // load of another host conflict.
                 conn.execute_batch(lake::FENCE_SQL)?;
+                crate::failpoint::stall("fenced");
             } else {
                 conn.execute_batch(OUTLIER_WEEKS_SQL)?;
             }

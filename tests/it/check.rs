@@ -72,7 +72,8 @@ fn check_agrees_with_ingest_and_never_opens_the_warehouse() {
     let held = duckdb::Connection::open(env.warehouse()).unwrap();
     let again = env.run(&args);
     drop(held);
-    assert_eq!(again.stdout.len(), run.stdout.len(), "{}", again.stderr);
+    assert_eq!(again.stdout, run.stdout, "{}", again.stderr);
+    assert_eq!(again.code, run.code);
     let reports: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(reports.len(), names.len());
     let mut would_reject = false;

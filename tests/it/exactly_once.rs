@@ -1,11 +1,11 @@
 //! Exactly once: content seen before is not loaded again, a reused name with new content
 //! is, and a crash at any moment leaves all of a file or none.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{votes, Env};
+use crate::harness::{votes, BoundedOutput, Env, Lines, PROCESS_LIMIT};
 
 #[test]
 fn same_content_under_another_name_is_a_duplicate_file() {
@@ -78,7 +78,7 @@ fn a_crash_just_before_commit_leaves_nothing_and_a_rerun_loads_all() {
         .command()
         .env(votewatch::failpoint::ENV, "before_commit")
         .args(["ingest", "f.jsonl"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("failpoint before_commit"));
@@ -130,12 +130,8 @@ fn kill_9_mid_load_leaves_all_or_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let reached = stderr
-        .lines()
-        .map_while(Result::ok)
-        .any(|l| l.contains("failpoint mid_load reached"));
-    assert!(reached, "the load never reached its first chunk");
+    let mut stderr = Lines::new(child.stderr.take().unwrap());
+    stderr.wait_for("failpoint mid_load reached", PROCESS_LIMIT);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_eq!(

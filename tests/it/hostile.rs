@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::harness::{gzip, vote, votes, Env, Run};
+use crate::harness::{gzip, vote, votes, BoundedOutput, Env, Run};
 
 /// The memory goal for any input.
 const MAX_RSS_MB: u64 = 256;
@@ -17,7 +17,7 @@ fn ingest_logged(env: &Env, args: &[&str]) -> Run {
         env.command()
             .env("VOTEWATCH_LOG", "info")
             .args(&all)
-            .output()
+            .bounded_output()
             .unwrap(),
     )
 }

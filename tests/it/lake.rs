@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
-use crate::harness::{test_data, vote, votes, Env};
+use crate::harness::{
+    output_of, test_data, vote, votes, wait_bounded, BoundedOutput, Env, Lines, PROCESS_LIMIT,
+};
 
 // Shared by path with the benchmark; each uses part of it.
 #[allow(dead_code)]
@@ -46,32 +47,9 @@ impl Postgres {
     }
 }
 
-/// The offline extension repository: VOTEWATCH_EXTENSION_REPO, else one laid out once from the
-/// wheels on PyPI beside the build.
+/// The offline extension repository the suite's set-up laid out.
 pub fn extension_repo() -> &'static str {
-    static REPO: OnceLock<String> = OnceLock::new();
-    REPO.get_or_init(|| {
-        if let Ok(r) = std::env::var("VOTEWATCH_EXTENSION_REPO") {
-            return r;
-        }
-        let target = Path::new(env!("CARGO_BIN_EXE_votewatch"))
-            .parent()
-            .and_then(Path::parent)
-            .unwrap()
-            .to_path_buf();
-        let repo = target.join("duckdb-extension-repo");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/duckdb-extensions.sh");
-        let status = Command::new("bash")
-            .arg(script)
-            .arg(&repo)
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "cannot lay out the DuckDB extension repository"
-        );
-        repo.display().to_string()
-    })
+    crate::harness::needs::extension_repo()
 }
 
 /// A test folder with a lake of its own (a new PostgreSQL cluster, data under `lake/`) and its
@@ -118,21 +96,35 @@ fn analyst(env: &Env, pg: &Postgres, data: &Path, sql: &str) -> String {
 
 /// The same for any data path; `setup` runs first (an S3 secret).
 fn analyst_at(env: &Env, pg: &Postgres, data_path: &str, setup: &str, sql: &str) -> String {
-    let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    lake_client(env, pg, data_path, setup, sql, ", READ_ONLY")
+}
+
+/// Runs SQL against the lake with the Python duckdb client, attached with `attach_options`
+/// (`", READ_ONLY"` for an analyst, `""` for a writer that knows nothing of votewatch's lock).
+fn lake_client(
+    env: &Env,
+    pg: &Postgres,
+    data_path: &str,
+    setup: &str,
+    sql: &str,
+    attach_options: &str,
+) -> String {
+    let python = crate::harness::needs::python();
     let script = r#"
 import sys, duckdb
-repo, ext, conninfo, data, setup, sql = sys.argv[1:]
+repo, ext, conninfo, data, setup, sql, options = sys.argv[1:]
 con = duckdb.connect(config={"custom_extension_repository": repo, "extension_directory": ext})
 for e in ("ducklake", "postgres", "httpfs"):
     con.install_extension(e)
 if setup:
     con.sql(setup)
-con.sql(f"ATTACH 'ducklake:postgres:{conninfo}' AS lake (DATA_PATH '{data}', READ_ONLY)")
+con.sql(f"ATTACH 'ducklake:postgres:{conninfo}' AS lake (DATA_PATH '{data}'{options})")
 con.sql("USE lake")
-for row in con.sql(sql).fetchall():
+result = con.sql(sql)
+for row in result.fetchall() if result is not None else []:
     print(*row)
 "#;
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .arg("-c")
         .arg(script)
         .arg(extension_repo())
@@ -141,7 +133,8 @@ for row in con.sql(sql).fetchall():
         .arg(data_path)
         .arg(setup)
         .arg(sql)
-        .output()
+        .arg(attach_options)
+        .bounded_output()
         .unwrap_or_else(|e| panic!("cannot run {python} (set VOTEWATCH_PYTHON): {e}"));
     assert!(
         out.status.success(),
@@ -247,7 +240,7 @@ fn concurrent_loads_of_overlapping_files_keep_every_id_once() {
         })
         .collect();
     for c in children {
-        let out = c.wait_with_output().unwrap();
+        let out = output_of(c, "votewatch ingest");
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -581,8 +574,7 @@ struct FakeS3 {
 
 impl FakeS3 {
     fn start(bucket: &str) -> FakeS3 {
-        let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
-        let server = Path::new(&python).with_file_name("moto_server");
+        let server = crate::harness::needs::moto_server();
         let port = crate::smtp::free_port();
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -591,7 +583,7 @@ impl FakeS3 {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot start {} (pip install 'moto[server]'; .ci/run does): {e}",
+                    "cannot start {} (moto[server]; scripts/test installs it): {e}",
                     server.display()
                 )
             });
@@ -606,16 +598,16 @@ impl FakeS3 {
 
     /// Runs a statement with a boto3 client `s3` of this server and returns what it printed.
     fn boto(&self, code: &str) -> String {
-        let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
+        let python = crate::harness::needs::python();
         let script = format!(
             "import boto3\ns3 = boto3.client('s3', endpoint_url='http://127.0.0.1:{}', \
              aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')\n{code}\n",
             self.port
         );
-        let out = Command::new(&python)
+        let out = Command::new(python)
             .arg("-c")
             .arg(script)
-            .output()
+            .bounded_output()
             .unwrap();
         assert!(
             out.status.success(),
@@ -663,7 +655,7 @@ fn a_lake_on_s3_loads_maintains_and_reads() {
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .args(args)
-            .output()
+            .bounded_output()
             .unwrap();
         let text = format!(
             "{}{}",
@@ -803,12 +795,12 @@ fn kill_9_of_one_host_while_both_load_loses_and_doubles_nothing() {
 /// snapshot, and the next one sees the new rows.
 #[test]
 fn a_reader_holding_a_snapshot_neither_blocks_a_load_nor_sees_it_half() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::Write;
     let (env, pg, data) = one_lake("");
     env.write("first.jsonl", votes(1, 1000));
     env.write("second.jsonl", votes(1001, 500));
     ingest_ok(&env, "first.jsonl");
-    let python = std::env::var("VOTEWATCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = crate::harness::needs::python();
     let script = r#"
 import sys, duckdb
 repo, ext, conninfo, data = sys.argv[1:]
@@ -825,7 +817,7 @@ print("same", count(), flush=True)
 con.sql("COMMIT")
 print("next", count(), flush=True)
 "#;
-    let mut reader = Command::new(&python)
+    let mut reader = Command::new(python)
         .arg("-c")
         .arg(script)
         .arg(extension_repo())
@@ -836,14 +828,14 @@ print("next", count(), flush=True)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "held 1000");
+    let mut lines = Lines::new(reader.stdout.take().unwrap());
+    assert_eq!(lines.next_line(PROCESS_LIMIT), "held 1000");
     // The load runs and commits while the reader's transaction is open.
     ingest_ok(&env, "second.jsonl");
     writeln!(reader.stdin.take().unwrap(), "go").unwrap();
-    assert_eq!(lines.next().unwrap().unwrap(), "same 1000");
-    assert_eq!(lines.next().unwrap().unwrap(), "next 1500");
-    assert!(reader.wait().unwrap().success());
+    assert_eq!(lines.next_line(PROCESS_LIMIT), "same 1000");
+    assert_eq!(lines.next_line(PROCESS_LIMIT), "next 1500");
+    assert!(wait_bounded(&mut reader, PROCESS_LIMIT, "the analyst's reader").success());
 }
 
 /// Two daemons on two landing folders, one lake, 100 files each: Ids overlapping across the
@@ -1035,7 +1027,6 @@ fn unload_and_reingest_work_on_the_lake() {
 /// already there or conflicting, without a retry. Small files stage their new rows in a temp
 /// table; large ones stream them to a Parquet file, which B must then not add to the lake.
 fn late_overlap(n: i64) -> TwoHosts {
-    use std::io::{BufRead, BufReader};
     let hosts = TwoHosts::new(["host-a", "host-b"], "");
     let (a, b) = (&hosts.a, &hosts.b);
     a.write("base.jsonl", votes(1, n));
@@ -1064,26 +1055,14 @@ fn late_overlap(n: i64) -> TwoHosts {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(staging.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert_ne!(
-            stderr.read_line(&mut line).unwrap(),
-            0,
-            "B ended before staging: {seen}"
-        );
-        seen.push_str(&line);
-        if line.contains("failpoint mid_load reached") {
-            break;
-        }
-    }
+    let mut stderr = Lines::new(staging.stderr.take().unwrap());
+    stderr.wait_for("failpoint mid_load reached", PROCESS_LIMIT);
     // B has staged rows and waits; A loads and commits in the meantime.
     ingest_ok(a, "a.jsonl");
     std::fs::write(&resume, "").unwrap();
-    let out = staging.wait_with_output().unwrap();
-    let rest = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{seen}{rest}");
+    let rest = stderr.rest(PROCESS_LIMIT);
+    let status = wait_bounded(&mut staging, PROCESS_LIMIT, "host B's ingest");
+    assert!(status.success(), "{}", stderr.seen());
     assert!(!rest.contains("conflicted"), "{rest}");
 
     assert_eq!(
@@ -1173,7 +1152,7 @@ fn a_crash_after_the_parquet_file_is_written_leaves_an_orphan_that_maintain_dele
         .command()
         .env(votewatch::failpoint::ENV, "before_commit")
         .args(["ingest", "--config", "votewatch.toml", "big.jsonl"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_ne!(crashed.status.code(), Some(0));
     let orphans = votewatch_files(&data);
@@ -1255,4 +1234,117 @@ fn ledger_ids_continue_past_the_ledger_when_the_sequence_is_new() {
 fn ingest_ok(env: &Env, file: &str) {
     let run = env.run(&["ingest", "--config", "votewatch.toml", file]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// Issue 17: the fence. A writer that ignores the write lock (here an analyst's client with
+/// write access) commits a change of the fence row while a votewatch load holds the lock and
+/// has updated the fence too but not committed: DuckLake refuses the load's commit as a
+/// conflict, nothing of that attempt stays, and votewatch loads the file again — every vote
+/// once, one ledger row, and the fence counts both writers' commits.
+#[test]
+fn the_fence_refuses_a_load_that_overlapped_another_write() {
+    let (env, pg, data) = one_lake("");
+    env.write("a.jsonl", votes(1, 50));
+    let resume = env.path("resume");
+    let mut load = env
+        .command()
+        .env(votewatch::failpoint::ENV, "fenced")
+        .env(votewatch::failpoint::RESUME_ENV, &resume)
+        .args(["ingest", "--config", "votewatch.toml", "a.jsonl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = Lines::new(load.stderr.take().unwrap());
+    stderr.wait_for("failpoint fenced reached", PROCESS_LIMIT);
+    let data_path = format!("{}/", data.display());
+    let fence = "SELECT n FROM blog_analysis.load_fence";
+    let before = lake_client(&env, &pg, &data_path, "", fence, ", READ_ONLY");
+    lake_client(
+        &env,
+        &pg,
+        &data_path,
+        "",
+        "UPDATE blog_analysis.load_fence SET n = n + 1",
+        "",
+    );
+    std::fs::write(&resume, "").unwrap();
+    let rest = stderr.rest(PROCESS_LIMIT);
+    let status = wait_bounded(&mut load, PROCESS_LIMIT, "the fenced ingest");
+    assert!(status.success(), "{}", stderr.seen());
+    assert!(
+        rest.contains("the load conflicted with another host's; loading the file again"),
+        "{rest}"
+    );
+    let before: i64 = before.trim().parse().unwrap();
+    assert_eq!(
+        analyst(&env, &pg, &data, fence).trim(),
+        (before + 2).to_string()
+    );
+    assert_eq!(
+        analyst(
+            &env,
+            &pg,
+            &data,
+            "SELECT count(*), count(DISTINCT id) FROM blog_analysis.votes"
+        ),
+        "50 50\n"
+    );
+    assert_eq!(
+        analyst(
+            &env,
+            &pg,
+            &data,
+            "SELECT count(*), min(status) FROM blog_analysis.ingested_files"
+        ),
+        "1 loaded\n"
+    );
+}
+
+/// Issue 17: the write lock's timeout. While another session holds the lake's advisory lock
+/// (a host in a long load or maintenance), `ingest` waits `lock_timeout_secs`, then fails with
+/// a message that says so and leaves the lake as it was; once the lock is free it loads.
+#[test]
+fn a_held_write_lock_times_out_with_a_clear_error_and_loads_nothing() {
+    let (env, pg, data) = one_lake("lock_timeout_secs = 1");
+    // The schema exists before the lock is taken away.
+    env.write("first.jsonl", votes(1, 5));
+    ingest_ok(&env, "first.jsonl");
+    let mut holder = pg.0.session("postgres").unwrap();
+    {
+        use std::io::Write;
+        let stdin = holder.stdin.as_mut().unwrap();
+        writeln!(
+            stdin,
+            "SELECT pg_advisory_lock({});",
+            votewatch::warehouse::LAKE_LOCK_KEY
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+    }
+    assert!(crate::daemon::wait_until(
+        std::time::Duration::from_secs(30),
+        || pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            == "1\n"
+    ));
+    env.write("second.jsonl", votes(100, 5));
+    let started = std::time::Instant::now();
+    let run = env.run(&["ingest", "--config", "votewatch.toml", "second.jsonl"]);
+    let waited = started.elapsed();
+    assert_ne!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("write lock"), "{said}");
+    assert!(waited >= std::time::Duration::from_secs(1), "{waited:?}");
+    assert_eq!(
+        analyst(&env, &pg, &data, "SELECT count(*) FROM blog_analysis.votes"),
+        "5\n"
+    );
+    // The other session ends; its lock goes with it.
+    let _ = holder.kill();
+    let _ = holder.wait();
+    ingest_ok(&env, "second.jsonl");
+    assert_eq!(
+        analyst(&env, &pg, &data, "SELECT count(*) FROM blog_analysis.votes"),
+        "10\n"
+    );
 }
