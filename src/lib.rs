@@ -22,22 +22,16 @@
 //! - [`failpoint`]: crash points for the crash-safety tests.
 //! - [`text`]: supplier text (file names, reasons) escaped for terminals and logs.
 
-pub mod archive;
-pub mod chart;
-pub mod commands;
+pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod failpoint;
-pub mod freshness;
-pub mod http;
-pub mod ingest;
-pub mod input;
-pub mod mail;
-pub mod metrics;
-pub mod preflight;
+pub mod datasets;
+pub mod files;
+pub mod interrupt;
+pub mod model;
+pub mod ops;
+pub mod pipeline;
 pub mod report;
-pub mod settle;
-pub mod synth;
+pub mod testing;
 pub mod text;
-pub mod vote;
 pub mod warehouse;

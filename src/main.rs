@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use votewatch::commands::{self, EXIT_FATAL, EXIT_OK};
+use votewatch::cli::{self, EXIT_FATAL, EXIT_OK};
 use votewatch::config::Config;
-use votewatch::ingest::IngestOptions;
+use votewatch::pipeline::load::IngestOptions;
 use votewatch::warehouse::Warehouse;
 
 /// Loads Stack Exchange vote files into a DuckDB warehouse exactly once.
@@ -46,13 +46,13 @@ struct FilterArgs {
 }
 
 impl FilterArgs {
-    fn filter(&self) -> anyhow::Result<votewatch::warehouse::LedgerFilter> {
-        Ok(votewatch::warehouse::LedgerFilter {
+    fn filter(&self) -> anyhow::Result<votewatch::model::LedgerFilter> {
+        Ok(votewatch::model::LedgerFilter {
             status: self.status.clone(),
             since_micros: self
                 .since
                 .as_deref()
-                .map(|s| commands::parse_since(s, chrono::Utc::now()))
+                .map(|s| cli::parse_since(s, chrono::Utc::now()))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!(e))?,
             file_name: self.file_name.clone(),
@@ -254,15 +254,15 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
             let mut opts = IngestOptions::new(config.ingest);
             opts.force = force;
             let report = report.then_some(&config.report);
-            commands::ingest(&mut wh, &files, &opts, report, &mut out)?
+            cli::ingest(&mut wh, &files, &opts, report, &mut out)?
         }
         Command::SendTestEmail { config } => {
             let config = Config::load(config.as_deref())?;
-            commands::send_test_email(&config.report, &mut out)
+            cli::send_test_email(&config.report, &mut out)
         }
         Command::Status { wh, filter } => {
             let config = Config::load(wh.config.as_deref())?;
-            commands::status(
+            cli::status(
                 &warehouse_config(&config, &wh),
                 &config.report,
                 &filter.filter()?,
@@ -272,7 +272,7 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
         }
         Command::Outliers { wh } => {
             let (_, wh) = open(&wh)?;
-            commands::outliers(&wh, &mut out)?
+            cli::outliers(&wh, &mut out)?
         }
         Command::Check {
             config,
@@ -280,7 +280,7 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
             files,
         } => {
             let config = Config::load(config.as_deref())?;
-            commands::check(&config, &files, format == OutputFormat::Json, &mut out)?
+            cli::check(&config, &files, format == OutputFormat::Json, &mut out)?
         }
         Command::Unload {
             wh,
@@ -290,7 +290,7 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
             dry_run,
         } => {
             let (config, mut wh) = open(&wh)?;
-            commands::unload(
+            cli::unload(
                 &mut wh,
                 &config,
                 id,
@@ -303,18 +303,18 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
         Command::Reingest { wh, id } => {
             let (config, mut wh) = open(&wh)?;
             let opts = IngestOptions::new(config.ingest);
-            commands::reingest(&mut wh, id, &opts, &config.report, &mut out)?
+            cli::reingest(&mut wh, id, &opts, &config.report, &mut out)?
         }
-        Command::CheckConfig { config } => commands::check_config(config.as_deref(), &mut out),
+        Command::CheckConfig { config } => cli::check_config(config.as_deref(), &mut out),
         Command::Maintain { wh, retention_days } => {
             let (config, wh) = open(&wh)?;
             let days = retention_days.unwrap_or(config.warehouse.ducklake.retention_days);
-            commands::maintain(&wh, days, &mut out)?
+            cli::maintain(&wh, days, &mut out)?
         }
         Command::History { wh, limit, filter } => {
             let (_, wh) = open(&wh)?;
             let json = filter.format == OutputFormat::Json;
-            commands::history(&wh, limit, &filter.filter()?, json, &mut out)?
+            cli::history(&wh, limit, &filter.filter()?, json, &mut out)?
         }
     })
 }

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use votewatch::config::{IngestConfig, WarehouseConfig};
-use votewatch::ingest::{ingest_file, IngestOptions};
-use votewatch::synth::{write_votes, Spec};
-use votewatch::warehouse::{Status, Warehouse};
+use votewatch::model::Status;
+use votewatch::pipeline::load::{ingest_file, IngestOptions};
+use votewatch::testing::synth::{write_votes, Spec};
+use votewatch::warehouse::Warehouse;
 
 #[derive(Parser)]
 #[command(about = "Benchmark votewatch ingest against a bare DuckDB INSERT ... SELECT")]
@@ -398,7 +399,7 @@ fn contender(c: Contender, args: &Args) -> Result<()> {
     println!(
         "RESULT {} {}",
         t.as_secs_f64(),
-        votewatch::ingest::peak_rss_kb()
+        votewatch::pipeline::load::peak_rss_kb()
     );
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! its own transaction, archives it where its ledger row says, and posts the batch's report.
 //! Every path it is given is one votewatch chose (a claim), never a supplier's name.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,15 +11,20 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{error, info, warn};
 
-use super::{entry_kind, notify_systemd, stamp, EntryKind};
-use crate::archive;
+use super::archive::{archive_claimed, archive_plan};
+use super::claim;
+use super::notify_systemd;
+use super::recover::reconcile;
 use crate::config::Config;
-use crate::ingest::{ingest_file, FileOutcome, IngestError, IngestOptions, Interrupt};
-use crate::mail::Postman;
-use crate::metrics::Metrics;
+use crate::daemon::settle::Stamp;
+use crate::interrupt::Interrupt;
+use crate::model::FileOutcome;
+use crate::model::Status;
+use crate::ops::metrics::Metrics;
+use crate::pipeline::load::{ingest_file, IngestError, IngestOptions};
+use crate::report::sender::Postman;
 use crate::report::BatchReport;
-use crate::settle::Stamp;
-use crate::warehouse::{Status, Warehouse};
+use crate::warehouse::Warehouse;
 
 /// A file claimed into work/, with when its landing name was first seen (for the
 /// drop-to-commit time; unknown for a claim an earlier run left).
@@ -65,20 +70,20 @@ pub enum Reply {
 
 pub struct Loader {
     /// The current configuration (for the daily maintenance; each job brings its own).
-    config: tokio::sync::watch::Receiver<Arc<Config>>,
+    pub(super) config: tokio::sync::watch::Receiver<Arc<Config>>,
     /// The configured daily maintenance time, and when it is next due.
-    maintain_at: Option<chrono::NaiveTime>,
-    next_maintain: Option<chrono::DateTime<chrono::Utc>>,
+    pub(super) maintain_at: Option<chrono::NaiveTime>,
+    pub(super) next_maintain: Option<chrono::DateTime<chrono::Utc>>,
     /// Whether the supplier sends what `[expect]` says; fed from the ledger at start and by
     /// every load, asked while idle.
-    freshness: crate::freshness::Freshness,
-    interrupt: Interrupt,
-    metrics: Arc<Metrics>,
-    postman: Postman,
+    pub(super) freshness: crate::ops::freshness::Freshness,
+    pub(super) interrupt: Interrupt,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) postman: Postman,
     /// Claims an earlier run (or a stop) left uncommitted: loaded before anything new.
-    claimed: Vec<PathBuf>,
-    totals: Totals,
-    last_batch: serde_json::Value,
+    pub(super) claimed: Vec<PathBuf>,
+    pub(super) totals: Totals,
+    pub(super) last_batch: serde_json::Value,
 }
 
 impl Loader {
@@ -91,7 +96,7 @@ impl Loader {
         let expect = config.borrow().expect;
         Loader {
             config,
-            freshness: crate::freshness::Freshness::new(expect, chrono::Utc::now()),
+            freshness: crate::ops::freshness::Freshness::new(expect, chrono::Utc::now()),
             maintain_at: None,
             next_maintain: None,
             interrupt,
@@ -172,10 +177,10 @@ impl Loader {
         self.freshness.set_expect(config.expect);
         if let Some(notice) = self.freshness.check(chrono::Utc::now()) {
             match &notice {
-                crate::freshness::Notice::Late { problems } => {
+                crate::ops::freshness::Notice::Late { problems } => {
                     warn!(problems = %problems.join("; "), "supplier late; alert queued")
                 }
-                crate::freshness::Notice::BackToNormal { .. } => {
+                crate::ops::freshness::Notice::BackToNormal { .. } => {
                     info!("deliveries back to normal; notice queued")
                 }
             }
@@ -270,59 +275,6 @@ impl Loader {
         true
     }
 
-    /// Finishes what a stop or a crash left in work/: a claimed file whose load committed is
-    /// moved to the destination its ledger row recorded; one whose load never committed is
-    /// queued to be loaded first; an empty claim folder is removed.
-    fn recover_claims(&mut self, config: &Config, wh: &mut Warehouse) -> anyhow::Result<()> {
-        let Ok(folders) = std::fs::read_dir(&config.paths.work) else {
-            return Ok(());
-        };
-        let mut folders: Vec<PathBuf> = folders.flatten().map(|e| e.path()).collect();
-        folders.sort();
-        for folder in folders.into_iter().filter(|f| f.is_dir()) {
-            // The claimed file; hidden names are votewatch's own (the attempt count).
-            let file = std::fs::read_dir(&folder).ok().and_then(|d| {
-                d.flatten().map(|e| e.path()).find(|p| {
-                    !p.file_name()
-                        .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
-                })
-            });
-            let Some(file) = file else {
-                let _ = std::fs::remove_dir_all(&folder);
-                continue;
-            };
-            match wh.find_claim(&crate::ingest::recorded_path(&file))? {
-                Some((id, status, recorded)) => {
-                    info!(file = %crate::text::path(&file), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
-                    let dest = recorded.map(PathBuf::from).unwrap_or_else(|| {
-                        let name = file.file_name().unwrap_or_default().to_string_lossy();
-                        archive_plan(config).destination(status.is_handled(), &name)
-                    });
-                    archive_claimed(wh, &file, id, status, &dest, None);
-                }
-                None => self.claimed.push(file),
-            }
-        }
-        Ok(())
-    }
-
-    /// Queues one report for the arrivals the ledger says were committed but never reported
-    /// (a crash or a warehouse error between the commit and the report).
-    fn report_unreported(&mut self, config: &Config, wh: &mut Warehouse) -> anyhow::Result<()> {
-        let rows = wh.unreported()?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let outcomes: Vec<(FileOutcome, Option<PathBuf>)> =
-            rows.into_iter().map(outcome_from_ledger).collect();
-        let report = BatchReport::new(outcomes, wh.count_outlier_weeks().ok());
-        info!(summary = %report.subject(), files = ids.len(), "reporting files committed before a restart");
-        self.postman.post(&config.report, &report);
-        wh.mark_reported(&ids)?;
-        Ok(())
-    }
-
     /// Loads the claims left from earlier, then `files`, each in its own transaction, then
     /// reports the batch. A stop leaves what was not reached in work/ for the next start.
     fn run_batch(&mut self, config: &Config, files: Vec<Claimed>) -> anyhow::Result<()> {
@@ -352,12 +304,12 @@ impl Loader {
                 break;
             }
             // A file whose loads keep being cut short (it crashes the loader) is set aside.
-            let attempts = archive::begin_attempt(&path).unwrap_or_else(|e| {
+            let attempts = claim::begin_attempt(&path).unwrap_or_else(|e| {
                 warn!(file = %crate::text::path(&path), error = %e, "cannot count the load attempt");
                 0
             });
             let result = if attempts >= config.daemon.max_load_attempts {
-                crate::ingest::record_failed(
+                crate::pipeline::load::record_failed(
                     &mut wh,
                     &path,
                     &opts,
@@ -400,7 +352,7 @@ impl Loader {
                     outcomes.push((outcome, placed));
                 }
                 Err(IngestError::Stopped) => {
-                    archive::end_attempt(&path);
+                    claim::end_attempt(&path);
                     info!(file = %crate::text::path(&path), "stopped before commit; the claimed file is loaded at the next start");
                     self.claimed.push(path);
                     break;
@@ -409,7 +361,7 @@ impl Loader {
                     // A lake fails while its catalog's server is down or restarting: nothing
                     // of the file was committed; reopen the lake (waiting while it is
                     // unreachable) and load the file again.
-                    archive::end_attempt(&path);
+                    claim::end_attempt(&path);
                     warn!(file = %crate::text::path(&path), error = %e, retry_ms = lake_retry.as_millis() as u64, "the lake failed during the load; the file is loaded again");
                     queue.push_front(Claimed { path, seen_at });
                     if !self.pause(lake_retry) {
@@ -425,7 +377,7 @@ impl Loader {
                     // Not this file's fault, and not something to retry in a loop: stop, and
                     // let systemd restart us. Nothing of the file was committed, and the
                     // attempt does not count against the file.
-                    archive::end_attempt(&path);
+                    claim::end_attempt(&path);
                     error!(file = %crate::text::path(&path), error = %e, "warehouse error; stopping");
                     return Err(e.into());
                 }
@@ -453,150 +405,13 @@ impl Loader {
                 "summary": report.subject(),
                 "finished_at": chrono::Utc::now().to_rfc3339(),
             });
-            crate::failpoint::hit("before_report");
+            crate::testing::failpoint::hit("before_report");
             self.postman.post(&config.report, &report);
-            crate::failpoint::hit("after_report");
+            crate::testing::failpoint::hit("after_report");
             if let Err(e) = wh.mark_reported(&ids) {
                 warn!(error = %e, "cannot record that the batch's report is queued; the next start queues it again");
             }
         }
         Ok(())
     }
-}
-
-/// Files that an older version left in landing/ after their transaction committed (before
-/// files were claimed into work/). Only files the ledger names are hashed, so a backlog
-/// waiting in landing/ is not read an extra time at start-up.
-fn reconcile(
-    config: &Config,
-    wh: &mut Warehouse,
-    stuck: &mut Vec<(PathBuf, Option<Stamp>)>,
-) -> anyhow::Result<()> {
-    let landing = config.paths.landing.display().to_string();
-    let named = wh.unarchived_sources(&landing)?;
-    if named.is_empty() {
-        return Ok(());
-    }
-    let Ok(entries) = std::fs::read_dir(&config.paths.landing) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if entry_kind(&path) != Some(EntryKind::File)
-            || !named.contains(&crate::ingest::recorded_path(&path))
-        {
-            continue;
-        }
-        let Ok(digest) = crate::input::hash_file(&path) else {
-            continue;
-        };
-        if let Some((id, status)) =
-            wh.find_unarchived(&crate::ingest::recorded_path(&path), &digest.sha256)?
-        {
-            info!(file = %crate::text::path(&path), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
-            crate::failpoint::hit("before_archive");
-            let dest = archive_plan(config).folder(status.is_handled());
-            match archive::move_into(&path, &dest) {
-                Ok(placed) => {
-                    write_reason_if_not_loaded(&placed, id, status, None);
-                    if let Err(e) = wh.set_archived(id, &placed.display().to_string()) {
-                        warn!(ledger_id = id, error = %e, "cannot record where the file went");
-                    }
-                }
-                Err(e) => {
-                    error!(file = %crate::text::path(&path), error = %e, "cannot move the file out of landing; it will not be loaded again until it changes");
-                    stuck.push((path.clone(), stamp(&path)));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A committed arrival as the report shows it, rebuilt from its ledger row (its first rejects
-/// are in `rejected_votes`, not repeated here).
-fn outcome_from_ledger(row: crate::warehouse::LedgerRow) -> (FileOutcome, Option<PathBuf>) {
-    let archived = row.archived_to.map(PathBuf::from);
-    let outcome = FileOutcome {
-        file_id: row.id,
-        path: archived
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(&row.file_name)),
-        name: row.file_name,
-        status: Status::parse(&row.status).unwrap_or(Status::Failed),
-        counts: row.counts,
-        unknown_fields: serde_json::from_str(&row.unknown_fields).unwrap_or_default(),
-        error: row.error,
-        duplicate_of: row.duplicate_of,
-        sha256: row.sha256,
-        elapsed: Duration::from_millis(row.millis.max(0) as u64),
-        sample_rejects: Vec::new(),
-        archived_to: archived.clone(),
-    };
-    (outcome, archived)
-}
-
-/// Where this configuration archives files.
-fn archive_plan(config: &Config) -> archive::ArchivePlan {
-    archive::ArchivePlan {
-        processed: config.paths.processed.clone(),
-        failed: config.paths.failed.clone(),
-        by_day: config.daemon.processed_by_day,
-    }
-}
-
-/// Moves a claimed file whose outcome is committed to the destination its ledger row
-/// recorded (a reason file beside it in failed/). If that fails, the file stays in work/
-/// and the next start finishes the move. Returns where it went.
-fn archive_claimed(
-    wh: &mut Warehouse,
-    claimed: &Path,
-    file_id: i64,
-    status: Status,
-    dest: &Path,
-    outcome: Option<&FileOutcome>,
-) -> Option<PathBuf> {
-    crate::failpoint::hit("before_archive");
-    match archive::finish_claim(claimed, dest) {
-        Ok(placed) => {
-            if placed != dest {
-                if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {
-                    warn!(ledger_id = file_id, error = %e, "cannot record where the file went");
-                }
-            }
-            write_reason_if_not_loaded(&placed, file_id, status, outcome);
-            Some(placed)
-        }
-        Err(e) => {
-            error!(file = %crate::text::path(claimed), to = %crate::text::path(dest), error = %e, "cannot archive the claimed file; it stays in work/ and the next start moves it");
-            None
-        }
-    }
-}
-
-/// Beside a file archived in failed/, the reason file (a handled file gets none).
-fn write_reason_if_not_loaded(
-    placed: &Path,
-    file_id: i64,
-    status: Status,
-    outcome: Option<&FileOutcome>,
-) {
-    if status.is_handled() {
-        return;
-    }
-    let text = reason_text(file_id, status, outcome);
-    if let Err(e) = archive::write_reason(placed, &text) {
-        warn!(file = %crate::text::path(placed), error = %e, "cannot write the reason file");
-    }
-}
-
-/// The reason file's text: status and ledger id, then the file's part of the report (the
-/// reason, the first rejects and the query for the rest).
-fn reason_text(file_id: i64, status: Status, outcome: Option<&FileOutcome>) -> String {
-    let mut text = format!("status: {status}\nledger id: {file_id}\n");
-    match outcome {
-        Some(o) => text.push_str(&BatchReport::new(vec![(o.clone(), None)], None).to_text()),
-        None => text.push_str("recorded in the ledger before a restart\n"),
-    }
-    text
 }

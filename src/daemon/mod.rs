@@ -15,24 +15,29 @@
 //! and is joined, then a cancellation token ends the other tasks (the sender finishes the
 //! message in hand) and a task tracker waits for them.
 
-mod landing;
+pub mod archive;
+pub mod claim;
+mod lifecycle;
 mod loader;
-mod watchdog;
+mod recover;
+pub mod settle;
+mod watch;
+
+pub use lifecycle::EarlySignals;
+use lifecycle::{lock_landing, notify_systemd, signal_task};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
 use crate::config::Config;
-use crate::ingest::Interrupt;
-use crate::metrics::Metrics;
-use crate::settle::Stamp;
+use crate::daemon::settle::Stamp;
+use crate::interrupt::Interrupt;
+use crate::ops::metrics::Metrics;
 
 /// Where the configuration came from, so SIGHUP can read it again.
 #[derive(Debug, Clone)]
@@ -50,38 +55,9 @@ impl ConfigSource {
     }
 }
 
-/// Signals that came before the signal task listened: from the first line of `main` on,
-/// SIGTERM, SIGINT and SIGHUP only raise these flags, so a signal sent as the daemon starts is
-/// never the default action (death by the signal); the signal task acts on them once it runs.
-#[derive(Debug, Clone, Default)]
-pub struct EarlySignals {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    reload: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl EarlySignals {
-    /// Installs the flag handlers. Call it first thing in the process.
-    pub fn catch() -> std::io::Result<EarlySignals> {
-        let early = EarlySignals::default();
-        for sig in [SIGTERM, SIGINT] {
-            signal_hook::flag::register(sig, early.stop.clone())?;
-        }
-        signal_hook::flag::register(SIGHUP, early.reload.clone())?;
-        Ok(early)
-    }
-
-    fn take_stop(&self) -> bool {
-        self.stop.swap(false, std::sync::atomic::Ordering::SeqCst)
-    }
-
-    fn take_reload(&self) -> bool {
-        self.reload.swap(false, std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
 /// Runs until SIGTERM or SIGINT. Errors are fatal: systemd restarts us.
 pub fn run(source: ConfigSource, early: EarlySignals) -> anyhow::Result<()> {
-    crate::failpoint::stall("startup");
+    crate::testing::failpoint::stall("startup");
     if early.take_stop() {
         info!("stopped before starting (SIGTERM or SIGINT)");
         return Ok(());
@@ -103,7 +79,7 @@ async fn supervise(
     let interrupt = Interrupt::default();
     let metrics = Arc::new(Metrics::new());
     let http_listen = config.daemon.http_listen.clone();
-    let (config_tx, config_rx) = watch::channel(Arc::new(config));
+    let (config_tx, config_rx) = tokio::sync::watch::channel(Arc::new(config));
     // `stop`: take no more files. `shutdown`: the background tasks end (after the loader).
     let stop = CancellationToken::new();
     let shutdown = CancellationToken::new();
@@ -127,7 +103,7 @@ async fn supervise(
                 if let Ok(addr) = listener.local_addr() {
                     info!(%addr, "http listening (/metrics, /healthz, /status)");
                 }
-                tracker.spawn(crate::http::serve(
+                tracker.spawn(crate::ops::http::serve(
                     listener,
                     metrics.clone(),
                     interrupt.clone(),
@@ -139,7 +115,8 @@ async fn supervise(
             }
         }
     }
-    let postman = crate::mail::start_sender(&tracker, config_rx.clone(), shutdown.clone());
+    let postman =
+        crate::report::sender::start_sender(&tracker, config_rx.clone(), shutdown.clone());
 
     let (job_tx, job_rx) = std::sync::mpsc::channel();
     let (reply_tx, reply_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -150,7 +127,7 @@ async fn supervise(
         metrics.clone(),
         postman,
     );
-    let tick = watchdog::loader_tick();
+    let tick = lifecycle::loader_tick();
     let loader_thread = std::thread::Builder::new()
         .name("votewatch-loader".into())
         .spawn(move || {
@@ -158,10 +135,10 @@ async fn supervise(
             loader.serve(job_rx, reply_tx, tick);
         })?;
     if let Ok(tid) = tid_rx.await {
-        tracker.spawn(watchdog::feed(interrupt.clone(), tid, shutdown.clone()));
+        tracker.spawn(lifecycle::feed(interrupt.clone(), tid, shutdown.clone()));
     }
 
-    let result = landing::run(config_rx, metrics, job_tx, reply_rx, stop.clone()).await;
+    let result = watch::run(config_rx, metrics, job_tx, reply_rx, stop.clone()).await;
     // Whatever ended the landing task, the loader stops: the file in hand commits or rolls
     // back, and the thread ends when it sees no more jobs.
     interrupt.request_stop();
@@ -175,75 +152,6 @@ async fn supervise(
         info!("stopped");
     }
     result
-}
-
-/// SIGTERM and SIGINT stop the daemon; SIGHUP reads the configuration again and, when it is
-/// valid, publishes it to every task (a broken one is refused and the old one kept).
-async fn signal_task(
-    mut signals: signal_hook_tokio::Signals,
-    early: EarlySignals,
-    source: ConfigSource,
-    config: watch::Sender<Arc<Config>>,
-    interrupt: Interrupt,
-    stop: CancellationToken,
-    shutdown: CancellationToken,
-) {
-    // What came while the daemon started, in the order that loses nothing: a reload, then a
-    // stop (a stop that came first is acted on anyway).
-    let mut pending: Vec<i32> = Vec::new();
-    if early.take_reload() {
-        pending.push(SIGHUP);
-    }
-    if early.take_stop() {
-        pending.push(SIGTERM);
-    }
-    let mut pending = pending.into_iter();
-    loop {
-        let signal = match pending.next() {
-            Some(s) => Some(s),
-            None => tokio::select! {
-                _ = shutdown.cancelled() => break,
-                s = signals.next() => s,
-            },
-        };
-        match signal {
-            None => break,
-            Some(SIGHUP) => match source.load() {
-                Ok(new) => {
-                    config.send_replace(Arc::new(new));
-                    info!("configuration reloaded");
-                }
-                Err(e) => {
-                    error!(error = %format!("{e:#}"), "configuration not reloaded; keeping the old one")
-                }
-            },
-            Some(_) => {
-                // The stop flag first: a load in progress sees it at its next chunk.
-                interrupt.request_stop();
-                stop.cancel();
-            }
-        }
-    }
-    signals.handle().close();
-}
-
-/// Takes landing/ for this process alone (an exclusive `flock` on the folder, held until the
-/// process ends, released by the kernel however it ends), so that two daemons never share one
-/// landing folder and take each other's files.
-fn lock_landing(landing: &Path) -> anyhow::Result<std::fs::File> {
-    let dir = std::fs::File::open(landing)
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", landing.display()))?;
-    match dir.try_lock() {
-        Ok(()) => Ok(dir),
-        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
-            "another votewatch daemon already watches {}; stop it first (one daemon per landing folder)",
-            landing.display()
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(anyhow::anyhow!(
-            "cannot lock {}: {e}",
-            landing.display()
-        )),
-    }
 }
 
 /// Creates the folders and makes their paths absolute, so that the paths of events and of
@@ -335,11 +243,5 @@ impl NameFilter {
             return Err("name matches no configured pattern");
         }
         Ok(())
-    }
-}
-
-pub(crate) fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        let _ = sd_notify::notify(states);
     }
 }

@@ -7,35 +7,13 @@ use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::params;
 
 use super::{lake, Result, Warehouse, CLEANUP_SQL};
-
-/// A ledger row as `unload` and `reingest` need it.
-#[derive(Debug, Clone)]
-pub struct LedgerFile {
-    pub id: i64,
-    pub file_name: String,
-    pub source_path: String,
-    pub archived_to: Option<String>,
-    pub sha256: Option<String>,
-    pub status: String,
-    /// Its votes were removed by an unload.
-    pub unloaded: bool,
-}
+use crate::model::{LedgerFile, UnloadCounts};
 
 impl LedgerFile {
     /// Where its bytes are now: the archive when the daemon moved it, else where it was read.
     pub fn stored_at(&self) -> std::path::PathBuf {
         std::path::PathBuf::from(self.archived_to.as_deref().unwrap_or(&self.source_path))
     }
-}
-
-/// What an unload did (or, dry, would do).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UnloadCounts {
-    pub votes_removed: u64,
-    pub later_already: u64,
-    pub later_conflicting: u64,
-    pub reloaded: u64,
-    pub later_unreadable: u64,
 }
 
 const LEDGER_FILE_SQL: &str = "SELECT id, file_name, source_path, archived_to, sha256, status, \

@@ -425,8 +425,11 @@ fn the_same_name_re_sent_while_its_predecessor_loads_is_loaded_too() {
     let d = Daemon::start_with(
         &env,
         &[
-            (votewatch::failpoint::ENV, "mid_load"),
-            (votewatch::failpoint::RESUME_ENV, resume.to_str().unwrap()),
+            (votewatch::testing::failpoint::ENV, "mid_load"),
+            (
+                votewatch::testing::failpoint::RESUME_ENV,
+                resume.to_str().unwrap(),
+            ),
         ],
     );
     drop_file(&env, "daily.jsonl", votes(1, 2000));
@@ -462,7 +465,10 @@ fn the_same_name_re_sent_while_its_predecessor_loads_is_loaded_too() {
 fn a_kill_between_commit_and_move_is_finished_where_the_ledger_says() {
     let env = Env::new();
     drop_file(&env, "a.jsonl", votes(1, 10));
-    let d = Daemon::start_with(&env, &[(votewatch::failpoint::ENV, "before_archive")]);
+    let d = Daemon::start_with(
+        &env,
+        &[(votewatch::testing::failpoint::ENV, "before_archive")],
+    );
     assert!(d.wait_exit(WAIT).is_some(), "no crash");
     let recorded = env.rows("SELECT archived_to FROM blog_analysis.ingested_files");
     let want = env.path("processed/a.jsonl");
@@ -569,11 +575,17 @@ fn a_file_that_keeps_crashing_the_loader_is_set_aside() {
     let env = Env::new();
     drop_file(&env, "poison.jsonl", votes(1, 10));
     for _ in 0..3 {
-        let d = Daemon::launch(&env, &[(votewatch::failpoint::ENV, "before_commit")]);
+        let d = Daemon::launch(
+            &env,
+            &[(votewatch::testing::failpoint::ENV, "before_commit")],
+        );
         assert!(d.wait_exit(WAIT).is_some(), "no crash");
     }
     assert_eq!(claims(&env), ["poison.jsonl"]);
-    let d = Daemon::launch(&env, &[(votewatch::failpoint::ENV, "before_commit")]);
+    let d = Daemon::launch(
+        &env,
+        &[(votewatch::testing::failpoint::ENV, "before_commit")],
+    );
     assert!(
         wait_until(WAIT, || names(&env.path("failed")).len() == 2),
         "{}",
@@ -634,7 +646,10 @@ pub fn eml_subjects(env: &Env) -> Vec<String> {
 fn a_crash_between_commit_and_report_is_reported_at_the_restart() {
     let env = Env::new();
     drop_file(&env, "late.jsonl", votes(1, 4));
-    let d = Daemon::start_with(&env, &[(votewatch::failpoint::ENV, "before_report")]);
+    let d = Daemon::start_with(
+        &env,
+        &[(votewatch::testing::failpoint::ENV, "before_report")],
+    );
     assert!(d.wait_exit(WAIT).is_some(), "no crash");
     assert_eq!(processed(&env), ["late.jsonl"]);
     assert!(eml_subjects(&env).is_empty());
@@ -680,8 +695,11 @@ fn sigterm_in_the_first_moments_after_start_exits_cleanly() {
     let d = Daemon::launch(
         &env,
         &[
-            (votewatch::failpoint::ENV, "startup"),
-            (votewatch::failpoint::RESUME_ENV, resume.to_str().unwrap()),
+            (votewatch::testing::failpoint::ENV, "startup"),
+            (
+                votewatch::testing::failpoint::RESUME_ENV,
+                resume.to_str().unwrap(),
+            ),
         ],
     );
     d.wait_log("failpoint startup reached", WAIT);
@@ -704,7 +722,10 @@ fn sigterm_in_the_first_moments_after_start_exits_cleanly() {
 fn a_crash_after_the_report_was_queued_still_delivers_it_once() {
     let env = Env::new();
     drop_file(&env, "late.jsonl", votes(1, 4));
-    let d = Daemon::start_with(&env, &[(votewatch::failpoint::ENV, "after_report")]);
+    let d = Daemon::start_with(
+        &env,
+        &[(votewatch::testing::failpoint::ENV, "after_report")],
+    );
     assert!(d.wait_exit(WAIT).is_some(), "no crash");
     assert_eq!(processed(&env), ["late.jsonl"]);
     let d = Daemon::start(&env);
@@ -802,9 +823,9 @@ fn big_file(env: &Env, name: &str, rows: u64) -> PathBuf {
     let path = env.path(&format!("landing/{name}.part"));
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     let mut out = std::io::BufWriter::new(fs::File::create(&path).unwrap());
-    votewatch::synth::write_votes(
+    votewatch::testing::synth::write_votes(
         &mut out,
-        votewatch::synth::Spec {
+        votewatch::testing::synth::Spec {
             rows,
             seed: 5,
             first_id: 0,
@@ -848,7 +869,7 @@ fn a_crash_before_commit_or_before_the_move_is_recovered_exactly_once() {
     for point in ["before_commit", "before_archive"] {
         let env = Env::new();
         drop_file(&env, "a.jsonl", votes(1, 100));
-        let d = Daemon::start_with(&env, &[(votewatch::failpoint::ENV, point)]);
+        let d = Daemon::start_with(&env, &[(votewatch::testing::failpoint::ENV, point)]);
         assert!(d.wait_exit(WAIT).is_some(), "{point}: no crash");
         // Claimed, not archived: it waits in a claim folder of work/.
         assert!(landing(&env).is_empty(), "{point}");
@@ -1392,7 +1413,7 @@ fn the_watchdog_is_fed_by_a_slow_commit_but_not_by_a_stuck_loop() {
             &[
                 ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
                 ("WATCHDOG_USEC", "300000"),
-                (votewatch::failpoint::ENV, point),
+                (votewatch::testing::failpoint::ENV, point),
                 ("VOTEWATCH_FAILPOINT_SECS", "20"),
             ],
         );

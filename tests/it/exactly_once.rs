@@ -76,7 +76,7 @@ fn a_crash_just_before_commit_leaves_nothing_and_a_rerun_loads_all() {
     env.write("f.jsonl", format!("{}\nbad", votes(1, 1000)));
     let out = env
         .command()
-        .env(votewatch::failpoint::ENV, "before_commit")
+        .env(votewatch::testing::failpoint::ENV, "before_commit")
         .args(["ingest", "f.jsonl"])
         .bounded_output()
         .unwrap();
@@ -108,9 +108,9 @@ fn kill_9_mid_load_leaves_all_or_nothing() {
     let env = Env::new();
     let rows = 1_500_000u64;
     let mut out = std::io::BufWriter::new(std::fs::File::create(env.path("big.jsonl")).unwrap());
-    votewatch::synth::write_votes(
+    votewatch::testing::synth::write_votes(
         &mut out,
-        votewatch::synth::Spec {
+        votewatch::testing::synth::Spec {
             rows,
             seed: 11,
             first_id: 0,
@@ -124,7 +124,7 @@ fn kill_9_mid_load_leaves_all_or_nothing() {
     // Killed while the load is certainly in flight: rows appended, nothing committed.
     let mut child = env
         .command()
-        .env(votewatch::failpoint::ENV, "mid_load")
+        .env(votewatch::testing::failpoint::ENV, "mid_load")
         .args(["ingest", "big.jsonl"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

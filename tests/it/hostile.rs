@@ -337,9 +337,9 @@ fn control_characters_in_names_are_escaped_and_logs_have_no_colour() {
 fn a_load_over_the_memory_limit_fails_alone_with_what_to_do() {
     let env = Env::new();
     let mut out = std::io::BufWriter::new(std::fs::File::create(env.path("big.jsonl")).unwrap());
-    votewatch::synth::write_votes(
+    votewatch::testing::synth::write_votes(
         &mut out,
-        votewatch::synth::Spec {
+        votewatch::testing::synth::Spec {
             rows: 300_000,
             seed: 5,
             first_id: 0,

@@ -230,9 +230,9 @@ fn a_missing_file_fails_and_the_next_file_still_loads() {
 fn a_large_file_streams_through_many_chunks() {
     let env = Env::new();
     let mut out = std::io::BufWriter::new(std::fs::File::create(env.path("big.jsonl")).unwrap());
-    let repeats = votewatch::synth::write_votes(
+    let repeats = votewatch::testing::synth::write_votes(
         &mut out,
-        votewatch::synth::Spec {
+        votewatch::testing::synth::Spec {
             rows: 300_000,
             seed: 3,
             first_id: 0,

@@ -316,7 +316,10 @@ fn two_daemons_on_two_hosts_load_one_lake_and_recover_their_own_files() {
     const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
     let h = TwoHosts::new(["host-a", "host-b"], "");
     drop_file(&h.a, "a.jsonl", votes(1, 1000));
-    let crashed = Daemon::start_with(&h.a, &[(votewatch::failpoint::ENV, "before_archive")]);
+    let crashed = Daemon::start_with(
+        &h.a,
+        &[(votewatch::testing::failpoint::ENV, "before_archive")],
+    );
     assert!(
         crashed.wait_exit(WAIT).is_some(),
         "no crash at the failpoint"
@@ -1048,8 +1051,8 @@ fn late_overlap(n: i64) -> TwoHosts {
     let resume = b.path("resume");
     let mut staging = b
         .command()
-        .env(votewatch::failpoint::ENV, "mid_load")
-        .env(votewatch::failpoint::RESUME_ENV, &resume)
+        .env(votewatch::testing::failpoint::ENV, "mid_load")
+        .env(votewatch::testing::failpoint::RESUME_ENV, &resume)
         .args(["ingest", "--config", "votewatch.toml", "b.jsonl"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1150,7 +1153,7 @@ fn a_crash_after_the_parquet_file_is_written_leaves_an_orphan_that_maintain_dele
     env.write("big.jsonl", votes(1, 30_000));
     let crashed = env
         .command()
-        .env(votewatch::failpoint::ENV, "before_commit")
+        .env(votewatch::testing::failpoint::ENV, "before_commit")
         .args(["ingest", "--config", "votewatch.toml", "big.jsonl"])
         .bounded_output()
         .unwrap();
@@ -1248,8 +1251,8 @@ fn the_fence_refuses_a_load_that_overlapped_another_write() {
     let resume = env.path("resume");
     let mut load = env
         .command()
-        .env(votewatch::failpoint::ENV, "fenced")
-        .env(votewatch::failpoint::RESUME_ENV, &resume)
+        .env(votewatch::testing::failpoint::ENV, "fenced")
+        .env(votewatch::testing::failpoint::RESUME_ENV, &resume)
         .args(["ingest", "--config", "votewatch.toml", "a.jsonl"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

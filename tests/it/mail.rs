@@ -430,7 +430,10 @@ fn the_report_carries_the_weekly_chart_inline_with_its_numbers() {
     let info = decoder.read_info().unwrap().info().clone();
     assert_eq!(
         (info.width, info.height),
-        (votewatch::chart::WIDTH, votewatch::chart::HEIGHT)
+        (
+            votewatch::report::chart::WIDTH,
+            votewatch::report::chart::HEIGHT
+        )
     );
     // The sample's outlier weeks are marked in both parts' tables.
     assert!(
@@ -637,7 +640,7 @@ fn chromium_renders_the_report_with_its_chart() {
     let mut img = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut img).unwrap();
     let channels = info.color_type.samples();
-    let near = |c: votewatch::chart::Colour| {
+    let near = |c: votewatch::report::chart::Colour| {
         img.chunks(channels)
             .filter(|p| {
                 p[0].abs_diff(c.0) <= 8 && p[1].abs_diff(c.1) <= 8 && p[2].abs_diff(c.2) <= 8
@@ -646,11 +649,11 @@ fn chromium_renders_the_report_with_its_chart() {
     };
     // Bars of both kinds are on the page, at a size a person can see.
     assert!(
-        near(votewatch::chart::NORMAL_RGB) > 500,
+        near(votewatch::report::chart::NORMAL_RGB) > 500,
         "no normal bars in the screenshot"
     );
     assert!(
-        near(votewatch::chart::OUTLIER_RGB) > 500,
+        near(votewatch::report::chart::OUTLIER_RGB) > 500,
         "no outlier bars in the screenshot"
     );
 }

@@ -155,21 +155,23 @@ fn check_loaded(c: &Config) -> Vec<Finding> {
             out.push(folder("warehouse.path (its folder)", parent));
         }
     }
-    out.push(match crate::mail::Mailer::from_config(&c.report) {
-        Ok(_) => finding(
-            Level::Ok,
-            "report",
-            format!("{:?} transport configured", c.report.transport).to_lowercase(),
-        ),
-        Err(e) => finding(Level::Error, "report", e.to_string()),
-    });
+    out.push(
+        match crate::report::transport::Mailer::from_config(&c.report) {
+            Ok(_) => finding(
+                Level::Ok,
+                "report",
+                format!("{:?} transport configured", c.report.transport).to_lowercase(),
+            ),
+            Err(e) => finding(Level::Error, "report", e.to_string()),
+        },
+    );
     let probe = crate::report::Rendered {
         subject: "check".into(),
         text: "check".into(),
         html: "<p>check</p>".into(),
         ..Default::default()
     };
-    if let Err(e) = crate::mail::build_message(&c.report, &probe) {
+    if let Err(e) = crate::report::message::build_message(&c.report, &probe) {
         out.push(finding(
             Level::Error,
             "report.from / report.to",

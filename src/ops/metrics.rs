@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::ingest::FileOutcome;
+use crate::model::FileOutcome;
 
 /// Labels of the per-status counter.
 type StatusLabel = Vec<(String, String)>;

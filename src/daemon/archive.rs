@@ -2,20 +2,19 @@
 //! in a folder per day) or to failed/ with a reason file beside it. A name that exists
 //! already gets a numbered suffix; nothing is ever overwritten.
 
+use tracing::{error, warn};
+
+use super::claim::ATTEMPTS;
+use crate::config::Config;
+use crate::model::{FileOutcome, Status};
+use crate::report::BatchReport;
+use crate::warehouse::Warehouse;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// `votes.jsonl.gz` with `n` = 2 becomes `votes.2.jsonl.gz`; `n` = 0 keeps the name.
-pub fn suffixed(name: &str, n: u32) -> String {
-    if n == 0 {
-        return name.to_string();
-    }
-    match name.find('.').filter(|&i| i > 0) {
-        Some(i) => format!("{}.{n}{}", &name[..i], &name[i..]),
-        None => format!("{name}.{n}"),
-    }
-}
+use crate::files::{rename_noreplace, suffixed, sync_dir};
 
 /// Moves `src` into `dest_dir` under its own name or the first free suffixed one, and
 /// returns where it went. The move is a hard link then an unlink, so an existing file is
@@ -134,93 +133,6 @@ pub fn write_reason(archived: &Path, text: &str) -> io::Result<PathBuf> {
     )
 }
 
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// The name, in a claim's folder, of the count of loads of the claimed file that began. A
-/// hidden name: never a supplier's (hidden names are not taken from landing/).
-const ATTEMPTS: &str = ".attempts";
-
-/// Counts one more load of a claimed file beginning (durably, before it begins) and returns
-/// how many began before this one.
-pub fn begin_attempt(claimed: &Path) -> io::Result<u32> {
-    let file = attempts_file(claimed)?;
-    let before = read_attempts(&file);
-    write_attempts(&file, before + 1)?;
-    Ok(before)
-}
-
-/// Takes back the count of a load that ended without a crash (a graceful stop), so that
-/// restarts of the service never set a file aside.
-pub fn end_attempt(claimed: &Path) {
-    if let Ok(file) = attempts_file(claimed) {
-        let _ = write_attempts(&file, read_attempts(&file).saturating_sub(1));
-    }
-}
-
-fn attempts_file(claimed: &Path) -> io::Result<PathBuf> {
-    Ok(claimed
-        .parent()
-        .ok_or_else(|| io::Error::other("no claim folder"))?
-        .join(ATTEMPTS))
-}
-
-/// The count in the attempts file; 0 when there is none yet.
-fn read_attempts(file: &Path) -> u32 {
-    fs::read_to_string(file)
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Replaces the count durably (temporary file, fsync, rename).
-fn write_attempts(file: &Path, n: u32) -> io::Result<()> {
-    let tmp = file.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(n.to_string().as_bytes())?;
-    f.sync_all()?;
-    fs::rename(&tmp, file)
-}
-
-/// Where the daemon archives files: decided per file before its commit, so that the ledger
-/// records the destination in the same transaction as the outcome.
-#[derive(Debug, Clone)]
-pub struct ArchivePlan {
-    pub processed: PathBuf,
-    pub failed: PathBuf,
-    /// `processed/YYYY-MM-DD/` instead of `processed/`.
-    pub by_day: bool,
-}
-
-impl ArchivePlan {
-    /// The folder for this outcome: failed/, or processed/ (today's folder in it when
-    /// archiving by day).
-    pub fn folder(&self, handled: bool) -> PathBuf {
-        if !handled {
-            self.failed.clone()
-        } else if self.by_day {
-            self.processed
-                .join(chrono::Utc::now().format("%Y-%m-%d").to_string())
-        } else {
-            self.processed.clone()
-        }
-    }
-
-    /// A path free now for `name` in the folder for this outcome (numbered suffix when
-    /// taken). Only votewatch writes these folders and it archives one file at a time, so
-    /// the name stays free until the move.
-    pub fn destination(&self, handled: bool, name: &str) -> PathBuf {
-        let dir = self.folder(handled);
-        (0..)
-            .map(|n| dir.join(suffixed(name, n)))
-            .find(|p| fs::symlink_metadata(p).is_err())
-            .expect("an unbounded range")
-    }
-}
-
 /// Moves a claimed file to the destination the ledger recorded (creating its folder), never
 /// replacing anything: when that name was taken meanwhile, the first free suffixed name.
 /// Removes the claim's folder. Returns where the file went.
@@ -251,61 +163,76 @@ pub fn finish_claim(claimed: &Path, recorded: &Path) -> io::Result<PathBuf> {
     Ok(placed)
 }
 
-/// Renames `src` to `dst` atomically, failing with `AlreadyExists` instead of replacing an
-/// existing `dst` (`renameat2` with `RENAME_NOREPLACE`). Both must be on one file system.
-pub fn rename_noreplace(src: &Path, dst: &Path) -> io::Result<()> {
-    rustix::fs::renameat_with(
-        rustix::fs::CWD,
-        src,
-        rustix::fs::CWD,
-        dst,
-        rustix::fs::RenameFlags::NOREPLACE,
-    )
-    .map_err(io::Error::from)
+/// Where this configuration archives files.
+pub(super) fn archive_plan(config: &Config) -> crate::model::ArchivePlan {
+    crate::model::ArchivePlan {
+        processed: config.paths.processed.clone(),
+        failed: config.paths.failed.clone(),
+        by_day: config.daemon.processed_by_day,
+    }
 }
 
-/// Claims a file for loading: moves `src` (the entry itself, a symlink is not followed) into
-/// a new folder of its own under `work_dir`, keeping its name, by an atomic rename that
-/// cannot overwrite anything. From then on the file's path is one votewatch chose: a
-/// supplier can send the same name again at once, and of two processes claiming one file
-/// exactly one succeeds (the other gets `NotFound`). Returns the claimed path.
-pub fn claim(src: &Path, work_dir: &Path) -> io::Result<PathBuf> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = src
-        .file_name()
-        .ok_or_else(|| io::Error::other("no file name"))?;
-    fs::create_dir_all(work_dir)?;
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f");
-    let folder = loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let candidate = work_dir.join(format!("{stamp}-{}-{n}", std::process::id()));
-        match fs::create_dir(&candidate) {
-            Ok(()) => break candidate,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    };
-    let claimed = folder.join(name);
-    match rename_noreplace(src, &claimed) {
-        Ok(()) => {
-            sync_dir(&folder);
-            sync_dir(work_dir);
-            if let Some(parent) = src.parent() {
-                sync_dir(parent);
+/// Moves a claimed file whose outcome is committed to the destination its ledger row
+/// recorded (a reason file beside it in failed/). If that fails, the file stays in work/
+/// and the next start finishes the move. Returns where it went.
+pub(super) fn archive_claimed(
+    wh: &mut Warehouse,
+    claimed: &Path,
+    file_id: i64,
+    status: Status,
+    dest: &Path,
+    outcome: Option<&FileOutcome>,
+) -> Option<PathBuf> {
+    crate::testing::failpoint::hit("before_archive");
+    match finish_claim(claimed, dest) {
+        Ok(placed) => {
+            if placed != dest {
+                if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {
+                    warn!(ledger_id = file_id, error = %e, "cannot record where the file went");
+                }
             }
-            Ok(claimed)
+            write_reason_if_not_loaded(&placed, file_id, status, outcome);
+            Some(placed)
         }
         Err(e) => {
-            let _ = fs::remove_dir(&folder);
-            Err(e)
+            error!(file = %crate::text::path(claimed), to = %crate::text::path(dest), error = %e, "cannot archive the claimed file; it stays in work/ and the next start moves it");
+            None
         }
     }
+}
+
+/// Beside a file archived in failed/, the reason file (a handled file gets none).
+pub(super) fn write_reason_if_not_loaded(
+    placed: &Path,
+    file_id: i64,
+    status: Status,
+    outcome: Option<&FileOutcome>,
+) {
+    if status.is_handled() {
+        return;
+    }
+    let text = reason_text(file_id, status, outcome);
+    if let Err(e) = write_reason(placed, &text) {
+        warn!(file = %crate::text::path(placed), error = %e, "cannot write the reason file");
+    }
+}
+
+/// The reason file's text: status and ledger id, then the file's part of the report (the
+/// reason, the first rejects and the query for the rest).
+fn reason_text(file_id: i64, status: Status, outcome: Option<&FileOutcome>) -> String {
+    let mut text = format!("status: {status}\nledger id: {file_id}\n");
+    match outcome {
+        Some(o) => text.push_str(&BatchReport::new(vec![(o.clone(), None)], None).to_text()),
+        None => text.push_str("recorded in the ledger before a restart\n"),
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::claim::claim;
+    use crate::files::{rename_noreplace, suffixed};
 
     #[test]
     fn suffixes_go_before_the_extensions() {

@@ -101,7 +101,7 @@ pub fn write_votes(out: &mut impl Write, spec: Spec) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vote::{parse_vote, UnknownFields};
+    use crate::datasets::votes::{parse_vote, UnknownFields};
 
     #[test]
     fn generated_lines_are_valid_votes_and_repeats_are_counted() {

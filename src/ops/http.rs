@@ -12,8 +12,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::Interrupt;
-use crate::metrics::Metrics;
+use crate::interrupt::Interrupt;
+use crate::ops::metrics::Metrics;
 
 /// How long the loop may go without a beat before `/healthz` says it is stuck.
 const ALIVE_WITHIN: Duration = Duration::from_secs(30);

@@ -20,10 +20,9 @@ use tracing::{error, info, warn};
 
 use super::loader::{Claimed, Job, Reply, Totals};
 use super::{entry_kind, notify_systemd, stamp, EntryKind, NameFilter};
-use crate::archive;
 use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::settle::{Batcher, Readiness, Stamp};
+use crate::daemon::settle::{Batcher, Readiness, Stamp};
+use crate::ops::metrics::Metrics;
 
 /// The clock of the landing task: tokio's (which a test can pause), as a std `Instant` for
 /// the pure readiness and batch logic.
@@ -328,7 +327,7 @@ impl Landing {
     fn claim_batch(&mut self, config: &Config) -> Vec<Claimed> {
         let mut claimed = Vec::new();
         for (path, seen_at) in self.batcher.take() {
-            match archive::claim(&path, &config.paths.work) {
+            match crate::daemon::claim::claim(&path, &config.paths.work) {
                 Ok(c) => claimed.push(Claimed {
                     path: c,
                     seen_at: Some(seen_at),
@@ -353,7 +352,7 @@ impl Landing {
             t.loaded, t.not_loaded, t.batches,
         );
         notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
-        let outbox = crate::mail::Outbox::new(&config.report.outbox).len();
+        let outbox = crate::report::outbox::Outbox::new(&config.report.outbox).len();
         let in_work = std::fs::read_dir(&config.paths.work).map_or(0, |d| d.count());
         self.metrics.set_state(
             waiting,

@@ -1,15 +1,18 @@
 //! The status report as data, and its plain-text and HTML forms. Pure: rendering is tested
 //! without a warehouse or a mail server. `mail` turns a rendered report into a message.
 
+pub mod chart;
+pub mod message;
+pub mod outbox;
+mod render;
+pub mod sender;
+pub mod transport;
+
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::path::PathBuf;
 
-use html_escape::encode_text as html;
-
 use crate::config::ReportMode;
-use crate::ingest::{describe_reject, FileOutcome};
-use crate::warehouse::Status;
+use crate::model::FileOutcome;
 
 /// What happened in one batch: each file, where it went, and the outlier-week count after.
 #[derive(Debug, Clone)]
@@ -17,7 +20,7 @@ pub struct BatchReport {
     pub files: Vec<(FileOutcome, Option<PathBuf>)>,
     pub outlier_weeks: Option<i64>,
     /// The weekly chart, when the warehouse could give it.
-    pub chart: Option<crate::chart::WeeklyChart>,
+    pub chart: Option<crate::report::chart::WeeklyChart>,
 }
 
 /// A report ready to send.
@@ -124,7 +127,7 @@ impl BatchReport {
     }
 
     /// The same report with the weekly chart (PNG inline in the HTML, its numbers in both parts).
-    pub fn with_chart(mut self, chart: Option<crate::chart::WeeklyChart>) -> Self {
+    pub fn with_chart(mut self, chart: Option<crate::report::chart::WeeklyChart>) -> Self {
         self.chart = chart;
         self
     }
@@ -155,196 +158,15 @@ impl BatchReport {
         let digest = h.finalize();
         digest[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
-
-    pub fn to_text(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "{}\n", self.verdict());
-        for (o, placed) in &self.files {
-            let c = &o.counts;
-            let _ = writeln!(s, "{}", one_line(&o.name));
-            let _ = writeln!(
-                s,
-                "  status {} (ledger {}); read {}, inserted {}, duplicates {}, already in warehouse {}, conflicting {}, rejected {}; {:.2}s",
-                o.status,
-                o.file_id,
-                c.lines,
-                c.inserted,
-                c.duplicates_in_file,
-                c.already_in_warehouse,
-                c.conflicting,
-                c.rejected,
-                o.elapsed.as_secs_f64()
-            );
-            if let Some(e) = &o.error {
-                let _ = writeln!(s, "  {}", one_line(e));
-            }
-            if let Some(a) = advice(o) {
-                let _ = writeln!(s, "  what to do: {a}");
-            }
-            for r in &o.sample_rejects {
-                let _ = writeln!(s, "  reject {}", one_line(&describe_reject(r)));
-            }
-            if c.rejected > 0 {
-                let _ = writeln!(s, "  all rejects: {}", rejects_query(o.file_id));
-            }
-            if !o.unknown_fields.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "  unknown fields: {}",
-                    one_line(&o.unknown_fields.join(", "))
-                );
-            }
-            if let Some(p) = placed {
-                let _ = writeln!(s, "  moved to {}", one_line(&p.display().to_string()));
-            }
-            s.push('\n');
-        }
-        if let Some(n) = self.outlier_weeks {
-            let _ = writeln!(s, "Outlier weeks after this batch: {n}");
-        }
-        if let Some(c) = &self.chart {
-            let _ = write!(s, "\n{}", c.to_text_table());
-        }
-        s
-    }
-
-    pub fn to_html(&self) -> String {
-        let mut s = format!(
-            "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n\
-             <p><strong>{}</strong></p>\n\
-             <table border=\"1\" cellpadding=\"4\" style=\"border-collapse: collapse\">\n\
-             <tr><th>File</th><th>Ledger</th><th>Status</th><th>Read</th><th>Inserted</th><th>Duplicates</th>\
-             <th>Already</th><th>Conflicting</th><th>Rejected</th><th>Time</th><th>Moved to</th></tr>\n",
-            html(&self.verdict())
-        );
-        for (o, placed) in &self.files {
-            let c = &o.counts;
-            let _ = writeln!(
-                s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}s</td><td>{}</td></tr>",
-                html(&one_line(&o.name)),
-                o.file_id,
-                o.status,
-                c.lines,
-                c.inserted,
-                c.duplicates_in_file,
-                c.already_in_warehouse,
-                c.conflicting,
-                c.rejected,
-                o.elapsed.as_secs_f64(),
-                placed
-                    .as_ref()
-                    .map(|p| html(&one_line(&p.display().to_string())).into_owned())
-                    .unwrap_or_default()
-            );
-        }
-        s.push_str("</table>\n");
-        for (o, _) in &self.files {
-            let has_detail = o.error.is_some() || !o.unknown_fields.is_empty();
-            if !has_detail {
-                continue;
-            }
-            let _ = writeln!(
-                s,
-                "<h3>{} (ledger {})</h3>",
-                html(&one_line(&o.name)),
-                o.file_id
-            );
-            if let Some(e) = &o.error {
-                let _ = writeln!(s, "<p>{}</p>", html(&one_line(e)));
-            }
-            if let Some(a) = advice(o) {
-                let _ = writeln!(s, "<p><em>What to do:</em> {}</p>", html(&a));
-            }
-            if !o.sample_rejects.is_empty() {
-                s.push_str("<ul>\n");
-                for r in &o.sample_rejects {
-                    let _ = writeln!(s, "<li>{}</li>", html(&one_line(&describe_reject(r))));
-                }
-                s.push_str("</ul>\n");
-            }
-            if o.counts.rejected > 0 {
-                let _ = writeln!(
-                    s,
-                    "<p>All rejects: <code>{}</code></p>",
-                    html(&rejects_query(o.file_id))
-                );
-            }
-            if !o.unknown_fields.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "<p>Unknown fields: {}</p>",
-                    html(&one_line(&o.unknown_fields.join(", ")))
-                );
-            }
-        }
-        if let Some(n) = self.outlier_weeks {
-            let _ = writeln!(s, "<p>Outlier weeks after this batch: {n}</p>");
-        }
-        if let Some(c) = &self.chart {
-            let _ = writeln!(
-                s,
-                "<h3>Weekly votes</h3>\n<p><img src=\"cid:{}\" width=\"{}\" height=\"{}\" \
-                 alt=\"Weekly vote counts by week: bars, the mean as a line, the band within 20% \
-                 shaded, outlier weeks in orange, this batch's weeks marked by a triangle\"></p>\n{}",
-                crate::chart::CONTENT_ID,
-                crate::chart::WIDTH,
-                crate::chart::HEIGHT,
-                c.to_html_table()
-            );
-        }
-        s.push_str("</body></html>\n");
-        s
-    }
 }
 
-fn status_words(o: &FileOutcome) -> String {
-    o.status.as_str().replace('_', " ")
-}
-
-fn rejects_query(file_id: i64) -> String {
-    format!(
-        "SELECT line_number, reason, raw FROM blog_analysis.rejected_votes WHERE file_id = {file_id} ORDER BY line_number;"
-    )
-}
-
-/// What someone should do about a file that was not loaded whole, in a sentence for the
-/// supplier or the operator; `None` when there is nothing to do.
-pub fn advice(o: &FileOutcome) -> Option<String> {
-    let error = o.error.as_deref().unwrap_or("");
-    Some(match o.status {
-        Status::Loaded | Status::DuplicateFile => return None,
-        Status::Partial => {
-            let n = o.counts.rejected;
-            let (were, they, matter) = if n == 1 {
-                ("was", "it", "matters")
-            } else {
-                ("were", "they", "matter")
-            };
-            format!(
-                "{} {were} rejected and the rest loaded; if {they} {matter}, ask the supplier to send {} corrected in a new file",
-                crate::text::count(n, "record", "records"),
-                if n == 1 { "it" } else { "them" }
-            )
-        }
-        Status::Rejected if error.contains("empty file") || error.contains("no records") => {
-            "the file holds no votes: ask the supplier to send it again with its content".into()
-        }
-        Status::Rejected => format!(
-            "nothing of it was loaded: ask the supplier to fix the records listed and send the file again (ledger {}; `votewatch reingest {}` loads this copy once the limits allow it)",
-            o.file_id, o.file_id
-        ),
-        Status::Failed => format!(
-            "votewatch could not load it (see the reason); once the cause is fixed, `votewatch reingest {}` loads it",
-            o.file_id
-        ),
-    })
-}
+pub use render::advice;
+use render::status_words;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::warehouse::{Counts, RejectRow};
+    use crate::model::{Counts, RejectRow, Status};
     use std::time::Duration;
 
     fn outcome(name: &str, status: Status, rejected: u64) -> FileOutcome {

@@ -1,0 +1,159 @@
+//! `votewatch ingest` (the same load as the daemon, a line per file, `--report`) and
+//! `votewatch check` (the same load into a throwaway warehouse, for suppliers).
+
+use super::*;
+use crate::config::ReportConfig;
+use crate::pipeline::load::{ingest_file, IngestError, IngestOptions};
+use crate::report::outbox::Outbox;
+use crate::report::sender::{self, Retries};
+use crate::report::transport::Mailer;
+use crate::report::BatchReport;
+use crate::warehouse::Warehouse;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Loads `files` in order, printing one line per file, then (with `report`) queues and tries
+/// to deliver the status report. Returns the exit status.
+pub fn ingest(
+    wh: &mut Warehouse,
+    files: &[PathBuf],
+    opts: &IngestOptions,
+    report: Option<&ReportConfig>,
+    out: &mut impl Write,
+) -> Result<u8, IngestError> {
+    let mut status = EXIT_OK;
+    let mut outcomes = Vec::new();
+    for path in files {
+        let outcome = ingest_file(wh, path, opts)?;
+        let _ = writeln!(out, "{}", outcome_line(&outcome));
+        if !outcome.status.is_handled() {
+            status = EXIT_FILE_NOT_LOADED;
+        }
+        outcomes.push((outcome, None));
+    }
+    if let Some(cfg) = report {
+        let weeks = wh.count_outlier_weeks().ok();
+        let ids: Vec<i64> = outcomes.iter().map(|(o, _)| o.file_id).collect();
+        let chart = wh.weekly_chart(&ids).ok().filter(|c| !c.weeks.is_empty());
+        let outbox = Outbox::new(&cfg.outbox);
+        let report = BatchReport::new(outcomes, weeks).with_chart(chart);
+        let queued = sender::post(cfg, &outbox, &report);
+        send_queued(cfg, queued, out);
+    }
+    Ok(status)
+}
+
+/// Tries to deliver the outbox now (after `queued` reports were put in it) and says how it went.
+pub(super) fn send_queued(cfg: &ReportConfig, queued: usize, out: &mut impl Write) {
+    let outbox = Outbox::new(&cfg.outbox);
+    let line = match Mailer::from_config(cfg) {
+        Ok(mailer) => {
+            let pass = sender::block_on(sender::deliver_pending(
+                &outbox,
+                &mailer,
+                cfg,
+                &mut Retries::default(),
+                std::time::Instant::now(),
+                &tokio_util::sync::CancellationToken::new(),
+            ));
+            format!(
+                "report: {queued} queued, {} delivered, {} waiting in {}",
+                pass.sent,
+                outbox.len(),
+                outbox.dir().display()
+            )
+        }
+        Err(e) => format!(
+            "report: {queued} queued in {}, not sent: {e}",
+            outbox.dir().display()
+        ),
+    };
+    let _ = writeln!(out, "{line}");
+}
+
+/// `votewatch check`: what loading each file would report — records, rejects with line
+/// numbers and reasons, unknown fields, verdict — from the same code as a load, run against a
+/// throwaway warehouse in memory (one per file), so the real warehouse is never opened and no
+/// lock is taken. Exit status: `EXIT_FILE_NOT_LOADED` when a file would not be loaded.
+pub fn check(
+    cfg: &crate::config::Config,
+    files: &[PathBuf],
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, IngestError> {
+    let mut status = EXIT_OK;
+    let opts = IngestOptions::new(cfg.ingest);
+    let mut reports = Vec::new();
+    for path in files {
+        let mut scratch = Warehouse::open_scratch(&cfg.warehouse)?;
+        let o = ingest_file(&mut scratch, path, &opts)?;
+        let verdict = match o.status {
+            crate::model::Status::Loaded => "would load",
+            crate::model::Status::Partial => "would load, with rejects",
+            _ => "would not load",
+        };
+        if !o.status.is_handled() {
+            status = EXIT_FILE_NOT_LOADED;
+        }
+        if json {
+            let c = &o.counts;
+            reports.push(serde_json::json!({
+                "file": path.display().to_string(),
+                "verdict": verdict,
+                "status": o.status.as_str(),
+                "records": c.lines,
+                "votes": c.inserted,
+                "duplicates_in_file": c.duplicates_in_file,
+                "conflicting": c.conflicting,
+                "rejected": c.rejected,
+                "blank": c.blank,
+                "unknown_fields": o.unknown_fields,
+                "error": o.error,
+                "sha256": o.sha256,
+                "first_rejects": o.sample_rejects.iter().map(|r| serde_json::json!({
+                    "line": r.line,
+                    "element": r.element,
+                    "reason": r.reason,
+                })).collect::<Vec<_>>(),
+            }));
+        } else {
+            let c = &o.counts;
+            let _ = writeln!(
+                out,
+                "{verdict:<24} {}  records {}  votes {}  duplicates {}  conflicting {}  rejected {}  blank {}",
+                crate::text::path(path),
+                c.lines,
+                c.inserted,
+                c.duplicates_in_file,
+                c.conflicting,
+                c.rejected,
+                c.blank,
+            );
+            if let Some(error) = &o.error {
+                let _ = writeln!(out, "    {}", crate::text::escape(error));
+            }
+            for r in &o.sample_rejects {
+                let at = match r.element {
+                    Some(e) => format!("line {} element {e}", r.line),
+                    None => format!("line {}", r.line),
+                };
+                let _ = writeln!(out, "    reject {at}: {}", crate::text::escape(&r.reason));
+            }
+            if !o.unknown_fields.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    unknown fields: {}",
+                    crate::text::escape(&o.unknown_fields.join(", "))
+                );
+            }
+        }
+    }
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        );
+    }
+    Ok(status)
+}

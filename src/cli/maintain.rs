@@ -1,0 +1,40 @@
+//! `votewatch outliers` and `votewatch maintain`.
+
+use super::*;
+use crate::warehouse::{Warehouse, WarehouseError};
+use std::io::Write;
+
+/// Recreates the view and prints it.
+pub fn outliers(wh: &Warehouse, out: &mut impl Write) -> Result<u8, WarehouseError> {
+    wh.refresh_view()?;
+    let rows: Vec<Vec<String>> = wh
+        .outlier_weeks()?
+        .iter()
+        .map(|w| vec![w.year.to_string(), w.week.to_string(), w.votes.to_string()])
+        .collect();
+    let _ = write!(
+        out,
+        "{}",
+        table(&["Year", "WeekNumber", "VoteCount"], &rows)
+    );
+    let _ = writeln!(out, "({} rows)", rows.len());
+    Ok(EXIT_OK)
+}
+
+/// `votewatch maintain`: tidies the warehouse and says what changed.
+pub fn maintain(
+    wh: &Warehouse,
+    retention_days: u32,
+    out: &mut impl Write,
+) -> Result<u8, WarehouseError> {
+    let (before, after) = wh.maintain(retention_days)?;
+    let line = if wh.is_lake() {
+        format!(
+            "lake maintained: {before} data files before, {after} after; snapshots and unreferenced files older than {retention_days} days removed"
+        )
+    } else {
+        "warehouse checkpointed (a DuckDB file needs nothing else)".to_string()
+    };
+    let _ = writeln!(out, "{line}");
+    Ok(EXIT_OK)
+}

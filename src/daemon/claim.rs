@@ -1,0 +1,94 @@
+//! The claim: a ready file is renamed out of landing/ into a folder of its own under work/,
+//! keeping its name; from here on the path is votewatch's, and no later step uses a name the
+//! supplier controls. The claim's folder also counts the loads a file cut short (a crash), so
+//! that a file that keeps crashing the loader is set aside.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::files::{rename_noreplace, sync_dir};
+
+/// The name, in a claim's folder, of the count of loads of the claimed file that began. A
+/// hidden name: never a supplier's (hidden names are not taken from landing/).
+pub(super) const ATTEMPTS: &str = ".attempts";
+
+/// Claims a file for loading: moves `src` (the entry itself, a symlink is not followed) into
+/// a new folder of its own under `work_dir`, keeping its name, by an atomic rename that
+/// cannot overwrite anything. From then on the file's path is one votewatch chose: a
+/// supplier can send the same name again at once, and of two processes claiming one file
+/// exactly one succeeds (the other gets `NotFound`). Returns the claimed path.
+pub fn claim(src: &Path, work_dir: &Path) -> io::Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = src
+        .file_name()
+        .ok_or_else(|| io::Error::other("no file name"))?;
+    fs::create_dir_all(work_dir)?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f");
+    let folder = loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let candidate = work_dir.join(format!("{stamp}-{}-{n}", std::process::id()));
+        match fs::create_dir(&candidate) {
+            Ok(()) => break candidate,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let claimed = folder.join(name);
+    match rename_noreplace(src, &claimed) {
+        Ok(()) => {
+            sync_dir(&folder);
+            sync_dir(work_dir);
+            if let Some(parent) = src.parent() {
+                sync_dir(parent);
+            }
+            Ok(claimed)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir(&folder);
+            Err(e)
+        }
+    }
+}
+
+/// Counts one more load of a claimed file beginning (durably, before it begins) and returns
+/// how many began before this one.
+pub fn begin_attempt(claimed: &Path) -> io::Result<u32> {
+    let file = attempts_file(claimed)?;
+    let before = read_attempts(&file);
+    write_attempts(&file, before + 1)?;
+    Ok(before)
+}
+
+/// Takes back the count of a load that ended without a crash (a graceful stop), so that
+/// restarts of the service never set a file aside.
+pub fn end_attempt(claimed: &Path) {
+    if let Ok(file) = attempts_file(claimed) {
+        let _ = write_attempts(&file, read_attempts(&file).saturating_sub(1));
+    }
+}
+
+fn attempts_file(claimed: &Path) -> io::Result<PathBuf> {
+    Ok(claimed
+        .parent()
+        .ok_or_else(|| io::Error::other("no claim folder"))?
+        .join(ATTEMPTS))
+}
+
+/// The count in the attempts file; 0 when there is none yet.
+fn read_attempts(file: &Path) -> u32 {
+    fs::read_to_string(file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Replaces the count durably (temporary file, fsync, rename).
+fn write_attempts(file: &Path, n: u32) -> io::Result<()> {
+    let tmp = file.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(n.to_string().as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, file)
+}

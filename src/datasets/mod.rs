@@ -1,0 +1,2 @@
+//! The datasets votewatch loads.
+pub mod votes;

@@ -1,0 +1,207 @@
+//! The votes as Arrow: the columns the parsers build, the staging table's and the table's,
+//! and the parser of a chunk of records into a batch of votes and a list of rejects.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use duckdb::arrow::array::{
+    ArrayRef, Int16Builder, Int32Builder, Int64Array, Int64Builder, TimestampMicrosecondBuilder,
+};
+use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use duckdb::arrow::record_batch::RecordBatch;
+
+use crate::config::IngestConfig;
+use crate::datasets::votes::{parse_vote, RejectReason, UnknownFields, Vote};
+use crate::model::RejectRow;
+use crate::pipeline::split::Chunk;
+
+/// A chunk after validation: its votes as one Arrow batch, plus its rejects.
+pub(crate) struct ParsedChunk {
+    pub(crate) votes: Option<RecordBatch>,
+    pub(crate) rejects: Vec<RejectRow>,
+    /// Rejects counted but not kept: the file has stored and sampled all it needs.
+    pub(crate) unkept_rejects: u64,
+    pub(crate) lines: u64,
+    pub(crate) blank: u64,
+    pub(crate) unknown: UnknownFields,
+}
+
+/// The columns of `temp.vw_stage`: the parsed columns plus `copies`.
+pub(crate) fn staged_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields: Vec<Field> = parsed_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("copies", DataType::Int64, false));
+        Arc::new(Schema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+/// Arrow builders for the six vote columns, in the order of `votes`.
+pub(crate) struct VoteBuilders {
+    pub(crate) id: Int64Builder,
+    pub(crate) post_id: Int64Builder,
+    pub(crate) vote_type_id: Int16Builder,
+    pub(crate) user_id: Int64Builder,
+    pub(crate) bounty: Int32Builder,
+    pub(crate) created: TimestampMicrosecondBuilder,
+}
+
+impl VoteBuilders {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        VoteBuilders {
+            id: Int64Builder::with_capacity(n),
+            post_id: Int64Builder::with_capacity(n),
+            vote_type_id: Int16Builder::with_capacity(n),
+            user_id: Int64Builder::with_capacity(n),
+            bounty: Int32Builder::with_capacity(n),
+            created: TimestampMicrosecondBuilder::with_capacity(n),
+        }
+    }
+
+    pub(crate) fn append(&mut self, v: &Vote) {
+        self.id.append_value(v.id);
+        self.post_id.append_value(v.post_id);
+        self.vote_type_id.append_value(v.vote_type_id);
+        self.user_id.append_option(v.user_id);
+        self.bounty.append_option(v.bounty_amount);
+        self.created.append_value(v.creation_date);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.id.values_slice().len()
+    }
+
+    pub(crate) fn finish(mut self) -> [ArrayRef; 6] {
+        [
+            Arc::new(self.id.finish()),
+            Arc::new(self.post_id.finish()),
+            Arc::new(self.vote_type_id.finish()),
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.bounty.finish()),
+            Arc::new(self.created.finish()),
+        ]
+    }
+}
+
+/// The columns of `blog_analysis.votes`: the parsed columns less `pos`, plus `file_id`.
+pub(crate) fn as_votes_batch(batch: &RecordBatch, file_id: i64) -> RecordBatch {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields: Vec<Field> = parsed_schema()
+            .fields()
+            .iter()
+            .skip(1)
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("file_id", DataType::Int64, false));
+        Arc::new(Schema::new(fields))
+    });
+    let mut columns = batch.columns()[1..].to_vec();
+    columns.push(Arc::new(Int64Array::from_value(file_id, batch.num_rows())));
+    RecordBatch::try_new(SCHEMA.clone(), columns).expect("columns match the votes table")
+}
+
+/// The columns of `temp.vw_stage`, as the parsers build them.
+pub(crate) fn parsed_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            // The record's position in the file: first occurrence wins by it.
+            Field::new("pos", DataType::Int64, false),
+            Field::new("id", DataType::Int64, false),
+            Field::new("post_id", DataType::Int64, false),
+            Field::new("vote_type_id", DataType::Int16, false),
+            Field::new("user_id", DataType::Int64, true),
+            Field::new("bounty_amount", DataType::Int32, true),
+            Field::new(
+                "creation_date",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+        ]))
+    });
+    SCHEMA.clone()
+}
+
+/// Validates a chunk. With `keep_rejects` false, rejects are only counted: the stage thread
+/// clears it once the file has stored `max_stored_rejects` and sampled its first rejects, from
+/// chunks before this one (chunks are staged in file order), so nothing that would be kept is
+/// lost.
+pub(crate) fn parse_chunk(
+    chunk: &Chunk,
+    limits: &IngestConfig,
+    schema: &SchemaRef,
+    keep_rejects: &AtomicBool,
+) -> ParsedChunk {
+    let keep = limits.reject_keep_bytes;
+    let keep_rejects = keep_rejects.load(Ordering::Relaxed);
+    let n = chunk.records.len();
+    let mut pos = Int64Builder::with_capacity(n);
+    let mut votes = VoteBuilders::with_capacity(n);
+    let mut out = ParsedChunk {
+        votes: None,
+        rejects: Vec::new(),
+        unkept_rejects: 0,
+        lines: n as u64,
+        blank: 0,
+        unknown: UnknownFields::default(),
+    };
+    for r in &chunk.records {
+        let bytes = &chunk.data[r.start..r.end];
+        if let Some(what) = r.structure {
+            if !keep_rejects {
+                out.unkept_rejects += 1;
+                continue;
+            }
+            out.rejects.push(RejectRow {
+                line: r.line,
+                element: r.element,
+                raw: String::new(),
+                truncated: false,
+                reason: what.to_string(),
+            });
+            continue;
+        }
+        let result = if let Some(bytes_total) = r.oversize {
+            Err(RejectReason::TooLong {
+                bytes: bytes_total,
+                limit: limits.max_record_bytes as u64,
+            })
+        } else if bytes.iter().all(u8::is_ascii_whitespace) {
+            if r.element.is_none() {
+                out.blank += 1;
+                continue;
+            }
+            Err(RejectReason::NotJson("empty array element".into()))
+        } else {
+            parse_vote(bytes, &mut out.unknown)
+        };
+        match result {
+            Ok(v) => {
+                pos.append_value(r.pos as i64);
+                votes.append(&v);
+            }
+            Err(_) if !keep_rejects => out.unkept_rejects += 1,
+            Err(reason) => {
+                let cut = bytes.len().min(keep);
+                out.rejects.push(RejectRow {
+                    line: r.line,
+                    element: r.element,
+                    raw: String::from_utf8_lossy(&bytes[..cut]).into_owned(),
+                    truncated: r.oversize.is_some() || cut < bytes.len(),
+                    reason: reason.to_string(),
+                });
+            }
+        }
+    }
+    if votes.len() > 0 {
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(pos.finish())];
+        columns.extend(votes.finish());
+        out.votes = Some(
+            RecordBatch::try_new(schema.clone(), columns).expect("columns match the stage schema"),
+        );
+    }
+    out
+}

@@ -1,0 +1,313 @@
+//! Reading a file into the open load: the reader thread and the parser threads, and the
+//! caller's thread taking parsed chunks back in file order and routing each row — straight
+//! into the table when it cannot repeat anything, else staged (repeats folded) for the
+//! dedupe at commit. Generic in what it holds; the dataset gives the parser and the columns.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use duckdb::arrow::array::{
+    Array, ArrayRef, BooleanBuilder, Int16Array, Int32Array, Int64Array, Int64Builder,
+    TimestampMicrosecondArray,
+};
+use duckdb::arrow::compute::{filter_record_batch, not};
+use duckdb::arrow::record_batch::RecordBatch;
+
+use super::load::{IngestOptions, CHUNK_BYTES, CHUNK_RECORDS, SAMPLE_REJECTS};
+use crate::datasets::votes::arrow::{
+    as_votes_batch, parse_chunk, parsed_schema, staged_schema, ParsedChunk, VoteBuilders,
+};
+use crate::datasets::votes::{UnknownFields, Vote};
+use crate::model::{Counts, RejectRow};
+use crate::pipeline::read::{Layout, Limits, Source};
+use crate::pipeline::split::Chunk;
+use crate::warehouse::WarehouseError;
+
+/// What the stage step accumulates over the chunks of a file.
+pub(crate) struct StageState {
+    pub(crate) counts: Counts,
+    pub(crate) unknown: UnknownFields,
+    pub(crate) samples: Vec<RejectRow>,
+    /// Rejects written to `rejected_votes` so far (at most `max_stored_rejects`).
+    pub(crate) stored_rejects: u64,
+    /// Highest Id seen so far, starting from the warehouse's.
+    pub(crate) max_id: i64,
+    /// Staged rows not appended yet.
+    pub(crate) fold: Fold,
+    /// Ids the file has shown so far.
+    pub(crate) seen: SeenIds,
+}
+
+/// What reading the file gave: its layout and digest, or the read error.
+type ReadResult = std::io::Result<(Layout, crate::pipeline::read::Digest256)>;
+
+/// Runs the reader and the parsers and stages their output in order. The outer error is the
+/// warehouse's; the inner one a read error of the file.
+pub(crate) fn read_and_stage(
+    source: Source,
+    opts: &IngestOptions,
+    load: &mut crate::warehouse::FileLoad<'_>,
+    state: &mut StageState,
+) -> Result<ReadResult, WarehouseError> {
+    let parsers = match opts.parsers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let limits = Limits {
+        max_record_bytes: opts.limits.max_record_bytes,
+        keep_bytes: opts.limits.reject_keep_bytes,
+        chunk_bytes: CHUNK_BYTES,
+        chunk_records: CHUNK_RECORDS,
+        max_decompressed_bytes: opts.limits.max_decompressed_bytes,
+        max_expansion_ratio: opts.limits.max_expansion_ratio,
+    };
+    let ingest_limits = opts.limits;
+    let max_stored = opts.limits.max_stored_rejects;
+    let keep_rejects = AtomicBool::new(true);
+    let schema = parsed_schema();
+    std::thread::scope(|scope| {
+        let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(u64, Chunk)>(parsers * 2);
+        let (parsed_tx, parsed_rx) = crossbeam_channel::bounded::<(u64, ParsedChunk)>(parsers * 2);
+        let interrupt = opts.interrupt.clone();
+        let reader = scope.spawn(move || {
+            let mut seq = 0u64;
+            source.read_records(limits, |chunk| {
+                if let Some(i) = &interrupt {
+                    if i.stop_requested() {
+                        return false;
+                    }
+                    i.beat();
+                }
+                seq += 1;
+                chunk_tx.send((seq - 1, chunk)).is_ok()
+            })
+        });
+        for _ in 0..parsers {
+            let rx = chunk_rx.clone();
+            let tx = parsed_tx.clone();
+            let schema = schema.clone();
+            let keep = &keep_rejects;
+            scope.spawn(move || {
+                for (seq, chunk) in rx {
+                    if tx
+                        .send((seq, parse_chunk(&chunk, &ingest_limits, &schema, keep)))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(chunk_rx);
+        drop(parsed_tx);
+
+        // Stage chunks in file order; parsers may finish out of order.
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        let mut failure = None;
+        for (seq, parsed) in &parsed_rx {
+            pending.insert(seq, parsed);
+            while let Some(parsed) = pending.remove(&next) {
+                next += 1;
+                if failure.is_none() {
+                    if let Err(e) = stage_chunk(load, state, parsed, max_stored, &keep_rejects) {
+                        failure = Some(e);
+                    }
+                }
+            }
+            if failure.is_some() {
+                // Stop the reader: dropping the receiver makes its sends fail.
+                break;
+            }
+        }
+        drop(parsed_rx);
+        let read = reader.join().expect("reader thread panicked");
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(read),
+        }
+    })
+}
+
+pub(crate) fn stage_chunk(
+    load: &mut crate::warehouse::FileLoad<'_>,
+    state: &mut StageState,
+    parsed: ParsedChunk,
+    max_stored: usize,
+    keep_rejects: &AtomicBool,
+) -> Result<(), WarehouseError> {
+    let c = &mut state.counts;
+    c.lines += parsed.lines;
+    c.blank += parsed.blank;
+    c.rejected += parsed.rejects.len() as u64 + parsed.unkept_rejects;
+    state.unknown.merge(parsed.unknown);
+    let room = SAMPLE_REJECTS.saturating_sub(state.samples.len());
+    state
+        .samples
+        .extend(parsed.rejects.iter().take(room).cloned());
+    // Every reject is counted; only the first `max_stored_rejects` are stored.
+    let store = (max_stored as u64).saturating_sub(state.stored_rejects) as usize;
+    let store = &parsed.rejects[..store.min(parsed.rejects.len())];
+    if !store.is_empty() {
+        load.append_rejects(store)?;
+        state.stored_rejects += store.len() as u64;
+    }
+    if state.stored_rejects >= max_stored as u64 && state.samples.len() >= SAMPLE_REJECTS {
+        keep_rejects.store(false, Ordering::Relaxed);
+    }
+    if let Some(batch) = parsed.votes {
+        route_batch(load, state, batch)?;
+    }
+    crate::testing::failpoint::stall("mid_load");
+    Ok(())
+}
+
+/// Splits a parsed batch in file order. A row cannot repeat anything when its Id is above
+/// every Id seen so far (the warehouse's maximum when the file began, then the file's own), or
+/// when it is above the warehouse's maximum and the file has certainly not shown it before
+/// ([`SeenIds`]); such a row goes straight into `votes`. Any other row is staged and resolved
+/// at commit. A file of new Ids stages only its repeats, in whatever order it comes.
+pub(crate) fn route_batch(
+    load: &mut crate::warehouse::FileLoad<'_>,
+    state: &mut StageState,
+    batch: RecordBatch,
+) -> Result<(), WarehouseError> {
+    let ids = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("column 1 is the Id");
+    let mut direct = BooleanBuilder::with_capacity(ids.len());
+    let mut all_direct = true;
+    for &id in ids.values() {
+        let seen_maybe = state.seen.insert(id);
+        let new = id > state.max_id || (id > load.max_id_before && !seen_maybe);
+        all_direct &= new;
+        direct.append_value(new);
+        state.max_id = state.max_id.max(id);
+    }
+    let direct = direct.finish();
+    let (new_rows, staged) = if all_direct {
+        (batch, None)
+    } else {
+        let staged = filter_record_batch(&batch, &not(&direct).expect("same length"))
+            .expect("mask matches the batch");
+        (
+            filter_record_batch(&batch, &direct).expect("mask matches the batch"),
+            Some(staged),
+        )
+    };
+    if new_rows.num_rows() > 0 {
+        load.append_new_votes(as_votes_batch(&new_rows, load.file_id))?;
+    }
+    if let Some(staged) = staged.filter(|b| b.num_rows() > 0) {
+        fold_staged(load, state, &staged)?;
+    }
+    Ok(())
+}
+
+/// The Ids a file has shown so far, as one bit per Id modulo 2^28 (32 MiB, allocated zeroed
+/// so that only the pages of the Ids seen are ever touched). Exact for a file whose Ids span
+/// fewer than 2^28 values, as real exports do; beyond that, two Ids may share a bit, which
+/// only costs a staged row. Consecutive Ids touch consecutive bits, so a sorted file stays in
+/// cache.
+pub(crate) struct SeenIds {
+    pub(crate) words: Vec<u64>,
+}
+
+impl SeenIds {
+    const WORDS: usize = 1 << 22;
+
+    pub(crate) fn new() -> Self {
+        SeenIds {
+            words: vec![0; Self::WORDS],
+        }
+    }
+
+    /// Marks `id` as seen; returns whether it (or an Id sharing its bit) was seen before.
+    pub(crate) fn insert(&mut self, id: i64) -> bool {
+        let bit = id as u64;
+        let word = &mut self.words[(bit >> 6) as usize & (Self::WORDS - 1)];
+        let mask = 1u64 << (bit & 63);
+        let seen = *word & mask != 0;
+        *word |= mask;
+        seen
+    }
+}
+
+/// Staged rows held back before they are appended, at most this many distinct ones.
+pub(crate) const FOLD_ROWS: usize = 64 * 1024;
+
+/// Staged rows waiting to be appended, exact repeats folded into their first copy: a file of
+/// one row repeated millions of times stages one row with a count, not millions of rows.
+#[derive(Default)]
+pub(crate) struct Fold {
+    /// Where each distinct row is in `rows`.
+    pub(crate) index: HashMap<Vote, usize>,
+    /// (position of the first copy, the row, how many copies).
+    pub(crate) rows: Vec<(i64, Vote, i64)>,
+}
+
+pub(crate) fn fold_staged(
+    load: &mut crate::warehouse::FileLoad<'_>,
+    state: &mut StageState,
+    staged: &RecordBatch,
+) -> Result<(), WarehouseError> {
+    let col = |i: usize| staged.column(i).as_any();
+    let int64 = |i: usize| col(i).downcast_ref::<Int64Array>().expect("Int64 column");
+    let (pos, id, post_id, user_id) = (int64(0), int64(1), int64(2), int64(4));
+    let vote_type_id = col(3).downcast_ref::<Int16Array>().expect("Int16 column");
+    let bounty = col(5).downcast_ref::<Int32Array>().expect("Int32 column");
+    let created = col(6)
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .expect("timestamp column");
+    for i in 0..staged.num_rows() {
+        let vote = Vote {
+            id: id.value(i),
+            post_id: post_id.value(i),
+            vote_type_id: vote_type_id.value(i),
+            user_id: user_id.is_valid(i).then(|| user_id.value(i)),
+            bounty_amount: bounty.is_valid(i).then(|| bounty.value(i)),
+            creation_date: created.value(i),
+        };
+        let fold = &mut state.fold;
+        match fold.index.get(&vote) {
+            Some(&k) => fold.rows[k].2 += 1,
+            None => {
+                fold.index.insert(vote, fold.rows.len());
+                fold.rows.push((pos.value(i), vote, 1));
+                if fold.rows.len() >= FOLD_ROWS {
+                    flush_fold(load, state)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends the held-back staged rows (columns as in `sql/stage.sql`).
+pub(crate) fn flush_fold(
+    load: &mut crate::warehouse::FileLoad<'_>,
+    state: &mut StageState,
+) -> Result<(), WarehouseError> {
+    let fold = std::mem::take(&mut state.fold);
+    if fold.rows.is_empty() {
+        return Ok(());
+    }
+    let n = fold.rows.len();
+    let mut pos = Int64Builder::with_capacity(n);
+    let mut b = VoteBuilders::with_capacity(n);
+    let mut copies = Int64Builder::with_capacity(n);
+    for (p, vote, c) in fold.rows {
+        pos.append_value(p);
+        b.append(&vote);
+        copies.append_value(c);
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(pos.finish())];
+    columns.extend(b.finish());
+    columns.push(Arc::new(copies.finish()));
+    load.append_staged(
+        RecordBatch::try_new(staged_schema(), columns).expect("columns match the stage table"),
+    )
+}

@@ -1,0 +1,3 @@
+//! Test support.
+pub mod failpoint;
+pub mod synth;

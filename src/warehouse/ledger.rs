@@ -1,0 +1,303 @@
+//! The ledger: recording an arrival, and every question the daemon, the reports and the
+//! commands ask of it (history, claims, reports owed, recent loads, counts per status).
+
+use super::*;
+
+impl Warehouse {
+    pub fn history(&self, limit: u64, filter: &LedgerFilter) -> Result<Vec<HistoryRow>> {
+        let run = || -> duckdb::Result<Vec<HistoryRow>> {
+            let mut stmt = self.conn.prepare(HISTORY_SQL)?;
+            let f = filter;
+            let rows = stmt.query_map(
+                params![limit as i64, f.status, f.since_micros, f.file_name],
+                |r| {
+                    Ok(HistoryRow {
+                        id: r.get(0)?,
+                        file_name: r.get(1)?,
+                        status: r.get(2)?,
+                        counts: counts_at(r, 3)?,
+                        started: r.get(10)?,
+                        millis: r.get(11)?,
+                        error: r.get(12)?,
+                        duplicate_of: r.get(13)?,
+                    })
+                },
+            )?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// Paths under `folder` that have a ledger row whose file was never archived: the only
+    /// files a restart may need to archive without loading.
+    pub fn unarchived_sources(&self, folder: &str) -> Result<std::collections::HashSet<String>> {
+        let run = || -> duckdb::Result<std::collections::HashSet<String>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT DISTINCT source_path FROM blog_analysis.ingested_files \
+                 WHERE archived_to IS NULL AND starts_with(source_path, ?) \
+                 AND (?::VARCHAR IS NULL OR host_id = ?)",
+            )?;
+            let host = self.own_host();
+            let rows = stmt.query_map(params![folder, host, host], |r| r.get(0))?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// The latest ledger row for this path and content whose file was never archived: the
+    /// daemon committed it, then stopped before moving the file.
+    pub fn find_unarchived(
+        &self,
+        source_path: &str,
+        sha256: &str,
+    ) -> Result<Option<(i64, Status)>> {
+        let run = || -> duckdb::Result<Option<(i64, String)>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, status FROM blog_analysis.ingested_files \
+                 WHERE source_path = ? AND sha256 = ? AND archived_to IS NULL \
+                 AND (?::VARCHAR IS NULL OR host_id = ?) \
+                 ORDER BY id DESC LIMIT 1",
+            )?;
+            let host = self.own_host();
+            let mut rows = stmt.query(params![source_path, sha256, host, host])?;
+            match rows.next()? {
+                Some(r) => Ok(Some((r.get(0)?, r.get(1)?))),
+                None => Ok(None),
+            }
+        };
+        let row = run().map_err(|e| self.err("cannot read the ledger", e))?;
+        Ok(row.and_then(|(id, s)| Status::parse(&s).map(|st| (id, st))))
+    }
+
+    /// The ledger row of a claimed file (by the path votewatch read it from): its id, status
+    /// and recorded destination. `None` when its load never committed.
+    pub fn find_claim(&self, source_path: &str) -> Result<Option<(i64, Status, Option<String>)>> {
+        let run = || -> duckdb::Result<Option<(i64, String, Option<String>)>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, status, archived_to FROM blog_analysis.ingested_files \
+                 WHERE source_path = ? AND (?::VARCHAR IS NULL OR host_id = ?) \
+                 ORDER BY id DESC LIMIT 1",
+            )?;
+            let host = self.own_host();
+            let mut rows = stmt.query(params![source_path, host, host])?;
+            match rows.next()? {
+                Some(r) => Ok(Some((r.get(0)?, r.get(1)?, r.get(2)?))),
+                None => Ok(None),
+            }
+        };
+        let row = run().map_err(|e| self.err("cannot read the ledger", e))?;
+        Ok(row.and_then(|(id, s, to)| Status::parse(&s).map(|st| (id, st, to))))
+    }
+
+    /// Ledger rows whose report the daemon owes (committed, never queued), oldest first.
+    pub fn unreported(&self) -> Result<Vec<LedgerRow>> {
+        let run = || -> duckdb::Result<Vec<LedgerRow>> {
+            let mut stmt = self.conn.prepare(UNREPORTED_SQL)?;
+            let host = self.own_host();
+            let rows = stmt.query_map(params![host, host], |r| {
+                Ok(LedgerRow {
+                    id: r.get(0)?,
+                    file_name: r.get(1)?,
+                    status: r.get(2)?,
+                    counts: counts_at(r, 3)?,
+                    unknown_fields: r.get(10)?,
+                    millis: r.get(11)?,
+                    error: r.get(12)?,
+                    duplicate_of: r.get(13)?,
+                    sha256: r.get(14)?,
+                    archived_to: r.get(15)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// Records that the reports of these ledger rows are in the outbox.
+    pub fn mark_reported(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write("cannot update the ledger", |c| {
+            let mut stmt = c.prepare(
+                "UPDATE blog_analysis.ingested_files SET report_queued = true WHERE id = ?",
+            )?;
+            for id in ids {
+                stmt.execute(params![id])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records where the daemon moved a file.
+    pub fn set_archived(&self, file_id: i64, archived_to: &str) -> Result<()> {
+        self.write("cannot update the ledger", |c| {
+            c.execute(
+                "UPDATE blog_analysis.ingested_files SET archived_to = ? WHERE id = ?",
+                params![archived_to, file_id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Loads (loaded or partial arrivals) that finished at or after `since_micros`, as
+    /// (finished, microseconds since the epoch; new votes), and when the last load of all
+    /// finished: what the freshness check starts from.
+    pub fn loads_since(&self, since_micros: i64) -> Result<RecentLoads> {
+        let run = || -> duckdb::Result<RecentLoads> {
+            let last: Option<i64> = self.conn.query_row(
+                "SELECT epoch_us(max(finished_at)) FROM blog_analysis.ingested_files \
+                 WHERE status IN ('loaded', 'partial') AND (?::VARCHAR IS NULL OR host_id = ?)",
+                params![self.own_host(), self.own_host()],
+                |r| r.get(0),
+            )?;
+            let mut stmt = self.conn.prepare(
+                "SELECT epoch_us(finished_at), rows_inserted FROM blog_analysis.ingested_files \
+                 WHERE status IN ('loaded', 'partial') AND finished_at >= make_timestamp(?::BIGINT) \
+                   AND (?::VARCHAR IS NULL OR host_id = ?) ORDER BY finished_at",
+            )?;
+            let rows = stmt.query_map(
+                params![since_micros, self.own_host(), self.own_host()],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
+            )?;
+            Ok(RecentLoads {
+                last_micros: last,
+                loads: rows.collect::<duckdb::Result<_>>()?,
+            })
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// Ledger rows per status, most frequent first.
+    pub fn status_counts(&self, filter: &LedgerFilter) -> Result<Vec<(String, i64)>> {
+        let run = || -> duckdb::Result<Vec<(String, i64)>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT current_status AS status, count(*) AS n FROM blog_analysis.arrivals \
+                 WHERE ($1::VARCHAR IS NULL OR current_status = $1) \
+                   AND ($2::BIGINT IS NULL OR started_at >= make_timestamp($2::BIGINT)) \
+                   AND ($3::VARCHAR IS NULL OR file_name = $3) \
+                 GROUP BY current_status ORDER BY n DESC, current_status",
+            )?;
+            let f = filter;
+            let rows = stmt.query_map(params![f.status, f.since_micros, f.file_name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// Records an arrival that loads nothing (a failed read, a duplicate file) in a
+    /// transaction of its own. Returns the ledger id.
+    pub fn record_only(&mut self, entry: &LedgerEntry) -> Result<i64> {
+        let host = self.host_id.clone();
+        let lake = self.lake.is_some();
+        self.write("cannot record the file in the ledger", |c| {
+            let id = match (entry.ledger_id, lake) {
+                (Some(id), _) => id,
+                (None, true) => lake::next_ledger_id(c)?,
+                (None, false) => next_file_id(c)?,
+            };
+            insert_ledger(c, id, entry, &host, None)?;
+            Ok(id)
+        })
+    }
+}
+
+/// The seven ledger counters, in the column order of `ingested_files`, from column `first`.
+pub(super) fn counts_at(r: &duckdb::Row<'_>, first: usize) -> duckdb::Result<Counts> {
+    let n = |i: usize| -> duckdb::Result<u64> { Ok(r.get::<_, i64>(first + i)? as u64) };
+    Ok(Counts {
+        lines: n(0)?,
+        inserted: n(1)?,
+        duplicates_in_file: n(2)?,
+        already_in_warehouse: n(3)?,
+        conflicting: n(4)?,
+        rejected: n(5)?,
+        blank: n(6)?,
+    })
+}
+
+/// What a load needs to know before its rows go in: the next ledger id, the highest vote Id,
+/// and, given a content hash, whether the ledger has an arrival of that content whose status
+/// was loaded or partial (one scan of the ledger for all three).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LedgerState {
+    pub(super) next_file_id: i64,
+    pub(super) max_vote_id: i64,
+    pub(super) seen: Option<bool>,
+}
+
+/// Reads the [`LedgerState`]. The highest vote Id: the ledger records the highest Id after
+/// each load (`max_vote_id`); only rows above that are looked at in `votes` (zone maps and
+/// DuckLake's file statistics skip the rest), so the answer is exact even when something else
+/// wrote to `votes`, and costs nothing that grows with the warehouse when nothing did.
+pub(super) fn ledger_state(conn: &Connection, sha256: Option<&str>) -> duckdb::Result<LedgerState> {
+    let (next_file_id, recorded, seen): (i64, i64, bool) = conn.query_row(
+        &format!(
+            "SELECT coalesce(max(id), 0) + 1, coalesce(max(max_vote_id), 0), \
+             count(*) FILTER (WHERE {LOADED_CONTENT}) > 0 FROM blog_analysis.ingested_files"
+        ),
+        params![sha256],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let max_vote_id = conn.query_row(
+        "SELECT greatest(?, coalesce(max(id), 0)) FROM blog_analysis.votes WHERE id > ?",
+        params![recorded, recorded],
+        |r| r.get(0),
+    )?;
+    Ok(LedgerState {
+        next_file_id,
+        max_vote_id,
+        seen: sha256.map(|_| seen),
+    })
+}
+
+pub(super) fn next_file_id(conn: &Connection) -> duckdb::Result<i64> {
+    conn.query_row(
+        "SELECT coalesce(max(id), 0) + 1 FROM blog_analysis.ingested_files",
+        [],
+        |r| r.get(0),
+    )
+}
+
+pub(super) fn insert_ledger(
+    conn: &Connection,
+    id: i64,
+    e: &LedgerEntry,
+    host_id: &str,
+    max_vote_id: Option<i64>,
+) -> duckdb::Result<()> {
+    let c = &e.counts;
+    let unknown = serde_json::to_string(&e.unknown_fields).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        INSERT_LEDGER_SQL,
+        params![
+            id,
+            e.file_name,
+            e.source_path,
+            e.sha256,
+            e.size.map(|s| s as i64),
+            e.status.as_str(),
+            e.format,
+            e.forced,
+            e.duplicate_of,
+            c.lines as i64,
+            c.inserted as i64,
+            c.duplicates_in_file as i64,
+            c.already_in_warehouse as i64,
+            c.conflicting as i64,
+            c.rejected as i64,
+            c.blank as i64,
+            unknown,
+            e.started_at,
+            e.finished_at,
+            e.error,
+            e.archived_to,
+            e.report_queued,
+            host_id,
+            max_vote_id,
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,601 @@
+//! One file's transaction: begin (the highest Id, the ledger id), the appenders for new,
+//! staged and rejected rows (on a lake: a temp table or a streamed Parquet file), the write
+//! lock on a lake, and the commit that resolves repeats, inserts, records the ledger row and
+//! the view, or rolls all of it back.
+
+use super::*;
+
+impl Warehouse {
+    /// Begins the transaction that loads one file.
+    pub fn begin_file(&mut self) -> Result<FileLoad<'_>> {
+        let conn = &self.conn;
+        let path = &self.path;
+        let secret = self.secret.as_deref();
+        let err = |what, source| WarehouseError {
+            path: path.clone(),
+            what,
+            source: scrub(source, secret),
+        };
+        let lake = self.lake.as_ref();
+        // On a DuckDB file the transaction begins now. On a lake the file is read and staged
+        // in temp tables first, without the write lock, so that several hosts read and parse
+        // at once; `FileLoad::lock` takes the lock and begins the transaction before commit.
+        if lake.is_none() {
+            conn.execute_batch("BEGIN TRANSACTION")
+                .map_err(|e| err("cannot begin a transaction", e))?;
+        }
+        let setup = || -> duckdb::Result<FileLoad<'_>> {
+            conn.execute_batch(STAGE_SQL)?;
+            // On a lake the ledger id comes from the catalog's sequence (no lock needed).
+            let (file_id, max_id_before) = match lake {
+                Some(l) => (lake::next_ledger_id(conn)?, l.state(conn, None)?.0),
+                None => {
+                    let st = ledger_state(conn, None)?;
+                    (st.next_file_id, st.max_vote_id)
+                }
+            };
+            conn.execute(
+                "INSERT INTO temp.vw_file VALUES (?, ?)",
+                params![file_id, max_id_before],
+            )?;
+            // On a lake, new rows and rejects collect in temp tables and go in with one
+            // INSERT each, under the lock.
+            let (votes, rejects) = match lake {
+                Some(_) => {
+                    conn.execute_batch(STAGE_LAKE_SQL)?;
+                    (
+                        conn.appender_to_catalog_and_db("vw_direct", "temp", "main")?,
+                        conn.appender_to_catalog_and_db("vw_rejects", "temp", "main")?,
+                    )
+                }
+                None => (
+                    conn.appender_to_db("votes", "blog_analysis")?,
+                    conn.appender_to_db("rejected_votes", "blog_analysis")?,
+                ),
+            };
+            Ok(FileLoad {
+                conn,
+                lake,
+                secret,
+                host_id: &self.host_id,
+                path,
+                file_id,
+                max_id_before,
+                max_id_locked: max_id_before,
+                direct_max: max_id_before,
+                pending: Vec::new(),
+                pending_rows: 0,
+                stream: None,
+                stream_file: None,
+                file_added: false,
+                direct_rows: 0,
+                staged_rows: 0,
+                reject_rows: 0,
+                votes: Some(votes),
+                stage: Some(conn.appender_to_catalog_and_db("vw_stage", "temp", "main")?),
+                rejects: Some(rejects),
+                open: lake.is_none(),
+                locked: false,
+                content_seen: None,
+                committed: false,
+            })
+        };
+        setup().map_err(|e| {
+            if lake.is_none() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            let _ = conn.execute_batch(CLEANUP_SQL);
+            // On a lake the only statements that reach the catalog here are the ledger id and
+            // reads of tables that exist since `open`: a failure means the lake cannot be
+            // reached.
+            let what = if lake.is_some() {
+                LAKE_UNREACHABLE
+            } else {
+                "cannot prepare the load"
+            };
+            err(what, e)
+        })
+    }
+}
+
+/// How the staged rows are turned into votes at the end of a load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Insert the first occurrence of each Id that the warehouse does not hold yet.
+    Insert,
+    /// Record the ledger row and the rejects only (the file is rejected whole).
+    RecordOnly,
+}
+
+/// The open transaction of one file. Dropping it without [`FileLoad::commit`] rolls back.
+pub struct FileLoad<'w> {
+    conn: &'w Connection,
+    /// On a lake: the lock connection and timeout; the lock is held from [`FileLoad::lock`]
+    /// until the file ends.
+    lake: Option<&'w Lake>,
+    /// The catalog's password, masked in errors.
+    secret: Option<&'w str>,
+    host_id: &'w str,
+    path: &'w Path,
+    /// The file's ledger id.
+    pub file_id: i64,
+    /// The highest Id in the warehouse when the file began. A row whose Id is above it and
+    /// above every Id before it in the file is new for sure.
+    pub max_id_before: i64,
+    /// The highest Id when the transaction began: on a lake, other hosts may have loaded Ids
+    /// above `max_id_before` while this file was read, and rows between the two are checked
+    /// again under the lock.
+    max_id_locked: i64,
+    /// The highest Id of the rows that went straight in.
+    direct_max: i64,
+    /// On a lake: new rows held back until there are enough of them for a Parquet file of
+    /// their own (fewer go in through the temp table, so that DuckLake may keep them in the
+    /// catalog); then the stream writing that file, and its path.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    stream: Option<stream::ParquetStream>,
+    stream_file: Option<String>,
+    /// The stream's file was added to the lake by the commit (else it is deleted).
+    file_added: bool,
+    /// Rows appended straight to `votes` (or on a lake, its temp table or Parquet file): the
+    /// file's inserts that need no resolving.
+    direct_rows: u64,
+    /// Rows appended to the staging table.
+    staged_rows: u64,
+    reject_rows: u64,
+    /// Appends rows that are new for sure straight into `votes`, inside the transaction.
+    votes: Option<Appender<'w>>,
+    /// Appends the other rows to the per-connection staging table.
+    stage: Option<Appender<'w>>,
+    /// Appends rejects straight into `rejected_votes`, inside the transaction (on a lake,
+    /// into a temp table).
+    rejects: Option<Appender<'w>>,
+    /// The transaction is open.
+    open: bool,
+    /// On a lake: this load holds the write lock.
+    locked: bool,
+    /// A content hash and whether the ledger had a loaded arrival of it, when [`FileLoad::lock`]
+    /// read the ledger.
+    content_seen: Option<(String, bool)>,
+    committed: bool,
+}
+
+/// On a lake, a load with more new rows than this writes them as a Parquet file while it
+/// reads (one parser chunk is held back in memory until then).
+pub(super) const STREAM_AFTER_ROWS: usize = 16 * 1024;
+
+impl<'w> FileLoad<'w> {
+    fn err(&self, what: &'static str, source: duckdb::Error) -> WarehouseError {
+        WarehouseError {
+            path: self.path.to_path_buf(),
+            what,
+            source: scrub(source, self.secret),
+        }
+    }
+
+    /// The ledger id of an earlier arrival of the same content that was loaded.
+    pub fn find_loaded(&self, sha256: &str) -> Result<Option<i64>> {
+        // Most files are new: a loaded arrival's ledger status is loaded or partial whatever
+        // happened since, so when the ledger has no such row (known from `lock`, or one look at
+        // the ledger alone) there is none. Only then does `arrivals` say whether it still counts
+        // (it was not unloaded).
+        if let Some((h, false)) = &self.content_seen {
+            if h == sha256 {
+                return Ok(None);
+            }
+        }
+        let run = || -> duckdb::Result<Option<i64>> {
+            let seen: bool = self.conn.query_row(
+                &format!(
+                    "SELECT count(*) > 0 FROM blog_analysis.ingested_files WHERE {LOADED_CONTENT}"
+                ),
+                params![sha256],
+                |r| r.get(0),
+            )?;
+            if !seen {
+                return Ok(None);
+            }
+            self.conn.query_row(
+                "SELECT min(id) FROM blog_analysis.arrivals \
+                 WHERE sha256 = ? AND current_status IN ('loaded', 'partial')",
+                params![sha256],
+                |r| r.get(0),
+            )
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// Appends rows that are new for sure to `votes` (its columns, `file_id` last).
+    pub fn append_new_votes(&mut self, batch: RecordBatch) -> Result<()> {
+        self.direct_rows += batch.num_rows() as u64;
+        if let Some(ids) = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<duckdb::arrow::array::Int64Array>()
+        {
+            if let Some(m) = duckdb::arrow::compute::max(ids) {
+                self.direct_max = self.direct_max.max(m);
+            }
+        }
+        if let Some(lake) = self.lake {
+            return self.append_to_lake(lake, batch);
+        }
+        let votes = self
+            .votes
+            .as_mut()
+            .expect("votes appender open until commit");
+        votes
+            .append_record_batch(batch)
+            .map_err(|e| self.err("cannot append votes", e))
+    }
+
+    /// On a lake: holds new rows back until there are more than [`STREAM_AFTER_ROWS`], then
+    /// streams them (those held back first) into the load's Parquet file.
+    fn append_to_lake(&mut self, lake: &Lake, batch: RecordBatch) -> Result<()> {
+        if self.stream.is_none() {
+            self.pending_rows += batch.num_rows();
+            self.pending.push(batch);
+            if self.pending_rows <= STREAM_AFTER_ROWS {
+                return Ok(());
+            }
+            let path = lake::votes_file(&lake.config, self.file_id);
+            if !lake::is_s3(&path) {
+                if let Some(dir) = Path::new(&path).parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        self.err(
+                            "cannot write the load's Parquet file",
+                            message_error(format!("cannot create {}: {e}", dir.display())),
+                        )
+                    })?;
+                }
+            }
+            let started = stream::ParquetStream::start(self.conn, &lake::sql_literal(&path))
+                .map_err(|e| self.err("cannot write the load's Parquet file", e))?;
+            self.stream = Some(started);
+            self.stream_file = Some(path);
+            for b in std::mem::take(&mut self.pending) {
+                self.send_to_stream(b)?;
+            }
+            return Ok(());
+        }
+        self.send_to_stream(batch)
+    }
+
+    fn send_to_stream(&mut self, batch: RecordBatch) -> Result<()> {
+        let sent = self.stream.as_ref().is_some_and(|s| s.send(batch));
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its error says why.
+        let error = match self.stream.take().map(|s| s.finish()) {
+            Some(Err(e)) => e,
+            _ => message_error("the Parquet writer stopped".into()),
+        };
+        Err(self.err("cannot write the load's Parquet file", error))
+    }
+
+    /// Stages rows to resolve at the end of the file (columns as in `sql/stage.sql`).
+    pub fn append_staged(&mut self, batch: RecordBatch) -> Result<()> {
+        self.staged_rows += batch.num_rows() as u64;
+        let stage = self
+            .stage
+            .as_mut()
+            .expect("stage appender open until commit");
+        stage
+            .append_record_batch(batch)
+            .map_err(|e| self.err("cannot stage votes", e))
+    }
+
+    pub fn append_rejects(&mut self, rows: &[RejectRow]) -> Result<()> {
+        let file_id = self.file_id;
+        self.reject_rows += rows.len() as u64;
+        let app = self
+            .rejects
+            .as_mut()
+            .expect("reject appender open until commit");
+        let mut run = || -> duckdb::Result<()> {
+            for r in rows {
+                app.append_row(params![
+                    file_id,
+                    r.line as i64,
+                    r.element.map(|e| e as i64),
+                    r.raw,
+                    r.truncated,
+                    r.reason
+                ])?;
+            }
+            Ok(())
+        };
+        run().map_err(|e| self.err("cannot record rejects", e))
+    }
+
+    /// On a lake: flushes the staged rows, takes the write lock (waiting at most the lock
+    /// timeout), begins the transaction and reads the ledger id and the highest Id as every
+    /// host's committed loads left them. What follows (the duplicate-content check, the
+    /// commit) sees every earlier load. On a DuckDB file, whose transaction began with the
+    /// file, nothing. [`FileLoad::commit`] calls it when the caller has not. `sha256`: the
+    /// file's content hash, looked up in the ledger when the ledger is read anyway (for
+    /// [`FileLoad::find_loaded`]).
+    pub fn lock(&mut self, sha256: Option<&str>) -> Result<()> {
+        let Some(lake) = self.lake else {
+            return Ok(());
+        };
+        if self.locked {
+            return Ok(());
+        }
+        if let Some(s) = self.stream.take() {
+            s.finish()
+                .map_err(|e| self.err("cannot write the load's Parquet file", e))?;
+        }
+        // Too few new rows for a file of their own: they go in through the temp table.
+        let pending = std::mem::take(&mut self.pending);
+        if let Some(votes) = self.votes.as_mut() {
+            let staged = pending
+                .into_iter()
+                .try_for_each(|b| votes.append_record_batch(b));
+            staged.map_err(|e| self.err("cannot stage votes", e))?;
+        }
+        for mut a in [self.votes.take(), self.stage.take(), self.rejects.take()]
+            .into_iter()
+            .flatten()
+        {
+            a.flush().map_err(|e| self.err("cannot stage votes", e))?;
+        }
+        lake::lock(&lake.lock, lake.lock_timeout_secs)
+            .map_err(|e| self.err(LAKE_LOCK_TIMEOUT, e))?;
+        self.locked = true;
+        let conn = self.conn;
+        let begin = || -> duckdb::Result<(i64, Option<bool>)> {
+            conn.execute_batch("BEGIN TRANSACTION")?;
+            lake.state(conn, sha256)
+        };
+        match begin() {
+            Ok((max_now, seen)) => {
+                self.open = true;
+                self.max_id_locked = max_now.max(self.max_id_before);
+                self.content_seen = sha256.zip(seen).map(|(h, seen)| (h.to_string(), seen));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                self.release();
+                Err(self.err(LAKE_UNREACHABLE, e))
+            }
+        }
+    }
+
+    /// Finishes the file in one transaction: dedupe, insert, counts, ledger row, view.
+    /// `entry.counts` brings the reader's counts (lines, rejected, blank); the others are
+    /// filled in here and returned.
+    pub fn commit(mut self, mut entry: LedgerEntry, finish: Finish) -> Result<Counts> {
+        self.lock(None)?;
+        let votes = self.votes.take();
+        let stage = self.stage.take();
+        let rejects = self.rejects.take();
+        let conn = self.conn;
+        let file_id = self.file_id;
+        let (direct_rows, staged_rows) = (self.direct_rows, self.staged_rows);
+        let (max_id_before, max_id_locked) = (self.max_id_before, self.max_id_locked);
+        let direct_max = self.direct_max;
+        let lake = self.lake.is_some();
+        let reject_rows = self.reject_rows;
+        let host_id = self.host_id;
+        // On a lake, the new rows are in the load's Parquet file (read back with read_parquet
+        // only where a query needs them) or, for a small load, in the temp table.
+        let parquet = self
+            .stream_file
+            .as_deref()
+            .map(|p| format!("read_parquet({})", lake::sql_literal(p)));
+        let run = || -> duckdb::Result<(Counts, i64, bool)> {
+            // Appenders flush when dropped; flush explicitly to see errors.
+            for mut a in [votes, stage, rejects].into_iter().flatten() {
+                a.flush()?;
+            }
+            let mut counts = entry.counts;
+            // Where this file's new rows are: votes itself, or on a lake the Parquet file or
+            // the temp table that goes into the lake with one INSERT below.
+            let direct = match (&parquet, lake) {
+                (Some(p), _) => p.as_str(),
+                (None, true) => "temp.vw_direct",
+                (None, false) => "blog_analysis.votes",
+            };
+            // Where resolved rows go: with the direct ones, unless those are a written file.
+            let target = match parquet {
+                Some(_) => "blog_analysis.votes",
+                None => direct,
+            };
+            // Which of `rows` the warehouse holds already (`vw_present`): how many with the
+            // same values, how many with others.
+            let present = |rows: &str, bounds: &[i64]| -> duckdb::Result<(i64, i64)> {
+                conn.execute(
+                    &WAREHOUSE_COUNTS_SQL.replace("{rows}", rows),
+                    duckdb::params_from_iter(bounds),
+                )?;
+                conn.query_row(
+                    "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) \
+                     FROM temp.vw_present",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            };
+            let mut candidates_max = 0;
+            let mut add_file = parquet.is_some();
+            if finish == Finish::Insert {
+                counts.inserted = direct_rows;
+                if staged_rows > 0 {
+                    conn.execute_batch(&RESOLVE_SQL.replace("{direct}", direct))?;
+                    let (dups, conflicting): (i64, i64) =
+                        conn.query_row(REPEAT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    counts.duplicates_in_file = dups as u64;
+                    counts.conflicting = conflicting as u64;
+                    let candidates: i64 =
+                        conn.query_row("SELECT count(*) FROM temp.vw_candidates", [], |r| {
+                            r.get(0)
+                        })?;
+                    if candidates > 0 {
+                        let (already, conflicting) = present("temp.vw_candidates", &[])?;
+                        counts.already_in_warehouse = already as u64;
+                        counts.conflicting += conflicting as u64;
+                        counts.inserted += conn.execute(
+                            &INSERT_VOTES_SQL.replace("{target}", target),
+                            params![file_id],
+                        )? as u64;
+                        candidates_max = conn.query_row(
+                            "SELECT coalesce(max(id), 0) FROM temp.vw_candidates c \
+                             WHERE NOT EXISTS (SELECT 1 FROM temp.vw_present p WHERE p.id = c.id)",
+                            [],
+                            |r| r.get(0),
+                        )?;
+                    }
+                }
+                if max_id_locked > max_id_before {
+                    // Another host loaded Ids above the old maximum while this file was read:
+                    // rows that went straight in with Ids up to the new maximum may be held
+                    // already (the first committed wins).
+                    let (already, conflicting) = present(
+                        &format!("(SELECT * FROM {direct} WHERE id > $1 AND id <= $2)"),
+                        &[max_id_before, max_id_locked],
+                    )?;
+                    counts.already_in_warehouse += already as u64;
+                    counts.conflicting += conflicting as u64;
+                    counts.inserted -= (already + conflicting) as u64;
+                    if already + conflicting > 0 {
+                        match &parquet {
+                            // The written file holds rows the lake must not get twice: its
+                            // other rows go in by INSERT instead (rare: hosts loading the
+                            // same Ids at once).
+                            Some(p) => {
+                                add_file = false;
+                                conn.execute_batch(&format!(
+                                    "INSERT INTO blog_analysis.votes SELECT * FROM {p} \
+                                     WHERE id NOT IN (SELECT id FROM temp.vw_present)"
+                                ))?;
+                            }
+                            None => conn.execute_batch(
+                                "DELETE FROM temp.vw_direct \
+                                 WHERE id IN (SELECT id FROM temp.vw_present)",
+                            )?,
+                        }
+                    }
+                }
+                if add_file {
+                    if let Some(path) = &self.stream_file {
+                        conn.execute(
+                            "CALL ducklake_add_data_files('lake', 'votes', ?, \
+                             schema => 'blog_analysis')",
+                            params![path],
+                        )?;
+                    }
+                } else if lake && parquet.is_none() {
+                    conn.execute_batch(
+                        "INSERT INTO blog_analysis.votes SELECT * FROM temp.vw_direct",
+                    )?;
+                }
+            } else {
+                // Rejected whole: nothing of the file's votes may stay (the rejects do). On a
+                // lake they never left the temp table or the unadded file.
+                add_file = false;
+                if !lake {
+                    conn.execute(
+                        "DELETE FROM blog_analysis.votes WHERE file_id = ?",
+                        params![file_id],
+                    )?;
+                }
+            }
+            if lake && reject_rows > 0 {
+                conn.execute_batch(
+                    "INSERT INTO blog_analysis.rejected_votes SELECT * FROM temp.vw_rejects",
+                )?;
+            }
+            entry.counts = counts;
+            // The highest Id after this load (rows at or below the old maximum cannot raise it;
+            // a file rejected whole added none). On a lake it is known without a scan: rows a
+            // late check removed are at or below the new maximum.
+            let max_after: i64 = match finish {
+                Finish::Insert if lake => max_id_locked.max(direct_max).max(candidates_max),
+                Finish::Insert => conn.query_row(
+                    "SELECT greatest(?, coalesce(max(id), 0)) FROM blog_analysis.votes \
+                     WHERE file_id = ? AND id > ?",
+                    params![max_id_locked, file_id, max_id_locked],
+                    |r| r.get(0),
+                )?,
+                Finish::RecordOnly => max_id_locked,
+            };
+            insert_ledger(conn, file_id, &entry, host_id, Some(max_after))?;
+            if lake {
+                // The view is the lake's, created once; the fence row makes an overlapping
+                // load of another host conflict.
+                conn.execute_batch(lake::FENCE_SQL)?;
+                crate::testing::failpoint::stall("fenced");
+            } else {
+                conn.execute_batch(OUTLIER_WEEKS_SQL)?;
+            }
+            crate::testing::failpoint::hit("before_commit");
+            crate::testing::failpoint::busy_io("slow_commit");
+            conn.execute_batch("COMMIT")?;
+            Ok((counts, max_after, add_file))
+        };
+        let result = run();
+        match result {
+            Ok((counts, max_after, added)) => {
+                self.open = false;
+                self.committed = true;
+                self.file_added = added;
+                if let Some(l) = self.lake {
+                    l.committed(conn, max_after);
+                }
+                let _ = conn.execute_batch(CLEANUP_SQL);
+                self.release();
+                self.remove_unadded_file();
+                Ok(counts)
+            }
+            Err(e) => Err(self.err("cannot commit the file", e)),
+        }
+    }
+
+    /// Deletes the load's Parquet file when the lake did not take it (a rollback, a file
+    /// rejected whole, rows another host loaded meanwhile). On S3 it stays an orphan until
+    /// `maintain` deletes it.
+    fn remove_unadded_file(&mut self) {
+        if self.file_added {
+            return;
+        }
+        if let Some(path) = self.stream_file.take() {
+            if !lake::is_s3(&path) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+
+    /// Rolls the file back: nothing of it stays.
+    pub fn rollback(self) {
+        drop(self);
+    }
+
+    /// Releases the lake's write lock, when this load holds it.
+    fn release(&mut self) {
+        if let (Some(l), true) = (self.lake, self.locked) {
+            lake::unlock(&l.lock);
+            self.locked = false;
+        }
+    }
+}
+
+impl Drop for FileLoad<'_> {
+    fn drop(&mut self) {
+        // Appenders must go before the rollback; their rows are discarded with it.
+        self.votes.take();
+        self.stage.take();
+        self.rejects.take();
+        if !self.committed {
+            if self.open {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            let _ = self.conn.execute_batch(CLEANUP_SQL);
+            self.release();
+            // The writer ends before its file is deleted.
+            drop(self.stream.take());
+            self.remove_unadded_file();
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Maintenance: on DuckLake, merging small files, expiring snapshots and deleting files no
+//! snapshot needs (under the write lock); on a DuckDB file, a checkpoint.
+
+use super::*;
+
+impl Warehouse {
+    /// Tidies the warehouse: on a lake, under the write lock, merges small adjacent Parquet
+    /// files, expires snapshots older than `retention_days`, and deletes the data files no
+    /// remaining snapshot needs and orphans of interrupted loads older than that; on a DuckDB
+    /// file, a checkpoint. Returns the lake's live data files before and after.
+    pub fn maintain(&self, retention_days: u32) -> Result<(i64, i64)> {
+        let Some(l) = &self.lake else {
+            self.conn
+                .execute_batch("CHECKPOINT")
+                .map_err(|e| self.err("cannot checkpoint", e))?;
+            return Ok((0, 0));
+        };
+        let files = || {
+            self.query_i64(
+                "SELECT count(*) FROM __ducklake_metadata_lake.ducklake_data_file \
+                 WHERE end_snapshot IS NULL",
+            )
+        };
+        lake::lock(&l.lock, l.lock_timeout_secs).map_err(|e| self.err(LAKE_LOCK_TIMEOUT, e))?;
+        let run = || -> Result<(i64, i64)> {
+            let before = files()?;
+            // The functions commit by themselves (CALL, never inside a SELECT).
+            // The cut-off as a literal of our own clock (TIMESTAMPTZ arithmetic in SQL would
+            // need the icu extension).
+            let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(retention_days));
+            let older = format!(
+                "older_than => '{}'::TIMESTAMPTZ",
+                cutoff.format("%Y-%m-%d %H:%M:%S%.6f+00")
+            );
+            self.conn
+                .execute_batch(&format!(
+                    "CALL ducklake_merge_adjacent_files('lake');
+                     CALL ducklake_expire_snapshots('lake', {older});
+                     CALL ducklake_cleanup_old_files('lake', {older});
+                     CALL ducklake_delete_orphaned_files('lake', {older});"
+                ))
+                .map_err(|e| self.err("maintenance failed", e))?;
+            Ok((before, files()?))
+        };
+        let result = run();
+        lake::unlock(&l.lock);
+        result
+    }
+}
