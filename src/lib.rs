@@ -32,6 +32,7 @@ pub mod model;
 pub mod ops;
 pub mod pipeline;
 pub mod report;
+pub mod retry;
 pub mod testing;
 pub mod text;
 pub mod warehouse;

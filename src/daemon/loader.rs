@@ -215,10 +215,12 @@ impl Loader {
     /// Opens the warehouse, waiting with backoff while another process holds it. Returns
     /// `None` when a stop was requested while waiting.
     fn open_warehouse(&mut self, config: &Config) -> anyhow::Result<Option<Warehouse>> {
-        let mut delay = Duration::from_millis(50);
+        let mut delays =
+            crate::retry::doubling(Duration::from_millis(50), config.daemon.max_backoff());
         let mut waited = Duration::ZERO;
         // The wait is logged when it starts, then at most once a minute, then when it ends.
         let mut last_reminder = Duration::ZERO;
+        let mut delay;
         loop {
             match Warehouse::open(&config.warehouse) {
                 Ok(wh) => {
@@ -232,6 +234,7 @@ impl Loader {
                     return Ok(Some(wh));
                 }
                 Err(e) if e.is_locked() || e.is_unavailable() => {
+                    delay = delays.next().unwrap_or(config.daemon.max_backoff());
                     let what = if e.is_locked() {
                         "warehouse busy (held by another process)"
                     } else {
@@ -257,7 +260,6 @@ impl Loader {
                 return Ok(None);
             }
             waited += delay;
-            delay = (delay * 2).min(config.daemon.max_backoff());
         }
     }
 
@@ -297,7 +299,8 @@ impl Loader {
             .chain(files)
             .collect();
         // Between two tries of a file on a lake that failed: doubles up to max_backoff.
-        let mut lake_retry = Duration::from_millis(100);
+        let mut lake_retries =
+            crate::retry::doubling(Duration::from_millis(100), config.daemon.max_backoff());
         while let Some(Claimed { path, seen_at }) = queue.pop_front() {
             if self.interrupt.stop_requested() {
                 self.claimed.push(path);
@@ -362,12 +365,12 @@ impl Loader {
                     // of the file was committed; reopen the lake (waiting while it is
                     // unreachable) and load the file again.
                     claim::end_attempt(&path);
+                    let lake_retry = lake_retries.next().unwrap_or(config.daemon.max_backoff());
                     warn!(file = %crate::text::path(&path), error = %e, retry_ms = lake_retry.as_millis() as u64, "the lake failed during the load; the file is loaded again");
                     queue.push_front(Claimed { path, seen_at });
                     if !self.pause(lake_retry) {
                         break;
                     }
-                    lake_retry = (lake_retry * 2).min(config.daemon.max_backoff());
                     match self.open_warehouse(config)? {
                         Some(w) => wh = w,
                         None => break,

@@ -104,7 +104,7 @@ pub fn record_failed(
 }
 
 /// How often a file is loaded again when its commit conflicts with another host's (DuckLake).
-const MAX_CONFLICT_TRIES: u32 = 10;
+const MAX_CONFLICT_TRIES: usize = 10;
 
 /// Loads `path` in one transaction. A bad file is an `Ok` outcome with its status; `Err` means
 /// the warehouse failed or a stop was requested, and nothing about this file was recorded.
@@ -115,18 +115,14 @@ pub fn ingest_file(
 ) -> Result<FileOutcome, IngestError> {
     let clock = Instant::now();
     let entry = new_entry(path, opts);
-    let mut tries = 0;
-    let loaded = loop {
-        tries += 1;
-        match load_file(wh, path, opts, clock, entry.clone()) {
-            // On a lake, another host's load overlapped this one and won: nothing of this
-            // one was kept, and loading it again sees the winner's rows.
-            Err(IngestError::Warehouse(e)) if e.is_conflict() && tries < MAX_CONFLICT_TRIES => {
-                tracing::warn!(file = %crate::text::path(path), error = %e, "the load conflicted with another host's; loading the file again");
-            }
-            other => break other,
-        }
-    };
+    // On a lake, another host's load overlapped this one and won: nothing of this one was
+    // kept, and loading it again sees the winner's rows.
+    let loaded = crate::retry::at_once(
+        MAX_CONFLICT_TRIES,
+        || load_file(wh, path, opts, clock, entry.clone()),
+        |e| matches!(e, IngestError::Warehouse(w) if w.is_conflict()),
+        |e| tracing::warn!(file = %crate::text::path(path), error = %e, "the load conflicted with another host's; loading the file again"),
+    );
     match loaded {
         // A file that needs more memory than DuckDB may use is this file's outcome, not a
         // failure of the warehouse: recorded, and the next file goes on.

@@ -95,11 +95,10 @@ pub async fn deliver_pending(
                 // Back in the queue under its own name, for the retry.
                 let _ = fs::rename(&claimed, &path);
                 let attempts = retries.state.get(&path).map_or(0, |(n, _)| *n) + 1;
-                let shift = (attempts - 1).min(20);
-                let wait = Duration::from_millis(
-                    cfg.retry_initial_ms
-                        .saturating_mul(1 << shift)
-                        .min(cfg.retry_max_ms),
+                let wait = crate::retry::wait_after(
+                    Duration::from_millis(cfg.retry_initial_ms),
+                    Duration::from_millis(cfg.retry_max_ms),
+                    attempts,
                 );
                 retries.state.insert(path.clone(), (attempts, now + wait));
                 if attempts == cfg.warn_after_attempts {

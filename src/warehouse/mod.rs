@@ -123,7 +123,7 @@ const LAKE_LOCK_TIMEOUT: &str = "cannot take the lake's write lock";
 
 /// How often a short write (a ledger row, an update) is tried when DuckLake reports a
 /// conflict with a concurrent transaction.
-const CONFLICT_TRIES: u32 = 5;
+const CONFLICT_TRIES: usize = 5;
 
 impl Warehouse {
     /// Opens the warehouse (creating it if needed) and brings its schema and view up to date.
@@ -319,17 +319,13 @@ impl Warehouse {
         what: &'static str,
         mut f: impl FnMut(&Connection) -> duckdb::Result<T>,
     ) -> Result<T> {
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let result = self.write_once(&mut f);
-            match result {
-                Err(e) if tries < CONFLICT_TRIES && conflicted(&e) => {
-                    tracing::warn!(error = %e, "lake write conflicted with another host's; trying again");
-                }
-                other => return other.map_err(|e| self.err(what, e)),
-            }
-        }
+        crate::retry::at_once(
+            CONFLICT_TRIES,
+            || self.write_once(&mut f),
+            conflicted,
+            |e| tracing::warn!(error = %e, "lake write conflicted with another host's; trying again"),
+        )
+        .map_err(|e| self.err(what, e))
     }
 
     fn write_once<T>(
