@@ -1,26 +1,18 @@
 //! votewatch loads Stack Exchange vote files into a DuckDB warehouse exactly once.
 //!
-//! Code map, in the order a file flows through it:
+//! Code map, in the order a file flows through it (ARCHITECTURE.md has the whole map):
 //! - [`config`]: the TOML configuration and its defaults.
-//! - [`daemon`]: `votewatch run`: watch landing/, batch ready files, archive, report.
-//! - [`settle`]: when a file in landing/ is complete enough to take.
-//! - [`input`]: opening a file (compression, hash), splitting it into records.
-//! - [`vote`]: the data contract: a record becomes a vote or a specific reject reason.
-//! - [`ingest`]: one file, one transaction: reader thread, parser threads, staging, commit.
-//! - [`warehouse`]: the only module that talks to DuckDB (schema, ledger, load, view).
-//! - [`archive`]: moving a file to processed/ or failed/ without overwriting anything.
-//! - [`chart`]: the report's weekly chart (PNG) and its table.
-//! - [`report`]: the per-batch report as data, text and HTML.
-//! - [`mail`]: the outbox and its delivery (SMTP or .eml files), with retries.
-//! - [`freshness`]: whether the supplier sends what `[expect]` says (alerts).
-//! - [`metrics`]: the daemon's Prometheus registry and `/status` document.
-//! - [`http`]: `/metrics`, `/healthz` and `/status` on a local address.
-//! - [`commands`]: the CLI commands' output (ingest lines, outlier and history tables,
-//!   check reports).
-//! - [`preflight`]: `votewatch check-config`: the configuration and what it points at.
-//! - [`synth`]: deterministic test and benchmark data shaped like the real export.
-//! - [`failpoint`]: crash points for the crash-safety tests.
-//! - [`text`]: supplier text (file names, reasons) escaped for terminals and logs.
+//! - [`daemon`]: `votewatch run`: watch landing/, settle, claim, load, archive, recover,
+//!   report; signals and systemd.
+//! - [`pipeline`]: one file, one transaction: read, split, route, load.
+//! - [`datasets`]: what a record is (the votes data contract, its Arrow columns).
+//! - [`warehouse`]: the only module that talks to DuckDB (ledger, load, views, lake).
+//! - [`report`]: what a batch did: the report, its chart, the outbox and its delivery.
+//! - [`cli`]: the on-demand commands.
+//! - [`ops`]: metrics, the HTTP surface, freshness alerts, `check-config`.
+//! - [`model`]: the types every part shares; [`interrupt`], [`files`], [`retry`], [`text`]:
+//!   the small shared pieces.
+//! - [`testing`]: failpoints and synthetic data for the tests and the benchmark.
 
 pub mod cli;
 pub mod config;

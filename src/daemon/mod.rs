@@ -3,13 +3,13 @@
 //!
 //! The orchestration runs as tokio tasks on one small runtime; the warehouse has a thread
 //! of its own:
-//! - the **landing task** (`landing`) takes file-system events and rescans, decides when files
+//! - the **landing task** (`watch`) takes file-system events and rescans, decides when files
 //!   are ready and form a batch, claims them into work/ and hands the batch to the loader;
 //! - the **loader thread** (`loader`) owns DuckDB: start-up recovery, then one batch at a time;
 //! - the **signal task**: SIGTERM/SIGINT stop, SIGHUP reads the configuration again and
 //!   publishes it on a `watch` channel, which every task follows (a reload cannot be lost);
-//! - the **watchdog task** (`watchdog`), the **mail sender** (`mail`) and the **HTTP surface**
-//!   (`http`).
+//! - the **watchdog task** (`lifecycle`), the **mail sender** (`report::sender`) and the
+//!   **HTTP surface** (`ops::http`).
 //!
 //! Shutdown: a stop ends the landing task, the loader finishes or rolls back the file in hand
 //! and is joined, then a cancellation token ends the other tasks (the sender finishes the

@@ -1,4 +1,6 @@
-//! What operators watch.
+//! What operators watch and run beside the loads: the metrics registry, the HTTP surface
+//! (`/metrics`, `/healthz`, `/status`), freshness against `[expect]`, and `check-config`'s
+//! findings. They read what the daemon publishes; none of them loads, moves or reports a file.
 pub mod freshness;
 pub mod http;
 pub mod metrics;

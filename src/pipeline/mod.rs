@@ -1,4 +1,13 @@
-//! A file's way from bytes to a committed load.
+//! The pipeline: a file's way from bytes to a committed load, for any dataset.
+//! - `read`: open (regular files only), decode gzip/zstd (bomb guards), hash, check encoding.
+//! - `split`: records out of the decoded bytes (JSON lines, or one JSON array), in bounded chunks.
+//! - `route`: the reader and parser threads, and the caller's thread routing each parsed row
+//!   straight in or to staging, in file order.
+//! - `load`: one file, one transaction: the outcome, the status rules, the ledger row.
+//!
+//! Owns no state between files. Must not touch: the daemon's folders (it never moves a file;
+//! the destination it records is decided by `model::ArchivePlan`), the mail, the metrics.
+//! DuckDB only through `warehouse`.
 pub mod load;
 pub mod read;
 pub mod route;

@@ -1,5 +1,8 @@
-//! The status report as data, and its plain-text and HTML forms. Pure: rendering is tested
-//! without a warehouse or a mail server. `mail` turns a rendered report into a message.
+//! Reports: what a batch did, as data (`BatchReport`), rendered as text and HTML (`render`) with
+//! the weekly chart (`chart`), made into a message (`message`), queued in the outbox on disk
+//! (`outbox`), and delivered by the sender task (`sender`) through a transport (`transport`).
+//! The model and rendering are pure (tested without a warehouse or a mail server). Must not
+//! touch: the warehouse (the loader hands it the numbers), landing/ and work/.
 
 pub mod chart;
 pub mod message;

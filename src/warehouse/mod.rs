@@ -1,8 +1,12 @@
-//! The only module that talks to DuckDB: the schema, the per-file load transaction (staging,
-//! dedupe, insert, ledger, rejects, view), the ledger queries and the outlier view. Both kinds
-//! of warehouse — a DuckDB file, or DuckLake (`lake`) — go through the same code; what differs
-//! (the write lock and fence, the view created once, one insert per file, the ledger filtered
-//! by host) is decided here, by `Warehouse::lake`.
+//! The only module that talks to DuckDB. `mod.rs` opens a warehouse (a DuckDB file, a scratch
+//! one in memory, or DuckLake through `lake`) and runs short write transactions (`write`,
+//! under the lake's lock and fence); `load` is one file's transaction; `ledger` the ledger's
+//! rows and queries; `views` the analysts' view and the chart's numbers; `maintain` compaction
+//! and checkpoints; `unload` taking a delivery back; `stream` the Parquet writer of large lake
+//! loads; `error` what failed. Statements live in `sql/` (the transaction words BEGIN, COMMIT
+//! and ROLLBACK, and statements still to be moved, are inline; see ARCHITECTURE.md). Owns the
+//! connection; returns `model` types. Must not touch: files in landing/, work/ or the archive,
+//! the outbox, the metrics.
 
 mod error;
 mod lake;
