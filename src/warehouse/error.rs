@@ -28,7 +28,6 @@ impl WarehouseError {
         .any(|m| text.contains(m))
     }
 
-    /// True when another process holds the DuckDB file (its lock), so a retry may succeed.
     /// DuckLake refused the commit because another transaction overlapped it: nothing of it
     /// is kept, and the same work may simply be done again.
     pub fn is_conflict(&self) -> bool {
@@ -41,6 +40,7 @@ impl WarehouseError {
         self.what == LAKE_UNREACHABLE || self.what == LAKE_LOCK_TIMEOUT
     }
 
+    /// True when another process holds the DuckDB file (its lock), so a retry may succeed.
     pub fn is_locked(&self) -> bool {
         let text = self.source.to_string();
         text.contains("Could not set lock") || text.contains("Conflicting lock")
@@ -67,4 +67,64 @@ pub(super) fn message_error(message: String) -> duckdb::Error {
 
 pub(super) fn conflicted(e: &duckdb::Error) -> bool {
     e.to_string().contains("Transaction conflict")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(what: &'static str, message: &str) -> WarehouseError {
+        WarehouseError {
+            path: PathBuf::from("warehouse.db"),
+            what,
+            source: message_error(message.to_string()),
+        }
+    }
+
+    /// Each kind of failure is told by what DuckDB (or the lake) said, and only that kind.
+    #[test]
+    fn failures_are_classified_by_what_was_said() {
+        let oom = error(
+            "cannot commit the file",
+            "Out of Memory Error: failed to pin block",
+        );
+        let conflict = error(
+            "cannot commit the file",
+            "TransactionContext Error: Transaction conflict: cannot update a row",
+        );
+        let busy = error(
+            "cannot open",
+            "IO Error: Could not set lock on file \"warehouse.db\": Conflicting lock is held",
+        );
+        let lake_down = error(LAKE_UNREACHABLE, "connection refused");
+        let lake_locked = error(LAKE_LOCK_TIMEOUT, "the lake's write lock is held");
+        let other = error(
+            "cannot commit the file",
+            "IO Error: No space left on device",
+        );
+        let kinds = |e: &WarehouseError| {
+            [
+                e.is_out_of_memory(),
+                e.is_conflict(),
+                e.is_locked(),
+                e.is_unavailable(),
+            ]
+        };
+        assert_eq!(kinds(&oom), [true, false, false, false]);
+        assert_eq!(kinds(&conflict), [false, true, false, false]);
+        assert_eq!(kinds(&busy), [false, false, true, false]);
+        assert_eq!(kinds(&lake_down), [false, false, false, true]);
+        assert_eq!(kinds(&lake_locked), [false, false, false, true]);
+        assert_eq!(kinds(&other), [false, false, false, false]);
+    }
+
+    #[test]
+    fn a_password_in_an_error_is_masked() {
+        let e = message_error("could not connect: password=s3cret host=db".into());
+        let masked = scrub(e, Some("s3cret")).to_string();
+        assert!(!masked.contains("s3cret"), "{masked}");
+        assert!(masked.contains("password=*** host=db"), "{masked}");
+        let kept = scrub(message_error("no secret here".into()), Some("s3cret"));
+        assert_eq!(kept.to_string(), "no secret here");
+    }
 }

@@ -7,7 +7,14 @@
 
 use duckdb::Connection;
 
+use super::render;
 use crate::config::{DuckLakeConfig, WarehouseConfig};
+
+pub(super) const LAKE_ATTACH_SQL: &str = include_str!("sql/lake_attach.sql");
+const LAKE_ATTACH_LOCK_SQL: &str = include_str!("sql/lake_attach_lock.sql");
+pub(super) const LAKE_LOCK_SQL: &str = include_str!("sql/lake_lock.sql");
+pub(super) const LAKE_ENSURE_SEQUENCE_SQL: &str = include_str!("sql/lake_ensure_sequence.sql");
+const LAKE_NEXT_LEDGER_ID_SQL: &str = include_str!("sql/lake_next_ledger_id.sql");
 
 /// The advisory lock key of votewatch's lakes ("votewatc" in ASCII).
 pub const LOCK_KEY: i64 = 0x766f_7465_7761_7463;
@@ -129,10 +136,15 @@ pub fn attach(conn: &Connection, d: &DuckLakeConfig) -> Result<Connection, Strin
     sql(
         conn,
         "cannot attach the lake",
-        &format!(
-            "ATTACH {} AS lake (DATA_PATH {}); USE lake;",
-            sql_literal(&format!("ducklake:postgres:{info}")),
-            sql_literal(&d.data_path)
+        &render(
+            LAKE_ATTACH_SQL,
+            &[
+                (
+                    "catalog",
+                    &sql_literal(&format!("ducklake:postgres:{info}")),
+                ),
+                ("data_path", &sql_literal(&d.data_path)),
+            ],
         ),
     )?;
     let lock = conn
@@ -141,7 +153,7 @@ pub fn attach(conn: &Connection, d: &DuckLakeConfig) -> Result<Connection, Strin
     sql(
         &lock,
         "cannot connect to the catalog for the write lock",
-        &format!("ATTACH {} AS vw_lock (TYPE postgres)", sql_literal(&info)),
+        &render(LAKE_ATTACH_LOCK_SQL, &[("catalog", &sql_literal(&info))]),
     )?;
     Ok(lock)
 }
@@ -151,9 +163,12 @@ pub fn attach(conn: &Connection, d: &DuckLakeConfig) -> Result<Connection, Strin
 /// holding it loses it with its PostgreSQL session.
 pub fn lock(lock: &Connection, timeout_secs: u64) -> duckdb::Result<()> {
     lock.execute_batch("BEGIN TRANSACTION")?;
-    let taken = lock.execute_batch(&format!(
-        "CALL postgres_execute('vw_lock', 'SET LOCAL lock_timeout = ''{timeout_secs}s''');
-         CALL postgres_execute('vw_lock', 'SELECT pg_advisory_xact_lock({LOCK_KEY})');"
+    let taken = lock.execute_batch(&render(
+        LAKE_LOCK_SQL,
+        &[
+            ("timeout_secs", &timeout_secs.to_string()),
+            ("key", &LOCK_KEY.to_string()),
+        ],
     ));
     if let Err(e) = taken {
         let _ = lock.execute_batch("ROLLBACK");
@@ -180,19 +195,19 @@ const LEDGER_SEQUENCE: &str = "votewatch_ledger_id";
 /// Creates the ledger-id sequence when missing and moves it past `max_id` (a lake whose ledger
 /// began before the sequence). Runs under the write lock, in the schema's transaction.
 pub fn ensure_ledger_sequence(conn: &Connection, max_id: i64) -> duckdb::Result<()> {
-    conn.execute_batch(&format!(
-        "CALL postgres_execute('vw_lock', 'CREATE SEQUENCE IF NOT EXISTS {LEDGER_SEQUENCE}');
-         CALL postgres_execute('vw_lock', 'SELECT setval(''{LEDGER_SEQUENCE}'', {max_id}) \
-             FROM {LEDGER_SEQUENCE} WHERE {max_id} >= last_value');"
+    conn.execute_batch(&render(
+        LAKE_ENSURE_SEQUENCE_SQL,
+        &[
+            ("sequence", LEDGER_SEQUENCE),
+            ("max_id", &max_id.to_string()),
+        ],
     ))
 }
 
 /// The next ledger id (outside any transaction: a sequence never goes back).
 pub fn next_ledger_id(conn: &Connection) -> duckdb::Result<i64> {
     conn.query_row(
-        &format!(
-            "SELECT * FROM postgres_query('vw_lock', 'SELECT nextval(''{LEDGER_SEQUENCE}'')')"
-        ),
+        &render(LAKE_NEXT_LEDGER_ID_SQL, &[("sequence", LEDGER_SEQUENCE)]),
         [],
         |r| r.get(0),
     )
@@ -211,7 +226,7 @@ pub fn votes_file(d: &DuckLakeConfig, file_id: i64) -> String {
 }
 
 /// The fence: every write transaction updates the one row, so two that overlap conflict.
-pub const FENCE_SQL: &str = "UPDATE blog_analysis.load_fence SET n = n + 1";
+pub const FENCE_SQL: &str = include_str!("sql/lake_fence.sql");
 
 /// This host's name (`/proc/sys/kernel/hostname`), for the ledger's `host_id`.
 pub fn host_name() -> String {

@@ -3,6 +3,19 @@
 
 use super::*;
 
+pub(super) const LEDGER_STATE_SQL: &str = include_str!("sql/ledger_state.sql");
+
+const LEDGER_UNARCHIVED_SOURCES_SQL: &str = include_str!("sql/ledger_unarchived_sources.sql");
+const LEDGER_FIND_UNARCHIVED_SQL: &str = include_str!("sql/ledger_find_unarchived.sql");
+const LEDGER_FIND_CLAIM_SQL: &str = include_str!("sql/ledger_find_claim.sql");
+const LEDGER_MARK_REPORTED_SQL: &str = include_str!("sql/ledger_mark_reported.sql");
+const LEDGER_SET_ARCHIVED_SQL: &str = include_str!("sql/ledger_set_archived.sql");
+const LEDGER_LAST_LOAD_SQL: &str = include_str!("sql/ledger_last_load.sql");
+const LEDGER_LOADS_SINCE_SQL: &str = include_str!("sql/ledger_loads_since.sql");
+const LEDGER_STATUS_COUNTS_SQL: &str = include_str!("sql/ledger_status_counts.sql");
+const VOTES_MAX_ID_ABOVE_SQL: &str = include_str!("sql/votes_max_id_above.sql");
+const LEDGER_NEXT_FILE_ID_SQL: &str = include_str!("sql/ledger_next_file_id.sql");
+
 impl Warehouse {
     pub fn history(&self, limit: u64, filter: &LedgerFilter) -> Result<Vec<HistoryRow>> {
         let run = || -> duckdb::Result<Vec<HistoryRow>> {
@@ -32,11 +45,7 @@ impl Warehouse {
     /// files a restart may need to archive without loading.
     pub fn unarchived_sources(&self, folder: &str) -> Result<std::collections::HashSet<String>> {
         let run = || -> duckdb::Result<std::collections::HashSet<String>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT DISTINCT source_path FROM blog_analysis.ingested_files \
-                 WHERE archived_to IS NULL AND starts_with(source_path, ?) \
-                 AND (?::VARCHAR IS NULL OR host_id = ?)",
-            )?;
+            let mut stmt = self.conn.prepare(LEDGER_UNARCHIVED_SOURCES_SQL)?;
             let host = self.own_host();
             let rows = stmt.query_map(params![folder, host, host], |r| r.get(0))?;
             rows.collect()
@@ -52,12 +61,7 @@ impl Warehouse {
         sha256: &str,
     ) -> Result<Option<(i64, Status)>> {
         let run = || -> duckdb::Result<Option<(i64, String)>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT id, status FROM blog_analysis.ingested_files \
-                 WHERE source_path = ? AND sha256 = ? AND archived_to IS NULL \
-                 AND (?::VARCHAR IS NULL OR host_id = ?) \
-                 ORDER BY id DESC LIMIT 1",
-            )?;
+            let mut stmt = self.conn.prepare(LEDGER_FIND_UNARCHIVED_SQL)?;
             let host = self.own_host();
             let mut rows = stmt.query(params![source_path, sha256, host, host])?;
             match rows.next()? {
@@ -73,11 +77,7 @@ impl Warehouse {
     /// and recorded destination. `None` when its load never committed.
     pub fn find_claim(&self, source_path: &str) -> Result<Option<(i64, Status, Option<String>)>> {
         let run = || -> duckdb::Result<Option<(i64, String, Option<String>)>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT id, status, archived_to FROM blog_analysis.ingested_files \
-                 WHERE source_path = ? AND (?::VARCHAR IS NULL OR host_id = ?) \
-                 ORDER BY id DESC LIMIT 1",
-            )?;
+            let mut stmt = self.conn.prepare(LEDGER_FIND_CLAIM_SQL)?;
             let host = self.own_host();
             let mut rows = stmt.query(params![source_path, host, host])?;
             match rows.next()? {
@@ -119,9 +119,7 @@ impl Warehouse {
             return Ok(());
         }
         self.write("cannot update the ledger", |c| {
-            let mut stmt = c.prepare(
-                "UPDATE blog_analysis.ingested_files SET report_queued = true WHERE id = ?",
-            )?;
+            let mut stmt = c.prepare(LEDGER_MARK_REPORTED_SQL)?;
             for id in ids {
                 stmt.execute(params![id])?;
             }
@@ -132,11 +130,8 @@ impl Warehouse {
     /// Records where the daemon moved a file.
     pub fn set_archived(&self, file_id: i64, archived_to: &str) -> Result<()> {
         self.write("cannot update the ledger", |c| {
-            c.execute(
-                "UPDATE blog_analysis.ingested_files SET archived_to = ? WHERE id = ?",
-                params![archived_to, file_id],
-            )
-            .map(|_| ())
+            c.execute(LEDGER_SET_ARCHIVED_SQL, params![archived_to, file_id])
+                .map(|_| ())
         })
     }
 
@@ -146,16 +141,11 @@ impl Warehouse {
     pub fn loads_since(&self, since_micros: i64) -> Result<RecentLoads> {
         let run = || -> duckdb::Result<RecentLoads> {
             let last: Option<i64> = self.conn.query_row(
-                "SELECT epoch_us(max(finished_at)) FROM blog_analysis.ingested_files \
-                 WHERE status IN ('loaded', 'partial') AND (?::VARCHAR IS NULL OR host_id = ?)",
+                LEDGER_LAST_LOAD_SQL,
                 params![self.own_host(), self.own_host()],
                 |r| r.get(0),
             )?;
-            let mut stmt = self.conn.prepare(
-                "SELECT epoch_us(finished_at), rows_inserted FROM blog_analysis.ingested_files \
-                 WHERE status IN ('loaded', 'partial') AND finished_at >= make_timestamp(?::BIGINT) \
-                   AND (?::VARCHAR IS NULL OR host_id = ?) ORDER BY finished_at",
-            )?;
+            let mut stmt = self.conn.prepare(LEDGER_LOADS_SINCE_SQL)?;
             let rows = stmt.query_map(
                 params![since_micros, self.own_host(), self.own_host()],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
@@ -171,13 +161,7 @@ impl Warehouse {
     /// Ledger rows per status, most frequent first.
     pub fn status_counts(&self, filter: &LedgerFilter) -> Result<Vec<(String, i64)>> {
         let run = || -> duckdb::Result<Vec<(String, i64)>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT current_status AS status, count(*) AS n FROM blog_analysis.arrivals \
-                 WHERE ($1::VARCHAR IS NULL OR current_status = $1) \
-                   AND ($2::BIGINT IS NULL OR started_at >= make_timestamp($2::BIGINT)) \
-                   AND ($3::VARCHAR IS NULL OR file_name = $3) \
-                 GROUP BY current_status ORDER BY n DESC, current_status",
-            )?;
+            let mut stmt = self.conn.prepare(LEDGER_STATUS_COUNTS_SQL)?;
             let f = filter;
             let rows = stmt.query_map(params![f.status, f.since_micros, f.file_name], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -234,18 +218,16 @@ pub(super) struct LedgerState {
 /// wrote to `votes`, and costs nothing that grows with the warehouse when nothing did.
 pub(super) fn ledger_state(conn: &Connection, sha256: Option<&str>) -> duckdb::Result<LedgerState> {
     let (next_file_id, recorded, seen): (i64, i64, bool) = conn.query_row(
-        &format!(
-            "SELECT coalesce(max(id), 0) + 1, coalesce(max(max_vote_id), 0), \
-             count(*) FILTER (WHERE {LOADED_CONTENT}) > 0 FROM blog_analysis.ingested_files"
+        &render(
+            LEDGER_STATE_SQL,
+            &[("loaded_content", &render(LOADED_CONTENT_SQL, &[]))],
         ),
         params![sha256],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let max_vote_id = conn.query_row(
-        "SELECT greatest(?, coalesce(max(id), 0)) FROM blog_analysis.votes WHERE id > ?",
-        params![recorded, recorded],
-        |r| r.get(0),
-    )?;
+    let max_vote_id = conn.query_row(VOTES_MAX_ID_ABOVE_SQL, params![recorded, recorded], |r| {
+        r.get(0)
+    })?;
     Ok(LedgerState {
         next_file_id,
         max_vote_id,
@@ -254,11 +236,7 @@ pub(super) fn ledger_state(conn: &Connection, sha256: Option<&str>) -> duckdb::R
 }
 
 pub(super) fn next_file_id(conn: &Connection) -> duckdb::Result<i64> {
-    conn.query_row(
-        "SELECT coalesce(max(id), 0) + 1 FROM blog_analysis.ingested_files",
-        [],
-        |r| r.get(0),
-    )
+    conn.query_row(LEDGER_NEXT_FILE_ID_SQL, [], |r| r.get(0))
 }
 
 pub(super) fn insert_ledger(

@@ -5,6 +5,21 @@
 
 use super::*;
 
+const LEDGER_CONTENT_SEEN_SQL: &str = include_str!("sql/ledger_content_seen.sql");
+const LOAD_DIRECT_RANGE_SQL: &str = include_str!("sql/load_direct_range.sql");
+const LOAD_INSERT_PARQUET_REST_SQL: &str = include_str!("sql/load_insert_parquet_rest.sql");
+
+const LOAD_FILE_ROW_SQL: &str = include_str!("sql/load_file_row.sql");
+const LOAD_FIND_LOADED_SQL: &str = include_str!("sql/load_find_loaded.sql");
+const LOAD_PRESENT_COUNTS_SQL: &str = include_str!("sql/load_present_counts.sql");
+const LOAD_CANDIDATE_COUNT_SQL: &str = include_str!("sql/load_candidate_count.sql");
+const LOAD_CANDIDATES_MAX_ID_SQL: &str = include_str!("sql/load_candidates_max_id.sql");
+const LOAD_DROP_PRESENT_DIRECT_SQL: &str = include_str!("sql/load_drop_present_direct.sql");
+const LOAD_ADD_PARQUET_SQL: &str = include_str!("sql/load_add_parquet.sql");
+const LOAD_INSERT_DIRECT_SQL: &str = include_str!("sql/load_insert_direct.sql");
+const LOAD_INSERT_REJECTS_SQL: &str = include_str!("sql/load_insert_rejects.sql");
+const LOAD_MAX_ID_AFTER_SQL: &str = include_str!("sql/load_max_id_after.sql");
+
 impl Warehouse {
     /// Begins the transaction that loads one file.
     pub fn begin_file(&mut self) -> Result<FileLoad<'_>> {
@@ -34,10 +49,7 @@ impl Warehouse {
                     (st.next_file_id, st.max_vote_id)
                 }
             };
-            conn.execute(
-                "INSERT INTO temp.vw_file VALUES (?, ?)",
-                params![file_id, max_id_before],
-            )?;
+            conn.execute(LOAD_FILE_ROW_SQL, params![file_id, max_id_before])?;
             // On a lake, new rows and rejects collect in temp tables and go in with one
             // INSERT each, under the lock.
             let (votes, rejects) = match lake {
@@ -186,8 +198,9 @@ impl<'w> FileLoad<'w> {
         }
         let run = || -> duckdb::Result<Option<i64>> {
             let seen: bool = self.conn.query_row(
-                &format!(
-                    "SELECT count(*) > 0 FROM blog_analysis.ingested_files WHERE {LOADED_CONTENT}"
+                &render(
+                    LEDGER_CONTENT_SEEN_SQL,
+                    &[("loaded_content", &render(LOADED_CONTENT_SQL, &[]))],
                 ),
                 params![sha256],
                 |r| r.get(0),
@@ -195,12 +208,8 @@ impl<'w> FileLoad<'w> {
             if !seen {
                 return Ok(None);
             }
-            self.conn.query_row(
-                "SELECT min(id) FROM blog_analysis.arrivals \
-                 WHERE sha256 = ? AND current_status IN ('loaded', 'partial')",
-                params![sha256],
-                |r| r.get(0),
-            )
+            self.conn
+                .query_row(LOAD_FIND_LOADED_SQL, params![sha256], |r| r.get(0))
         };
         run().map_err(|e| self.err("cannot read the ledger", e))
     }
@@ -408,44 +417,33 @@ impl<'w> FileLoad<'w> {
             // same values, how many with others.
             let present = |rows: &str, bounds: &[i64]| -> duckdb::Result<(i64, i64)> {
                 conn.execute(
-                    &WAREHOUSE_COUNTS_SQL.replace("{rows}", rows),
+                    &render(WAREHOUSE_COUNTS_SQL, &[("rows", rows)]),
                     duckdb::params_from_iter(bounds),
                 )?;
-                conn.query_row(
-                    "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) \
-                     FROM temp.vw_present",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                conn.query_row(LOAD_PRESENT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))
             };
             let mut candidates_max = 0;
             let mut add_file = parquet.is_some();
             if finish == Finish::Insert {
                 counts.inserted = direct_rows;
                 if staged_rows > 0 {
-                    conn.execute_batch(&RESOLVE_SQL.replace("{direct}", direct))?;
+                    conn.execute_batch(&render(RESOLVE_SQL, &[("direct", direct)]))?;
                     let (dups, conflicting): (i64, i64) =
                         conn.query_row(REPEAT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
                     counts.duplicates_in_file = dups as u64;
                     counts.conflicting = conflicting as u64;
                     let candidates: i64 =
-                        conn.query_row("SELECT count(*) FROM temp.vw_candidates", [], |r| {
-                            r.get(0)
-                        })?;
+                        conn.query_row(LOAD_CANDIDATE_COUNT_SQL, [], |r| r.get(0))?;
                     if candidates > 0 {
                         let (already, conflicting) = present("temp.vw_candidates", &[])?;
                         counts.already_in_warehouse = already as u64;
                         counts.conflicting += conflicting as u64;
                         counts.inserted += conn.execute(
-                            &INSERT_VOTES_SQL.replace("{target}", target),
+                            &render(INSERT_VOTES_SQL, &[("target", target)]),
                             params![file_id],
                         )? as u64;
-                        candidates_max = conn.query_row(
-                            "SELECT coalesce(max(id), 0) FROM temp.vw_candidates c \
-                             WHERE NOT EXISTS (SELECT 1 FROM temp.vw_present p WHERE p.id = c.id)",
-                            [],
-                            |r| r.get(0),
-                        )?;
+                        candidates_max =
+                            conn.query_row(LOAD_CANDIDATES_MAX_ID_SQL, [], |r| r.get(0))?;
                     }
                 }
                 if max_id_locked > max_id_before {
@@ -453,7 +451,7 @@ impl<'w> FileLoad<'w> {
                     // rows that went straight in with Ids up to the new maximum may be held
                     // already (the first committed wins).
                     let (already, conflicting) = present(
-                        &format!("(SELECT * FROM {direct} WHERE id > $1 AND id <= $2)"),
+                        &render(LOAD_DIRECT_RANGE_SQL, &[("direct", direct)]),
                         &[max_id_before, max_id_locked],
                     )?;
                     counts.already_in_warehouse += already as u64;
@@ -466,46 +464,32 @@ impl<'w> FileLoad<'w> {
                             // same Ids at once).
                             Some(p) => {
                                 add_file = false;
-                                conn.execute_batch(&format!(
-                                    "INSERT INTO blog_analysis.votes SELECT * FROM {p} \
-                                     WHERE id NOT IN (SELECT id FROM temp.vw_present)"
+                                conn.execute_batch(&render(
+                                    LOAD_INSERT_PARQUET_REST_SQL,
+                                    &[("parquet", p)],
                                 ))?;
                             }
-                            None => conn.execute_batch(
-                                "DELETE FROM temp.vw_direct \
-                                 WHERE id IN (SELECT id FROM temp.vw_present)",
-                            )?,
+                            None => conn.execute_batch(LOAD_DROP_PRESENT_DIRECT_SQL)?,
                         }
                     }
                 }
                 if add_file {
                     if let Some(path) = &self.stream_file {
-                        conn.execute(
-                            "CALL ducklake_add_data_files('lake', 'votes', ?, \
-                             schema => 'blog_analysis')",
-                            params![path],
-                        )?;
+                        conn.execute(LOAD_ADD_PARQUET_SQL, params![path])?;
                     }
                 } else if lake && parquet.is_none() {
-                    conn.execute_batch(
-                        "INSERT INTO blog_analysis.votes SELECT * FROM temp.vw_direct",
-                    )?;
+                    conn.execute_batch(LOAD_INSERT_DIRECT_SQL)?;
                 }
             } else {
                 // Rejected whole: nothing of the file's votes may stay (the rejects do). On a
                 // lake they never left the temp table or the unadded file.
                 add_file = false;
                 if !lake {
-                    conn.execute(
-                        "DELETE FROM blog_analysis.votes WHERE file_id = ?",
-                        params![file_id],
-                    )?;
+                    conn.execute(VOTES_DELETE_FILE_SQL, params![file_id])?;
                 }
             }
             if lake && reject_rows > 0 {
-                conn.execute_batch(
-                    "INSERT INTO blog_analysis.rejected_votes SELECT * FROM temp.vw_rejects",
-                )?;
+                conn.execute_batch(LOAD_INSERT_REJECTS_SQL)?;
             }
             entry.counts = counts;
             // The highest Id after this load (rows at or below the old maximum cannot raise it;
@@ -514,8 +498,7 @@ impl<'w> FileLoad<'w> {
             let max_after: i64 = match finish {
                 Finish::Insert if lake => max_id_locked.max(direct_max).max(candidates_max),
                 Finish::Insert => conn.query_row(
-                    "SELECT greatest(?, coalesce(max(id), 0)) FROM blog_analysis.votes \
-                     WHERE file_id = ? AND id > ?",
+                    LOAD_MAX_ID_AFTER_SQL,
                     params![max_id_locked, file_id, max_id_locked],
                     |r| r.get(0),
                 )?,

@@ -3,6 +3,10 @@
 
 use super::*;
 
+const MAINTAIN_LAKE_SQL: &str = include_str!("sql/maintain_lake.sql");
+
+const MAINTAIN_LIVE_FILES_SQL: &str = include_str!("sql/maintain_live_files.sql");
+
 impl Warehouse {
     /// Tidies the warehouse: on a lake, under the write lock, merges small adjacent Parquet
     /// files, expires snapshots older than `retention_days`, and deletes the data files no
@@ -15,12 +19,7 @@ impl Warehouse {
                 .map_err(|e| self.err("cannot checkpoint", e))?;
             return Ok((0, 0));
         };
-        let files = || {
-            self.query_i64(
-                "SELECT count(*) FROM __ducklake_metadata_lake.ducklake_data_file \
-                 WHERE end_snapshot IS NULL",
-            )
-        };
+        let files = || self.query_i64(MAINTAIN_LIVE_FILES_SQL);
         lake::lock(&l.lock, l.lock_timeout_secs).map_err(|e| self.err(LAKE_LOCK_TIMEOUT, e))?;
         let run = || -> Result<(i64, i64)> {
             let before = files()?;
@@ -33,12 +32,7 @@ impl Warehouse {
                 cutoff.format("%Y-%m-%d %H:%M:%S%.6f+00")
             );
             self.conn
-                .execute_batch(&format!(
-                    "CALL ducklake_merge_adjacent_files('lake');
-                     CALL ducklake_expire_snapshots('lake', {older});
-                     CALL ducklake_cleanup_old_files('lake', {older});
-                     CALL ducklake_delete_orphaned_files('lake', {older});"
-                ))
+                .execute_batch(&render(MAINTAIN_LAKE_SQL, &[("older", &older)]))
                 .map_err(|e| self.err("maintenance failed", e))?;
             Ok((before, files()?))
         };

@@ -3,8 +3,8 @@
 //! under the lake's lock and fence); `load` is one file's transaction; `ledger` the ledger's
 //! rows and queries; `views` the analysts' view and the chart's numbers; `maintain` compaction
 //! and checkpoints; `unload` taking a delivery back; `stream` the Parquet writer of large lake
-//! loads; `error` what failed. Statements live in `sql/` (the transaction words BEGIN, COMMIT
-//! and ROLLBACK, and statements still to be moved, are inline; see ARCHITECTURE.md). Owns the
+//! loads; `error` what failed. Statements live in `sql/`, templates filled by [`render`] (the
+//! few exceptions are listed in ARCHITECTURE.md's invariants). Owns the
 //! connection; returns `model` types. Must not touch: files in landing/, work/ or the archive,
 //! the outbox, the metrics.
 
@@ -35,6 +35,13 @@ use crate::model::{
 };
 use duckdb::{params, Appender, Connection};
 
+const LAKE_CURRENT_SNAPSHOT_SQL: &str = include_str!("sql/lake_current_snapshot.sql");
+const LEDGER_COUNT_SQL: &str = include_str!("sql/ledger_count.sql");
+/// Every vote a file brought (a file rejected whole, an unload).
+const VOTES_DELETE_FILE_SQL: &str = include_str!("sql/votes_delete_file.sql");
+const LEDGER_EXISTS_SQL: &str = include_str!("sql/ledger_exists.sql");
+const LEDGER_MAX_ID_SQL: &str = include_str!("sql/ledger_max_id.sql");
+
 const SCHEMA_SQL: &str = include_str!("sql/schema.sql");
 const SCHEMA_LAKE_SQL: &str = include_str!("sql/schema_lake.sql");
 const SCHEMA_TABLES_SQL: &str = include_str!("sql/schema_tables.sql");
@@ -48,9 +55,7 @@ const WAREHOUSE_COUNTS_SQL: &str = include_str!("sql/warehouse_counts.sql");
 const INSERT_VOTES_SQL: &str = include_str!("sql/insert_votes.sql");
 const INSERT_LEDGER_SQL: &str = include_str!("sql/insert_ledger.sql");
 const HISTORY_SQL: &str = include_str!("sql/history.sql");
-/// A ledger row of a loaded arrival of the content whose SHA-256 is the parameter: loaded or
-/// partial when it arrived (whatever happened since: see `arrivals` for that).
-const LOADED_CONTENT: &str = "sha256 = ? AND status IN ('loaded', 'partial')";
+const LOADED_CONTENT_SQL: &str = include_str!("sql/loaded_content.sql");
 const UNREPORTED_SQL: &str = include_str!("sql/unreported.sql");
 
 /// An open warehouse: one DuckDB connection with a single owner.
@@ -119,7 +124,7 @@ impl Lake {
 
 /// The id of the lake's latest snapshot.
 fn current_snapshot(conn: &Connection) -> duckdb::Result<i64> {
-    conn.query_row("SELECT id FROM lake.current_snapshot()", [], |r| r.get(0))
+    conn.query_row(LAKE_CURRENT_SNAPSHOT_SQL, [], |r| r.get(0))
 }
 
 const LAKE_UNREACHABLE: &str = "cannot open the lake";
@@ -183,7 +188,7 @@ impl Warehouse {
     pub fn probe(cfg: &WarehouseConfig) -> Result<String> {
         if cfg.kind == WarehouseKind::Ducklake {
             let wh = Warehouse::open(cfg)?;
-            let n = wh.query_i64("SELECT count(*) FROM blog_analysis.ingested_files")?;
+            let n = wh.query_i64(LEDGER_COUNT_SQL)?;
             return Ok(format!("the lake opens; {n} ledger rows"));
         }
         let path = cfg.path.as_path();
@@ -200,22 +205,13 @@ impl Warehouse {
             .map_err(fail)?;
         let conn = Connection::open_with_flags(path, settings).map_err(fail)?;
         let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM duckdb_tables() \
-                 WHERE schema_name = 'blog_analysis' AND table_name = 'ingested_files'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row(LEDGER_EXISTS_SQL, [], |r| r.get(0))
             .map_err(fail)?;
         if n == 0 {
             return Ok("opens; no votewatch schema yet (the first load creates it)".into());
         }
         let rows: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM blog_analysis.ingested_files",
-                [],
-                |r| r.get(0),
-            )
+            .query_row(LEDGER_COUNT_SQL, [], |r| r.get(0))
             .map_err(fail)?;
         Ok(format!("opens; {rows} ledger rows"))
     }
@@ -290,11 +286,7 @@ impl Warehouse {
             c.execute_batch(SCHEMA_LAKE_SQL)?;
             c.execute_batch(&tables)?;
             c.execute_batch(&outlier_weeks)?;
-            let max_id: i64 = c.query_row(
-                "SELECT coalesce(max(id), 0) FROM blog_analysis.ingested_files",
-                [],
-                |r| r.get(0),
-            )?;
+            let max_id: i64 = c.query_row(LEDGER_MAX_ID_SQL, [], |r| r.get(0))?;
             lake::ensure_ledger_sequence(c, max_id)
         })?;
         // What the first load needs to know of the lake, read now (see `Lake::state`).
@@ -398,5 +390,79 @@ fn host_id(cfg: &WarehouseConfig) -> String {
     match cfg.ducklake.host_id.trim() {
         "" => lake::host_name(),
         id => id.to_string(),
+    }
+}
+
+/// A statement of `sql/` with its `{name}` placeholders replaced. The values are fixed text of
+/// votewatch's own (table names, a condition of `sql/`, literals made by `lake::sql_literal`),
+/// never data from a file. The leading `--` comment lines of a template are dropped.
+pub(crate) fn render(template: &str, values: &[(&str, &str)]) -> String {
+    let mut sql: String = template
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (name, value) in values {
+        sql = sql.replace(&format!("{{{name}}}"), value);
+    }
+    sql.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ledger::LEDGER_STATE_SQL;
+    use super::*;
+
+    /// Every template of `sql/` with placeholders renders with all of them filled: the values
+    /// its caller passes leave no `{name}` behind, and comment lines are dropped.
+    #[test]
+    fn templates_render_with_every_placeholder_filled() {
+        let cases: [(&str, &[(&str, &str)]); 6] = [
+            (LEDGER_STATE_SQL, &[("loaded_content", "TRUE")]),
+            (RESOLVE_SQL, &[("direct", "temp.vw_direct")]),
+            (INSERT_VOTES_SQL, &[("target", "blog_analysis.votes")]),
+            (WAREHOUSE_COUNTS_SQL, &[("rows", "temp.vw_candidates")]),
+            (lake::LAKE_LOCK_SQL, &[("timeout_secs", "5"), ("key", "42")]),
+            (
+                lake::LAKE_ENSURE_SEQUENCE_SQL,
+                &[("sequence", "s"), ("max_id", "7")],
+            ),
+        ];
+        for (template, values) in cases {
+            let sql = render(template, values);
+            assert!(!sql.contains('{') && !sql.contains('}'), "{sql}");
+            assert!(
+                !sql.lines().any(|l| l.trim_start().starts_with("--")),
+                "{sql}"
+            );
+        }
+        assert_eq!(
+            render(lake::LAKE_LOCK_SQL, &[("timeout_secs", "5"), ("key", "42")]),
+            "CALL postgres_execute('vw_lock', 'SET LOCAL lock_timeout = ''5s''');\n\
+             CALL postgres_execute('vw_lock', 'SELECT pg_advisory_xact_lock(42)');"
+        );
+        assert_eq!(
+            render(LOADED_CONTENT_SQL, &[]),
+            "sha256 = ? AND status IN ('loaded', 'partial')"
+        );
+    }
+
+    /// The lake's connection string is quoted as an SQL literal before it is put into ATTACH.
+    #[test]
+    fn attach_quotes_the_catalog_and_the_data_path() {
+        let sql = render(
+            lake::LAKE_ATTACH_SQL,
+            &[
+                (
+                    "catalog",
+                    &lake::sql_literal("ducklake:postgres:dbname=it's"),
+                ),
+                ("data_path", &lake::sql_literal("/lake/")),
+            ],
+        );
+        assert_eq!(
+            sql,
+            "ATTACH 'ducklake:postgres:dbname=it''s' AS lake (DATA_PATH '/lake/');\nUSE lake;"
+        );
     }
 }

@@ -6,8 +6,18 @@
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::params;
 
-use super::{lake, Result, Warehouse, CLEANUP_SQL};
+use super::{lake, Result, Warehouse, CLEANUP_SQL, VOTES_DELETE_FILE_SQL};
 use crate::model::{LedgerFile, UnloadCounts};
+
+const UNLOAD_LEDGER_FILE_SQL: &str = include_str!("sql/unload_ledger_file.sql");
+const UNLOAD_LATER_LOADED_SQL: &str = include_str!("sql/unload_later_loaded.sql");
+const UNLOAD_VOTE_ID_RANGE_SQL: &str = include_str!("sql/unload_vote_id_range.sql");
+const UNLOAD_LATER_VOTES_SQL: &str = include_str!("sql/unload_later_votes.sql");
+const UNLOAD_KEEP_REMOVED_SQL: &str = include_str!("sql/unload_keep_removed.sql");
+const UNLOAD_LATER_COUNTS_SQL: &str = include_str!("sql/unload_later_counts.sql");
+const UNLOAD_RELOAD_LATER_SQL: &str = include_str!("sql/unload_reload_later.sql");
+const UNLOAD_RECORD_SQL: &str = include_str!("sql/unload_record.sql");
+const UNLOAD_CLEANUP_SQL: &str = include_str!("sql/unload_cleanup.sql");
 
 impl LedgerFile {
     /// Where its bytes are now: the archive when the daemon moved it, else where it was read.
@@ -15,9 +25,6 @@ impl LedgerFile {
         std::path::PathBuf::from(self.archived_to.as_deref().unwrap_or(&self.source_path))
     }
 }
-
-const LEDGER_FILE_SQL: &str = "SELECT id, file_name, source_path, archived_to, sha256, status, \
-     current_status = 'unloaded' FROM blog_analysis.arrivals";
 
 fn ledger_file(r: &duckdb::Row<'_>) -> duckdb::Result<LedgerFile> {
     Ok(LedgerFile {
@@ -34,9 +41,7 @@ fn ledger_file(r: &duckdb::Row<'_>) -> duckdb::Result<LedgerFile> {
 impl Warehouse {
     pub fn ledger_file(&self, id: i64) -> Result<Option<LedgerFile>> {
         let run = || -> duckdb::Result<Option<LedgerFile>> {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("{LEDGER_FILE_SQL} WHERE id = ?"))?;
+            let mut stmt = self.conn.prepare(UNLOAD_LEDGER_FILE_SQL)?;
             let mut rows = stmt.query(params![id])?;
             rows.next()?.map(ledger_file).transpose()
         };
@@ -47,10 +52,7 @@ impl Warehouse {
     /// may have met the Ids of `id`.
     pub fn later_loaded(&self, id: i64) -> Result<Vec<LedgerFile>> {
         let run = || -> duckdb::Result<Vec<LedgerFile>> {
-            let mut stmt = self.conn.prepare(&format!(
-                "{LEDGER_FILE_SQL} WHERE id > ? AND current_status IN ('loaded', 'partial') \
-                 ORDER BY id"
-            ))?;
+            let mut stmt = self.conn.prepare(UNLOAD_LATER_LOADED_SQL)?;
             let rows = stmt.query_map(params![id], ledger_file)?;
             rows.collect()
         };
@@ -60,11 +62,11 @@ impl Warehouse {
     /// The lowest and highest vote Id ledger row `id` brought (`None`: it holds no votes).
     pub fn vote_id_range(&self, id: i64) -> Result<Option<(i64, i64)>> {
         let run = || -> duckdb::Result<Option<(i64, i64)>> {
-            let (lo, hi): (Option<i64>, Option<i64>) = self.conn.query_row(
-                "SELECT min(id), max(id) FROM blog_analysis.votes WHERE file_id = ?",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            let (lo, hi): (Option<i64>, Option<i64>) =
+                self.conn
+                    .query_row(UNLOAD_VOTE_ID_RANGE_SQL, params![id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
             Ok(lo.zip(hi))
         };
         run().map_err(|e| self.err("cannot read votes", e))
@@ -76,10 +78,7 @@ impl Warehouse {
     /// [`Warehouse::unload`]. Only that range is kept in memory, however large the file.
     pub fn votes_as(&self, file_id: i64, range: (i64, i64)) -> Result<Vec<RecordBatch>> {
         let run = || -> duckdb::Result<Vec<RecordBatch>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT id, post_id, vote_type_id, user_id, bounty_amount, creation_date, \
-                 ?::BIGINT AS file_id FROM blog_analysis.votes WHERE id BETWEEN ? AND ?",
-            )?;
+            let mut stmt = self.conn.prepare(UNLOAD_LATER_VOTES_SQL)?;
             let batches = stmt
                 .query_arrow(params![file_id, range.0, range.1])?
                 .collect();
@@ -118,37 +117,12 @@ impl Warehouse {
                     app.append_record_batch(b)?;
                 }
             }
-            conn.execute(
-                "CREATE OR REPLACE TEMP TABLE vw_removed AS \
-                 SELECT * FROM blog_analysis.votes WHERE file_id = ?",
-                params![id],
-            )?;
-            let (already, conflicting): (i64, i64) = conn.query_row(
-                "SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) FROM ( \
-                   SELECT row(l.post_id, l.vote_type_id, l.user_id, l.bounty_amount, l.creation_date) \
-                          IS NOT DISTINCT FROM \
-                          row(r.post_id, r.vote_type_id, r.user_id, r.bounty_amount, r.creation_date) AS same \
-                   FROM temp.vw_later l JOIN temp.vw_removed r ON l.id = r.id)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let removed = conn.execute(
-                "DELETE FROM blog_analysis.votes WHERE file_id = ?",
-                params![id],
-            )? as u64;
+            conn.execute(UNLOAD_KEEP_REMOVED_SQL, params![id])?;
+            let (already, conflicting): (i64, i64) =
+                conn.query_row(UNLOAD_LATER_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let removed = conn.execute(VOTES_DELETE_FILE_SQL, params![id])? as u64;
             let reloaded = if reload {
-                conn.execute(
-                    "INSERT INTO blog_analysis.votes \
-                     SELECT id, arg_min(post_id, file_id), arg_min(vote_type_id, file_id), \
-                            arg_min_null(user_id, file_id), arg_min_null(bounty_amount, file_id), \
-                            arg_min(creation_date, file_id), min(file_id) \
-                     FROM temp.vw_later \
-                     WHERE id IN (SELECT id FROM temp.vw_removed) \
-                       AND id NOT IN (SELECT v.id FROM blog_analysis.votes v \
-                                      JOIN temp.vw_removed r ON v.id = r.id) \
-                     GROUP BY id",
-                    [],
-                )? as u64
+                conn.execute(UNLOAD_RELOAD_LATER_SQL, [])? as u64
             } else {
                 0
             };
@@ -160,8 +134,7 @@ impl Warehouse {
                 later_unreadable,
             };
             conn.execute(
-                "INSERT INTO blog_analysis.unloads VALUES \
-                 (?, make_timestamp(?::BIGINT), ?, ?, ?, ?, ?, ?)",
+                UNLOAD_RECORD_SQL,
                 params![
                     id,
                     chrono::Utc::now().timestamp_micros(),
@@ -186,9 +159,7 @@ impl Warehouse {
             let _ = conn.execute_batch("ROLLBACK");
         }
         let _ = conn.execute_batch(CLEANUP_SQL);
-        let _ = conn.execute_batch(
-            "DROP TABLE IF EXISTS temp.vw_later; DROP TABLE IF EXISTS temp.vw_removed;",
-        );
+        let _ = conn.execute_batch(UNLOAD_CLEANUP_SQL);
         if let Some(l) = &self.lake {
             lake::unlock(&l.lock);
         }

@@ -3,6 +3,10 @@
 
 use super::*;
 
+const VIEWS_OUTLIER_WEEKS_SQL: &str = include_str!("sql/views_outlier_weeks.sql");
+const VIEWS_WEEKLY_CHART_SQL: &str = include_str!("sql/views_weekly_chart.sql");
+const VIEWS_COUNT_OUTLIER_WEEKS_SQL: &str = include_str!("sql/views_count_outlier_weeks.sql");
+
 impl Warehouse {
     /// Recreates `blog_analysis.outlier_weeks`.
     pub fn refresh_view(&self) -> Result<()> {
@@ -16,9 +20,7 @@ impl Warehouse {
 
     pub fn outlier_weeks(&self) -> Result<Vec<OutlierWeek>> {
         let run = || -> duckdb::Result<Vec<OutlierWeek>> {
-            let mut stmt = self.conn.prepare(
-                r#"SELECT "Year", "WeekNumber", "VoteCount" FROM blog_analysis.outlier_weeks"#,
-            )?;
+            let mut stmt = self.conn.prepare(VIEWS_OUTLIER_WEEKS_SQL)?;
             let rows = stmt.query_map([], |r| {
                 Ok(OutlierWeek {
                     year: r.get(0)?,
@@ -36,17 +38,7 @@ impl Warehouse {
     pub fn weekly_chart(&self, batch: &[i64]) -> Result<crate::report::chart::WeeklyChart> {
         let run = || -> duckdb::Result<crate::report::chart::WeeklyChart> {
             let ids = serde_json::to_string(batch).unwrap_or_else(|_| "[]".into());
-            let mut stmt = self.conn.prepare(
-                "WITH weekly AS ( \
-                   SELECT year(creation_date) AS y, \
-                          CAST(strftime(creation_date, '%W') AS INTEGER) AS w, \
-                          count(*) AS n, \
-                          bool_or(list_contains(CAST(json(?) AS BIGINT[]), file_id)) AS in_batch \
-                   FROM blog_analysis.votes GROUP BY ALL), \
-                 mean AS (SELECT avg(n) AS m FROM weekly) \
-                 SELECT y, w, n, abs(1 - n / m) > 0.2, in_batch, m \
-                 FROM weekly, mean ORDER BY y DESC, w DESC LIMIT 52",
-            )?;
+            let mut stmt = self.conn.prepare(VIEWS_WEEKLY_CHART_SQL)?;
             let mut mean = 0.0;
             let rows = stmt.query_map(params![ids], |r| {
                 Ok((
@@ -73,6 +65,6 @@ impl Warehouse {
     }
 
     pub fn count_outlier_weeks(&self) -> Result<i64> {
-        self.query_i64("SELECT count(*) FROM blog_analysis.outlier_weeks")
+        self.query_i64(VIEWS_COUNT_OUTLIER_WEEKS_SQL)
     }
 }

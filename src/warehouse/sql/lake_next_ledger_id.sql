@@ -1,0 +1,1 @@
+SELECT * FROM postgres_query('vw_lock', 'SELECT nextval(''{sequence}'')')

@@ -1,0 +1,1 @@
+SELECT epoch_us(finished_at), rows_inserted FROM blog_analysis.ingested_files WHERE status IN ('loaded', 'partial') AND finished_at >= make_timestamp(?::BIGINT) AND (?::VARCHAR IS NULL OR host_id = ?) ORDER BY finished_at

@@ -1,0 +1,1 @@
+SELECT current_status AS status, count(*) AS n FROM blog_analysis.arrivals WHERE ($1::VARCHAR IS NULL OR current_status = $1) AND ($2::BIGINT IS NULL OR started_at >= make_timestamp($2::BIGINT)) AND ($3::VARCHAR IS NULL OR file_name = $3) GROUP BY current_status ORDER BY n DESC, current_status

@@ -1,0 +1,1 @@
+(SELECT * FROM {direct} WHERE id > $1 AND id <= $2)

@@ -1,0 +1,1 @@
+INSERT INTO temp.vw_file VALUES (?, ?)

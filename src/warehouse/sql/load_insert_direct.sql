@@ -1,0 +1,1 @@
+INSERT INTO blog_analysis.votes SELECT * FROM temp.vw_direct

@@ -1,0 +1,1 @@
+SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) FROM ( SELECT row(l.post_id, l.vote_type_id, l.user_id, l.bounty_amount, l.creation_date) IS NOT DISTINCT FROM row(r.post_id, r.vote_type_id, r.user_id, r.bounty_amount, r.creation_date) AS same FROM temp.vw_later l JOIN temp.vw_removed r ON l.id = r.id)

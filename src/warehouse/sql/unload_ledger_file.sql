@@ -1,0 +1,2 @@
+SELECT id, file_name, source_path, archived_to, sha256, status, current_status = 'unloaded' FROM blog_analysis.arrivals
+WHERE id = ?

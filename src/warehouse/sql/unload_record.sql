@@ -1,0 +1,1 @@
+INSERT INTO blog_analysis.unloads VALUES (?, make_timestamp(?::BIGINT), ?, ?, ?, ?, ?, ?)

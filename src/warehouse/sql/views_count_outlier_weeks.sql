@@ -1,0 +1,1 @@
+SELECT count(*) FROM blog_analysis.outlier_weeks

@@ -1,0 +1,1 @@
+SELECT "Year", "WeekNumber", "VoteCount" FROM blog_analysis.outlier_weeks

@@ -1,0 +1,1 @@
+WITH weekly AS ( SELECT year(creation_date) AS y, CAST(strftime(creation_date, '%W') AS INTEGER) AS w, count(*) AS n, bool_or(list_contains(CAST(json(?) AS BIGINT[]), file_id)) AS in_batch FROM blog_analysis.votes GROUP BY ALL), mean AS (SELECT avg(n) AS m FROM weekly) SELECT y, w, n, abs(1 - n / m) > 0.2, in_batch, m FROM weekly, mean ORDER BY y DESC, w DESC LIMIT 52

@@ -1,0 +1,1 @@
+DELETE FROM blog_analysis.votes WHERE file_id = ?
