@@ -6,7 +6,7 @@
 //! its own. Prints rows/s, ratios and peak RSS, then the real-file time and the cost of
 //! loading into a large warehouse. `--hostile` instead measures peak RSS on hostile shapes.
 //!
-//! `cargo run --release --bin votewatch-bench -- --rows 10000000`
+//! `cargo run --release --features testing --bin votewatch-bench -- --rows 10000000`
 
 use std::fs::File;
 use std::io::BufWriter;
