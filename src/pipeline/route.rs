@@ -5,18 +5,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-use duckdb::arrow::array::{
-    Array, ArrayRef, BooleanBuilder, Int16Array, Int32Array, Int64Array, Int64Builder,
-    TimestampMicrosecondArray,
-};
+use duckdb::arrow::array::BooleanBuilder;
 use duckdb::arrow::compute::{filter_record_batch, not};
 use duckdb::arrow::record_batch::RecordBatch;
 
 use super::load::{IngestOptions, CHUNK_BYTES, CHUNK_RECORDS, SAMPLE_REJECTS};
 use crate::datasets::votes::arrow::{
-    as_votes_batch, parse_chunk, parsed_schema, staged_schema, ParsedChunk, VoteBuilders,
+    as_votes_batch, key_column, parse_chunk, parsed_schema, staged_batch, staged_rows, ParsedChunk,
 };
 use crate::datasets::votes::{UnknownFields, Vote};
 use crate::model::{Counts, RejectRow};
@@ -173,11 +169,7 @@ pub(crate) fn route_batch(
     state: &mut StageState,
     batch: RecordBatch,
 ) -> Result<(), WarehouseError> {
-    let ids = batch
-        .column(1)
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .expect("column 1 is the Id");
+    let ids = key_column(&batch);
     let mut direct = BooleanBuilder::with_capacity(ids.len());
     let mut all_direct = true;
     for &id in ids.values() {
@@ -254,29 +246,13 @@ pub(crate) fn fold_staged(
     state: &mut StageState,
     staged: &RecordBatch,
 ) -> Result<(), WarehouseError> {
-    let col = |i: usize| staged.column(i).as_any();
-    let int64 = |i: usize| col(i).downcast_ref::<Int64Array>().expect("Int64 column");
-    let (pos, id, post_id, user_id) = (int64(0), int64(1), int64(2), int64(4));
-    let vote_type_id = col(3).downcast_ref::<Int16Array>().expect("Int16 column");
-    let bounty = col(5).downcast_ref::<Int32Array>().expect("Int32 column");
-    let created = col(6)
-        .downcast_ref::<TimestampMicrosecondArray>()
-        .expect("timestamp column");
-    for i in 0..staged.num_rows() {
-        let vote = Vote {
-            id: id.value(i),
-            post_id: post_id.value(i),
-            vote_type_id: vote_type_id.value(i),
-            user_id: user_id.is_valid(i).then(|| user_id.value(i)),
-            bounty_amount: bounty.is_valid(i).then(|| bounty.value(i)),
-            creation_date: created.value(i),
-        };
+    for (pos, vote) in staged_rows(staged) {
         let fold = &mut state.fold;
         match fold.index.get(&vote) {
             Some(&k) => fold.rows[k].2 += 1,
             None => {
                 fold.index.insert(vote, fold.rows.len());
-                fold.rows.push((pos.value(i), vote, 1));
+                fold.rows.push((pos, vote, 1));
                 if fold.rows.len() >= FOLD_ROWS {
                     flush_fold(load, state)?;
                 }
@@ -295,19 +271,5 @@ pub(crate) fn flush_fold(
     if fold.rows.is_empty() {
         return Ok(());
     }
-    let n = fold.rows.len();
-    let mut pos = Int64Builder::with_capacity(n);
-    let mut b = VoteBuilders::with_capacity(n);
-    let mut copies = Int64Builder::with_capacity(n);
-    for (p, vote, c) in fold.rows {
-        pos.append_value(p);
-        b.append(&vote);
-        copies.append_value(c);
-    }
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(pos.finish())];
-    columns.extend(b.finish());
-    columns.push(Arc::new(copies.finish()));
-    load.append_staged(
-        RecordBatch::try_new(staged_schema(), columns).expect("columns match the stage table"),
-    )
+    load.append_staged(staged_batch(fold.rows))
 }

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use duckdb::arrow::array::{
-    ArrayRef, Int16Builder, Int32Builder, Int64Array, Int64Builder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, Int16Array, Int16Builder, Int32Array, Int32Builder, Int64Array, Int64Builder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
@@ -204,4 +205,56 @@ pub(crate) fn parse_chunk(
         );
     }
     out
+}
+
+/// The dedupe key of a parsed batch: the Id column, which the router compares and remembers.
+pub fn key_column(batch: &RecordBatch) -> &Int64Array {
+    batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("column 1 is the Id")
+}
+
+/// The rows of a parsed batch as (position in the file, vote), for folding exact repeats.
+pub fn staged_rows(batch: &RecordBatch) -> impl Iterator<Item = (i64, Vote)> + '_ {
+    let col = |i: usize| batch.column(i).as_any();
+    let int64 = |i: usize| col(i).downcast_ref::<Int64Array>().expect("Int64 column");
+    let (pos, id, post_id, user_id) = (int64(0), int64(1), int64(2), int64(4));
+    let vote_type_id = col(3).downcast_ref::<Int16Array>().expect("Int16 column");
+    let bounty = col(5).downcast_ref::<Int32Array>().expect("Int32 column");
+    let created = col(6)
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .expect("timestamp column");
+    (0..batch.num_rows()).map(move |i| {
+        (
+            pos.value(i),
+            Vote {
+                id: id.value(i),
+                post_id: post_id.value(i),
+                vote_type_id: vote_type_id.value(i),
+                user_id: user_id.is_valid(i).then(|| user_id.value(i)),
+                bounty_amount: bounty.is_valid(i).then(|| bounty.value(i)),
+                creation_date: created.value(i),
+            },
+        )
+    })
+}
+
+/// The staging table's batch of folded rows: (position of the first copy, the vote, how many
+/// copies), columns as in `sql/stage.sql`.
+pub fn staged_batch(rows: Vec<(i64, Vote, i64)>) -> RecordBatch {
+    let n = rows.len();
+    let mut pos = Int64Builder::with_capacity(n);
+    let mut b = VoteBuilders::with_capacity(n);
+    let mut copies = Int64Builder::with_capacity(n);
+    for (p, vote, c) in rows {
+        pos.append_value(p);
+        b.append(&vote);
+        copies.append_value(c);
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(pos.finish())];
+    columns.extend(b.finish());
+    columns.push(Arc::new(copies.finish()));
+    RecordBatch::try_new(staged_schema(), columns).expect("columns match the stage table")
 }
