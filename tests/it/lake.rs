@@ -1048,24 +1048,11 @@ fn late_overlap(n: i64) -> TwoHosts {
         .collect();
     a.write("a.jsonl", a_file.join("\n"));
 
-    let resume = b.path("resume");
-    let mut staging = b
-        .command()
-        .env(votewatch::testing::failpoint::ENV, "mid_load")
-        .env(votewatch::testing::failpoint::RESUME_ENV, &resume)
-        .args(["ingest", "--config", "votewatch.toml", "b.jsonl"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = Lines::new(staging.stderr.take().unwrap());
-    stderr.wait_for("failpoint mid_load reached", PROCESS_LIMIT);
+    let staging = HeldIngest::start(b, "mid_load", "b.jsonl");
     // B has staged rows and waits; A loads and commits in the meantime.
     ingest_ok(a, "a.jsonl");
-    std::fs::write(&resume, "").unwrap();
-    let rest = stderr.rest(PROCESS_LIMIT);
-    let status = wait_bounded(&mut staging, PROCESS_LIMIT, "host B's ingest");
-    assert!(status.success(), "{}", stderr.seen());
+    let (status, rest) = staging.resume();
+    assert!(status.success(), "{rest}");
     assert!(!rest.contains("conflicted"), "{rest}");
 
     assert_eq!(
@@ -1248,18 +1235,7 @@ fn ingest_ok(env: &Env, file: &str) {
 fn the_fence_refuses_a_load_that_overlapped_another_write() {
     let (env, pg, data) = one_lake("");
     env.write("a.jsonl", votes(1, 50));
-    let resume = env.path("resume");
-    let mut load = env
-        .command()
-        .env(votewatch::testing::failpoint::ENV, "fenced")
-        .env(votewatch::testing::failpoint::RESUME_ENV, &resume)
-        .args(["ingest", "--config", "votewatch.toml", "a.jsonl"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = Lines::new(load.stderr.take().unwrap());
-    stderr.wait_for("failpoint fenced reached", PROCESS_LIMIT);
+    let load = HeldIngest::start(&env, "fenced", "a.jsonl");
     let data_path = format!("{}/", data.display());
     let fence = "SELECT n FROM blog_analysis.load_fence";
     let before = lake_client(&env, &pg, &data_path, "", fence, ", READ_ONLY");
@@ -1271,10 +1247,8 @@ fn the_fence_refuses_a_load_that_overlapped_another_write() {
         "UPDATE blog_analysis.load_fence SET n = n + 1",
         "",
     );
-    std::fs::write(&resume, "").unwrap();
-    let rest = stderr.rest(PROCESS_LIMIT);
-    let status = wait_bounded(&mut load, PROCESS_LIMIT, "the fenced ingest");
-    assert!(status.success(), "{}", stderr.seen());
+    let (status, rest) = load.resume();
+    assert!(status.success(), "{rest}");
     assert!(
         rest.contains("the load conflicted with another host's; loading the file again"),
         "{rest}"
@@ -1350,4 +1324,43 @@ fn a_held_write_lock_times_out_with_a_clear_error_and_loads_nothing() {
         analyst(&env, &pg, &data, "SELECT count(*) FROM blog_analysis.votes"),
         "10\n"
     );
+}
+
+/// `votewatch ingest FILE` (the lake of `env`'s configuration) held at a failpoint, where it
+/// stalls until resumed.
+struct HeldIngest {
+    child: std::process::Child,
+    stderr: Lines,
+    resume: PathBuf,
+}
+
+impl HeldIngest {
+    /// Starts the ingest and waits until it reached `point`.
+    fn start(env: &Env, point: &str, file: &str) -> HeldIngest {
+        let resume = env.path(&format!("resume-{point}"));
+        let mut child = env
+            .command()
+            .env(votewatch::testing::failpoint::ENV, point)
+            .env(votewatch::testing::failpoint::RESUME_ENV, &resume)
+            .args(["ingest", "--config", "votewatch.toml", file])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = Lines::new(child.stderr.take().unwrap());
+        stderr.wait_for(&format!("failpoint {point} reached"), PROCESS_LIMIT);
+        HeldIngest {
+            child,
+            stderr,
+            resume,
+        }
+    }
+
+    /// Lets it go on; its exit status and all it logged.
+    fn resume(mut self) -> (std::process::ExitStatus, String) {
+        std::fs::write(&self.resume, "").unwrap();
+        self.stderr.rest(PROCESS_LIMIT);
+        let status = wait_bounded(&mut self.child, PROCESS_LIMIT, "the held ingest");
+        (status, self.stderr.seen().to_string())
+    }
 }
