@@ -84,6 +84,9 @@ pub struct Loader {
     pub(super) claimed: Vec<PathBuf>,
     pub(super) totals: Totals,
     pub(super) last_batch: serde_json::Value,
+    /// A report could not be stored in the outbox: the ledger still owes it, and the next
+    /// batch queues it before anything else.
+    pub(super) reports_owed: bool,
 }
 
 impl Loader {
@@ -105,6 +108,7 @@ impl Loader {
             claimed: Vec::new(),
             totals: Totals::default(),
             last_batch: serde_json::Value::Null,
+            reports_owed: false,
         }
     }
 
@@ -285,6 +289,11 @@ impl Loader {
             self.claimed.extend(files.into_iter().map(|c| c.path));
             return Ok(());
         };
+        if self.reports_owed {
+            if let Err(e) = self.report_unreported(config, &mut wh) {
+                warn!(error = %e, "cannot read the reports the ledger owes; the next batch tries again");
+            }
+        }
         let mut opts = IngestOptions::new(config.ingest);
         opts.follow_symlinks = false;
         opts.interrupt = Some(self.interrupt.clone());
@@ -409,9 +418,13 @@ impl Loader {
                 "finished_at": chrono::Utc::now().to_rfc3339(),
             });
             crate::testing::failpoint::hit("before_report");
-            self.postman.post(&config.report, &report);
+            let stored = self.postman.post(&config.report, &report);
             crate::testing::failpoint::hit("after_report");
-            if let Err(e) = wh.mark_reported(&ids) {
+            if !stored {
+                // Nothing is marked: the ledger keeps owing the report.
+                self.reports_owed = true;
+                warn!("the batch's report could not be stored in the outbox; the ledger owes it and the next batch queues it again");
+            } else if let Err(e) = wh.mark_reported(&ids) {
                 warn!(error = %e, "cannot record that the batch's report is queued; the next start queues it again");
             }
         }

@@ -57,7 +57,8 @@ impl Loader {
     }
 
     /// Queues one report for the arrivals the ledger says were committed but never reported
-    /// (a crash or a warehouse error between the commit and the report).
+    /// (a crash or a warehouse error between the commit and the report, or an outbox that
+    /// could not be written); they are marked only once the report is on disk.
     pub(super) fn report_unreported(
         &mut self,
         config: &Config,
@@ -72,8 +73,15 @@ impl Loader {
             rows.into_iter().map(outcome_from_ledger).collect();
         let report = BatchReport::new(outcomes, wh.count_outlier_weeks().ok());
         info!(summary = %report.subject(), files = ids.len(), "reporting files committed before a restart");
-        self.postman.post(&config.report, &report);
-        wh.mark_reported(&ids)?;
+        self.reports_owed = !self.postman.post(&config.report, &report);
+        if self.reports_owed {
+            warn!(
+                files = ids.len(),
+                "the owed report could not be stored in the outbox; the next batch tries again"
+            );
+        } else {
+            wh.mark_reported(&ids)?;
+        }
         Ok(())
     }
 }

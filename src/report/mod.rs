@@ -113,6 +113,14 @@ impl BatchReport {
         format!("{files}: {} — {tail}", parts.join(", "))
     }
 
+    /// How many messages this report becomes under `mode`.
+    pub fn message_count(&self, mode: ReportMode) -> usize {
+        match mode {
+            ReportMode::PerBatch => 1,
+            ReportMode::PerFile => self.files.len(),
+        }
+    }
+
     /// The messages this report becomes under `mode`.
     pub fn render(&self, mode: ReportMode) -> Vec<Rendered> {
         match mode {
@@ -300,6 +308,8 @@ mod tests {
             ]
         );
         assert_eq!(r.render(ReportMode::PerBatch).len(), 1);
+        assert_eq!(r.message_count(ReportMode::PerFile), per_file.len());
+        assert_eq!(r.message_count(ReportMode::PerBatch), 1);
     }
 
     #[test]

@@ -146,9 +146,13 @@ pub struct Postman {
 impl Postman {
     /// Renders, stores and hands on a report. Never fails the caller: a report that cannot
     /// even be stored is logged in full instead.
-    pub fn post(&self, cfg: &ReportConfig, report: &crate::report::BatchReport) {
-        post(cfg, &Outbox::new(&cfg.outbox), report);
+    /// Stores the batch's report in the outbox and wakes the sender. True when every message
+    /// of it is on disk; false when one could not be stored (a full disk, an outbox that cannot
+    /// be written), so that the caller keeps the report owed and tries again later.
+    pub fn post(&self, cfg: &ReportConfig, report: &crate::report::BatchReport) -> bool {
+        let stored = post(cfg, &Outbox::new(&cfg.outbox), report);
         self.wake.notify_one();
+        stored == report.message_count(cfg.mode)
     }
 
     /// Stores and hands on one message that is not a batch report (a freshness alert).

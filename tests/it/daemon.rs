@@ -1490,3 +1490,34 @@ fn a_quiet_supplier_is_alerted_once_and_cleared_once() {
         "{subjects:?}"
     );
 }
+
+/// Issue 19, item 3: a report that cannot be stored in the outbox (here the outbox's path is
+/// taken by a file; a full disk refuses it the same way) is not marked reported: the ledger
+/// keeps owing it, and once the outbox can be written the next batch queues it first. No
+/// report is lost and none is sent twice.
+#[test]
+fn a_report_the_outbox_refused_is_queued_by_the_next_batch() {
+    let env = Env::new();
+    env.write("outbox", "not a folder");
+    let d = Daemon::start(&env);
+    drop_file(&env, "a.jsonl", votes(1, 5));
+    d.wait_log("the batch's report could not be stored in the outbox", WAIT);
+    assert!(eml_texts(&env).is_empty());
+    fs::remove_file(env.path("outbox")).unwrap();
+    drop_file(&env, "b.jsonl", votes(10, 5));
+    assert!(
+        wait_until(WAIT, || eml_texts(&env).len() == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    let texts = eml_texts(&env);
+    for name in ["a.jsonl", "b.jsonl"] {
+        let n = texts.iter().filter(|t| t.contains(name)).count();
+        assert_eq!(n, 1, "{name} is in {n} reports: {texts:?}");
+    }
+    assert_eq!(
+        env.rows("SELECT report_queued::VARCHAR FROM blog_analysis.ingested_files ORDER BY id"),
+        vec![vec!["true"], vec!["true"]]
+    );
+}
