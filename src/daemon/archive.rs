@@ -134,8 +134,9 @@ pub fn write_reason(archived: &Path, text: &str) -> io::Result<PathBuf> {
 }
 
 /// Moves a claimed file to the destination the ledger recorded (creating its folder), never
-/// replacing anything: when that name was taken meanwhile, the first free suffixed name.
-/// Removes the claim's folder. Returns where the file went.
+/// replacing anything: when that name was taken meanwhile, the first free suffixed name. On
+/// another file system the file is copied and synced before the claim is removed. Removes the
+/// claim's folder. Returns where the file went.
 pub fn finish_claim(claimed: &Path, recorded: &Path) -> io::Result<PathBuf> {
     let dir = recorded.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
@@ -144,13 +145,15 @@ pub fn finish_claim(claimed: &Path, recorded: &Path) -> io::Result<PathBuf> {
         .ok_or_else(|| io::Error::other("no file name"))?
         .to_string_lossy()
         .into_owned();
-    let placed = if rename_noreplace(claimed, recorded).is_ok() {
-        recorded.to_path_buf()
-    } else {
-        at_free_name(
+    let placed = match rename_noreplace(claimed, recorded) {
+        Ok(()) => recorded.to_path_buf(),
+        // processed/ or failed/ on another file system: copied, synced, linked to a free name
+        // there, and only then removed from work/.
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(claimed, dir, &name)?,
+        Err(_) => at_free_name(
             |n| dir.join(suffixed(&name, n)),
             |target| rename_noreplace(claimed, target),
-        )?
+        )?,
     };
     sync_dir(dir);
     if let Some(folder) = claimed.parent() {

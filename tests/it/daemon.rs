@@ -1521,3 +1521,62 @@ fn a_report_the_outbox_refused_is_queued_by_the_next_batch() {
         vec![vec!["true"], vec!["true"]]
     );
 }
+
+/// Issue 19, item 4: `processed/` and `failed/` on another file system than `work/` (a tmpfs,
+/// `/dev/shm`): a claimed file cannot be renamed there, so it is copied, synced and only then
+/// removed from `work/`; both outcomes reach their folder and the ledger says where.
+#[test]
+fn archives_on_another_file_system_are_copied_and_the_claim_removed() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    let other = tempfile::tempdir_in("/dev/shm").expect("a folder in /dev/shm");
+    let dev = |p: &Path| fs::metadata(p).unwrap().dev();
+    assert_ne!(
+        dev(other.path()),
+        dev(env.dir.path()),
+        "this test needs /dev/shm on a file system of its own (a tmpfs)"
+    );
+    let (processed, failed) = (other.path().join("processed"), other.path().join("failed"));
+    env.write(
+        "votewatch.toml",
+        format!(
+            "{CONFIG}[paths]\nprocessed = \"{}\"\nfailed = \"{}\"\n",
+            processed.display(),
+            failed.display()
+        ),
+    );
+    let d = Daemon::start(&env);
+    drop_file(&env, "good.jsonl", votes(1, 5));
+    drop_file(&env, "bad.jsonl", "nonsense\nmore nonsense\n");
+    assert!(
+        wait_until(WAIT, || names(&processed) == ["good.jsonl"]
+            && names(&failed).contains(&"bad.jsonl".to_string())),
+        "{}",
+        d.log()
+    );
+    assert!(
+        wait_until(WAIT, || claims(&env).is_empty()),
+        "{:?}",
+        claims(&env)
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(
+        fs::read_to_string(processed.join("good.jsonl")).unwrap(),
+        votes(1, 5)
+    );
+    let recorded = env
+        .rows("SELECT file_name, archived_to FROM blog_analysis.ingested_files ORDER BY file_name");
+    assert_eq!(
+        recorded,
+        vec![
+            vec![
+                "bad.jsonl".to_string(),
+                failed.join("bad.jsonl").display().to_string()
+            ],
+            vec![
+                "good.jsonl".to_string(),
+                processed.join("good.jsonl").display().to_string()
+            ],
+        ]
+    );
+}
