@@ -292,7 +292,7 @@ pub struct DuckLakeConfig {
     pub password_credential: String,
     /// The lake's data: a folder (shared by every host) or `s3://bucket/prefix/`.
     pub data_path: String,
-    /// This host's name in the ledger (`host_id`); empty: the host name.
+    /// This landing host's name in the ledger (`host_id`); required on a lake.
     pub host_id: String,
     /// How long a load waits for the lake's write lock before it gives up (and is retried).
     pub lock_timeout_secs: u64,
@@ -504,6 +504,9 @@ impl Config {
             if d.data_path.trim().is_empty() {
                 return Err("warehouse.ducklake.data_path must name the lake's data folder or s3:// prefix when warehouse.kind = \"ducklake\"".into());
             }
+            if d.host_id.trim().is_empty() {
+                return Err("warehouse.ducklake.host_id must name this landing host, the same across restarts and redeployments (recovery and owed reports follow the ledger rows of this host_id; the machine's host name changes with a new container), when warehouse.kind = \"ducklake\"".into());
+            }
             if !(1..=86_400).contains(&d.lock_timeout_secs) {
                 return Err(
                     "warehouse.ducklake.lock_timeout_secs must be between 1 and 86400".into(),
@@ -694,6 +697,20 @@ mod tests {
         assert!(err.contains("max_reject_share"), "{err}");
         let err = Config::parse("[ingest]\nmax_reject_shar = 0.5\n").unwrap_err();
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    /// Issue 19: on a lake the landing host names itself; the machine's host name (a new one
+    /// with every container) would orphan its claims and owed reports in the ledger.
+    #[test]
+    fn a_lake_needs_an_explicit_host_id() {
+        let lake = "[warehouse]\nkind = \"ducklake\"\n[warehouse.ducklake]\n\
+                    catalog = \"host=db\"\ndata_path = \"/lake/\"\n";
+        let err = Config::parse(lake).unwrap_err();
+        assert!(err.contains("warehouse.ducklake.host_id"), "{err}");
+        let named = Config::parse(&format!("{lake}host_id = \"landing-1\"\n")).unwrap();
+        assert_eq!(named.warehouse.ducklake.host_id, "landing-1");
+        // A DuckDB file needs none.
+        assert!(Config::parse("[warehouse]\npath = \"w.db\"\n").is_ok());
     }
 
     #[test]

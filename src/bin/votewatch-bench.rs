@@ -682,6 +682,7 @@ mod lake {
                 extension_repository: repo.display().to_string(),
                 extension_directory: dir.join("extensions"),
                 temp_directory: dir.join("lake.tmp"),
+                host_id: "bench".into(),
                 ..DuckLakeConfig::default()
             },
             ..WarehouseConfig::default()
@@ -817,7 +818,7 @@ mod lake {
             std::fs::write(
                 &path,
                 format!(
-                    "[warehouse]\nkind = \"ducklake\"\n[warehouse.ducklake]\ncatalog = \"{}\"\ndata_path = \"{}\"\nextension_repository = \"{}\"\nextension_directory = \"{}\"\ntemp_directory = \"{}\"\n",
+                    "[warehouse]\nkind = \"ducklake\"\n[warehouse.ducklake]\ncatalog = \"{}\"\ndata_path = \"{}\"\nextension_repository = \"{}\"\nextension_directory = \"{}\"\ntemp_directory = \"{}\"\nhost_id = \"{name}\"\n",
                     d.catalog,
                     d.data_path,
                     d.extension_repository,

@@ -69,6 +69,12 @@ pub fn lake_config(pg: &Postgres, data: &Path, extra: &str) -> String {
 
 /// The same with any data path (an `s3://` one).
 pub fn lake_config_at(pg: &Postgres, data_path: &str, extra: &str) -> String {
+    // A lake needs this host's name; tests that run several hosts name them.
+    let host = if extra.contains("host_id") {
+        ""
+    } else {
+        "host_id = \"test-host\"\n"
+    };
     format!(
         r#"
 [warehouse]
@@ -77,7 +83,7 @@ kind = "ducklake"
 catalog = "{}"
 data_path = "{data_path}"
 extension_repository = "{}"
-{extra}
+{host}{extra}
 [daemon]
 settle_ms = 100
 rescan_secs = 1
