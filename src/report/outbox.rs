@@ -173,18 +173,32 @@ pub(crate) fn check_own_entry(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Claims an outbox entry for sending: renames it to a hidden name of this process, so that
-/// another sender (a second process) cannot deliver it too. `None` when someone else took it.
-pub(crate) fn claim_entry(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?.to_string_lossy().into_owned();
-    let claimed = path.with_file_name(format!(".sending-{}-{name}", std::process::id()));
-    crate::files::rename_noreplace(path, &claimed)
-        .ok()
-        .map(|()| claimed)
+/// An outbox entry taken for sending: renamed to a hidden name (`.sending-<pid>-NAME`) while
+/// this sender holds an exclusive `flock` on it, taken before the rename. The lock, not the
+/// pid in the name, says that a sender is at work on it: the kernel drops it when the sender
+/// ends however it ends, whatever pid comes next (a pid reused, a daemon that is PID 1 in a
+/// container).
+pub(crate) struct Claim {
+    pub(crate) path: PathBuf,
+    _lock: File,
 }
 
-/// Puts back entries whose sender died while holding them (`.sending-<pid>-NAME` of a process
-/// that no longer runs), so that they are sent.
+/// Claims an outbox entry for sending, so that another sender (a second process) cannot
+/// deliver it too. `None` when someone else took it.
+pub(crate) fn claim_entry(path: &Path) -> Option<Claim> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let lock = File::open(path).ok()?;
+    lock.try_lock().ok()?;
+    let claimed = path.with_file_name(format!(".sending-{}-{name}", std::process::id()));
+    crate::files::rename_noreplace(path, &claimed).ok()?;
+    Some(Claim {
+        path: claimed,
+        _lock: lock,
+    })
+}
+
+/// Puts back entries whose sender ended while holding them (a `.sending-*` entry that no one
+/// holds the lock of), so that they are sent.
 pub(crate) fn release_orphans(outbox: &Outbox) {
     let Ok(dir) = fs::read_dir(outbox.dir()) else {
         return;
@@ -194,13 +208,15 @@ pub(crate) fn release_orphans(outbox: &Outbox) {
         let Some(rest) = name.strip_prefix(".sending-") else {
             continue;
         };
-        let Some((pid, original)) = rest.split_once('-') else {
+        let Some((_pid, original)) = rest.split_once('-') else {
             continue;
         };
-        let alive = pid
-            .parse::<u32>()
-            .is_ok_and(|p| p == std::process::id() || Path::new(&format!("/proc/{p}")).exists());
-        if !alive {
+        let Ok(held) = File::open(e.path()) else {
+            continue;
+        };
+        // Free: its sender is gone. Put back while holding the lock, so that no other
+        // release or claim acts on it at the same time.
+        if held.try_lock().is_ok() {
             let _ = crate::files::rename_noreplace(&e.path(), &outbox.dir().join(original));
         }
     }

@@ -62,9 +62,10 @@ pub async fn deliver_pending(
             continue;
         }
         // Taken first, so that no other sender delivers it too; gone means taken.
-        let Some(claimed) = claim_entry(&path) else {
+        let Some(claim) = claim_entry(&path) else {
             continue;
         };
+        let claimed = claim.path.clone();
         let (entry, envelope) = match load_entry(&claimed) {
             Ok(v) => v,
             Err(e) => {
@@ -425,6 +426,42 @@ mod tests {
     }
 
     /// A sender that died holding an entry does not lose it: the next pass puts it back.
+    #[test]
+    fn an_entry_left_by_a_sender_that_ended_is_sent_whatever_its_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = file_config(dir.path());
+        let outbox = queue(&cfg, 1);
+        let entry = outbox.pending().remove(0);
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        // A live pid (this process's, or PID 1, as after a restart in a container): the pid
+        // says nothing; no one holds the entry's lock, so its sender is gone.
+        for pid in [std::process::id(), 1] {
+            fs::rename(
+                outbox.pending().remove(0),
+                entry.with_file_name(format!(".sending-{pid}-{name}")),
+            )
+            .unwrap();
+            assert!(outbox.is_empty());
+            release_orphans(&outbox);
+            assert_eq!(outbox.pending(), std::slice::from_ref(&entry), "pid {pid}");
+        }
+        assert_eq!(deliver_once(&cfg, &outbox).sent, 1);
+    }
+
+    /// An entry a sender holds (its lock taken) is neither put back nor sent by another.
+    #[test]
+    fn an_entry_a_sender_holds_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = file_config(dir.path());
+        let outbox = queue(&cfg, 1);
+        let claim = claim_entry(&outbox.pending().remove(0)).expect("claimed");
+        assert!(outbox.is_empty());
+        assert_eq!(deliver_once(&cfg, &outbox).sent, 0);
+        assert!(claim.path.exists());
+        drop(claim);
+        assert_eq!(deliver_once(&cfg, &outbox).sent, 1);
+    }
+
     #[test]
     fn an_entry_held_by_a_dead_sender_is_sent() {
         let dir = tempfile::tempdir().unwrap();
