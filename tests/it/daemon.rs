@@ -465,11 +465,7 @@ fn the_same_name_re_sent_while_its_predecessor_loads_is_loaded_too() {
 fn a_kill_between_commit_and_move_is_finished_where_the_ledger_says() {
     let env = Env::new();
     drop_file(&env, "a.jsonl", votes(1, 10));
-    let d = Daemon::start_with(
-        &env,
-        &[(votewatch::testing::failpoint::ENV, "before_archive")],
-    );
-    assert!(d.wait_exit(WAIT).is_some(), "no crash");
+    crash_at(&env, "before_archive");
     let recorded = env.rows("SELECT archived_to FROM blog_analysis.ingested_files");
     let want = env.path("processed/a.jsonl");
     assert!(
@@ -646,30 +642,39 @@ pub fn eml_subjects(env: &Env) -> Vec<String> {
 fn a_crash_between_commit_and_report_is_reported_at_the_restart() {
     let env = Env::new();
     drop_file(&env, "late.jsonl", votes(1, 4));
-    let d = Daemon::start_with(
-        &env,
-        &[(votewatch::testing::failpoint::ENV, "before_report")],
-    );
-    assert!(d.wait_exit(WAIT).is_some(), "no crash");
+    crash_at(&env, "before_report");
     assert_eq!(processed(&env), ["late.jsonl"]);
     assert!(eml_subjects(&env).is_empty());
-    let d = Daemon::start(&env);
+    restart_reports_once(&env, "votewatch: late.jsonl — loaded");
+}
+
+/// Starts the daemon with failpoint `point` armed and waits for the crash there.
+fn crash_at(env: &Env, point: &str) {
+    let d = Daemon::start_with(env, &[(votewatch::testing::failpoint::ENV, point)]);
+    assert!(d.wait_exit(WAIT).is_some(), "no crash at {point}");
+}
+
+/// Restarts the daemon after a crash that left a report owed: the restart queues it, it is
+/// delivered (the one `.eml`, with `subject`) and the ledger records it; another restart owes
+/// nothing (nothing sent, nothing waiting).
+fn restart_reports_once(env: &Env, subject: &str) {
+    let d = Daemon::start(env);
+    d.wait_log("reporting files committed before a restart", WAIT);
     assert!(
-        wait_until(WAIT, || eml_subjects(&env).len() == 1),
+        wait_until(WAIT, || names(&env.path("outbox")).is_empty()
+            && !eml_subjects(env).is_empty()),
         "{}",
         d.log()
     );
     assert_eq!(d.stop().0, 0);
-    let subjects = eml_subjects(&env);
-    assert!(subjects[0].contains("late.jsonl"), "{subjects:?}");
+    assert_eq!(eml_subjects(env), [subject]);
     assert_eq!(
         env.rows("SELECT report_queued::VARCHAR FROM blog_analysis.ingested_files"),
         vec![vec!["true"]]
     );
-    // Reported once: another restart owes nothing (nothing sent, nothing waiting).
-    let d = Daemon::start(&env);
+    let d = Daemon::start(env);
     assert_eq!(d.stop().0, 0);
-    assert_eq!(eml_subjects(&env).len(), 1);
+    assert_eq!(eml_subjects(env), [subject]);
     assert!(names(&env.path("outbox")).is_empty());
 }
 
@@ -722,26 +727,9 @@ fn sigterm_in_the_first_moments_after_start_exits_cleanly() {
 fn a_crash_after_the_report_was_queued_still_delivers_it_once() {
     let env = Env::new();
     drop_file(&env, "late.jsonl", votes(1, 4));
-    let d = Daemon::start_with(
-        &env,
-        &[(votewatch::testing::failpoint::ENV, "after_report")],
-    );
-    assert!(d.wait_exit(WAIT).is_some(), "no crash");
+    crash_at(&env, "after_report");
     assert_eq!(processed(&env), ["late.jsonl"]);
-    let d = Daemon::start(&env);
-    d.wait_log("reporting files committed before a restart", WAIT);
-    assert!(
-        wait_until(WAIT, || names(&env.path("outbox")).is_empty()
-            && !eml_subjects(&env).is_empty()),
-        "{}",
-        d.log()
-    );
-    assert_eq!(d.stop().0, 0);
-    assert_eq!(eml_subjects(&env), ["votewatch: late.jsonl — loaded"]);
-    assert_eq!(
-        env.rows("SELECT report_queued::VARCHAR FROM blog_analysis.ingested_files"),
-        vec![vec!["true"]]
-    );
+    restart_reports_once(&env, "votewatch: late.jsonl — loaded");
 }
 
 /// Issue 8, defect 2: in a burst, with a rescan every second, a file waiting in a batch may
