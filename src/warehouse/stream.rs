@@ -221,42 +221,30 @@ impl Drop for ParquetStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use duckdb::arrow::array::{
-        ArrayRef, Int16Array, Int32Array, Int64Array, TimestampMicrosecondArray,
-    };
-    use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use duckdb::arrow::array::{ArrayRef, Int64Array};
     use std::sync::Arc;
 
-    /// `n` votes from Id `first`, every third without a user, as the loader hands them over.
+    /// `n` votes from Id `first`, every third without a user, as the loader hands them over
+    /// (the dataset's own builders and table columns, file id 9).
     fn batch(first: i64, n: usize) -> RecordBatch {
-        let ids: Vec<i64> = (first..first + n as i64).collect();
-        let schema = Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("post_id", DataType::Int64, false),
-            Field::new("vote_type_id", DataType::Int16, false),
-            Field::new("user_id", DataType::Int64, true),
-            Field::new("bounty_amount", DataType::Int32, true),
-            Field::new(
-                "creation_date",
-                DataType::Timestamp(TimeUnit::Microsecond, None),
-                false,
-            ),
-            Field::new("file_id", DataType::Int64, false),
-        ]);
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(ids.clone())),
-            Arc::new(Int64Array::from_iter_values(ids.iter().map(|i| i % 7))),
-            Arc::new(Int16Array::from_iter_values(ids.iter().map(|_| 2))),
-            Arc::new(Int64Array::from_iter(
-                ids.iter().map(|i| (i % 3 != 0).then_some(*i * 10)),
-            )),
-            Arc::new(Int32Array::from_iter(ids.iter().map(|_| None::<i32>))),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(
-                ids.iter().map(|i| 1_600_000_000_000_000 + i * 1_000_000),
-            )),
-            Arc::new(Int64Array::from_value(9, n)),
-        ];
-        RecordBatch::try_new(Arc::new(schema), columns).unwrap()
+        use crate::datasets::votes::arrow::{as_votes_batch, parsed_schema, VoteBuilders};
+        use crate::datasets::votes::Vote;
+        let mut votes = VoteBuilders::with_capacity(n);
+        for id in first..first + n as i64 {
+            votes.append(&Vote {
+                id,
+                post_id: id % 7,
+                vote_type_id: 2,
+                user_id: (id % 3 != 0).then_some(id * 10),
+                bounty_amount: None,
+                creation_date: 1_600_000_000_000_000 + id * 1_000_000,
+            });
+        }
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(
+            (0..n as i64).map(|i| first + i),
+        ))];
+        columns.extend(votes.finish());
+        as_votes_batch(&RecordBatch::try_new(parsed_schema(), columns).unwrap(), 9)
     }
 
     #[test]
