@@ -4,7 +4,7 @@
 
 use tracing::{error, warn};
 
-use super::claim::ATTEMPTS;
+use super::claim::{ATTEMPTS, LAST_ERROR};
 use crate::config::Config;
 use crate::model::{FileOutcome, Status};
 use crate::report::BatchReport;
@@ -158,6 +158,7 @@ pub fn finish_claim(claimed: &Path, recorded: &Path) -> io::Result<PathBuf> {
     sync_dir(dir);
     if let Some(folder) = claimed.parent() {
         let _ = fs::remove_file(folder.join(ATTEMPTS));
+        let _ = fs::remove_file(folder.join(LAST_ERROR));
         let _ = fs::remove_dir(folder);
         if let Some(work) = folder.parent() {
             sync_dir(work);

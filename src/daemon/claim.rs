@@ -13,6 +13,12 @@ use crate::files::{rename_noreplace, sync_dir};
 /// hidden name: never a supplier's (hidden names are not taken from landing/).
 pub(super) const ATTEMPTS: &str = ".attempts";
 
+/// The name, in a claim's folder, of the error of the claimed file's last failed load.
+pub(super) const LAST_ERROR: &str = ".last-error";
+
+/// The most of an error kept for the reason a file is set aside.
+const LAST_ERROR_MAX: usize = 2000;
+
 /// Claims a file for loading: moves `src` (the entry itself, a symlink is not followed) into
 /// a new folder of its own under `work_dir`, keeping its name, by an atomic rename that
 /// cannot overwrite anything. From then on the file's path is one votewatch chose: a
@@ -67,6 +73,21 @@ pub fn end_attempt(claimed: &Path) {
     if let Ok(file) = attempts_file(claimed) {
         let _ = write_attempts(&file, read_attempts(&file).saturating_sub(1));
     }
+}
+
+/// Keeps the error of a load that failed (durably enough: it only words the reason if the
+/// file is set aside later).
+pub fn note_error(claimed: &Path, error: &str) {
+    if let Some(folder) = claimed.parent() {
+        let cut = crate::text::truncate(error, LAST_ERROR_MAX);
+        let _ = fs::write(folder.join(LAST_ERROR), cut);
+    }
+}
+
+/// The error of the claimed file's last failed load, if one was noted.
+pub fn last_error(claimed: &Path) -> Option<String> {
+    let text = fs::read_to_string(claimed.parent()?.join(LAST_ERROR)).ok()?;
+    Some(text).filter(|t| !t.is_empty())
 }
 
 fn attempts_file(claimed: &Path) -> io::Result<PathBuf> {

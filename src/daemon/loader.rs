@@ -226,8 +226,9 @@ impl Loader {
         let mut last_reminder = Duration::ZERO;
         let mut delay;
         loop {
-            match Warehouse::open(&config.warehouse) {
+            match Warehouse::open_watched(&config.warehouse, &self.interrupt) {
                 Ok(wh) => {
+                    self.interrupt.done_waiting();
                     if !waited.is_zero() {
                         info!(
                             waited_ms = waited.as_millis() as u64,
@@ -237,13 +238,17 @@ impl Loader {
                     }
                     return Ok(Some(wh));
                 }
-                Err(e) if e.is_locked() || e.is_unavailable() => {
+                Err(e) if e.is_stopped() => return Ok(None),
+                Err(e) if e.is_locked() || e.is_environment() => {
                     delay = delays.next().unwrap_or(config.daemon.max_backoff());
                     let what = if e.is_locked() {
                         "warehouse busy (held by another process)"
-                    } else {
+                    } else if e.is_unavailable() {
                         "warehouse unavailable (the lake's catalog cannot be reached or locked)"
+                    } else {
+                        "warehouse unusable (it refuses to open or be written)"
                     };
+                    self.waiting_on(&e, what);
                     if waited.is_zero() {
                         warn!(warehouse = %e.path.display(), error = %e.source, "{what}; waiting");
                     } else if waited - last_reminder >= Duration::from_secs(60) {
@@ -265,6 +270,19 @@ impl Loader {
             }
             waited += delay;
         }
+    }
+
+    /// Says on `/healthz` and `/status` what the loader waits for: a warehouse another process
+    /// holds or whose write lock another host holds is a healthy wait; one that cannot be
+    /// opened or written is not (503).
+    fn waiting_on(&self, e: &crate::warehouse::WarehouseError, what: &str) {
+        let healthy = e.is_locked() || e.is_lock_wait();
+        let first = e.to_string();
+        let first = first.lines().next().unwrap_or_default();
+        self.interrupt.wait_for(
+            &format!("{what}: {}", crate::text::truncate(first, 300)),
+            healthy,
+        );
     }
 
     /// Waits `delay`, beating (waiting is not being stuck), in small steps that see a stop.
@@ -307,8 +325,8 @@ impl Loader {
             })
             .chain(files)
             .collect();
-        // Between two tries of a file on a lake that failed: doubles up to max_backoff.
-        let mut lake_retries =
+        // Between two tries after a load failed in the warehouse: doubles up to max_backoff.
+        let mut retries =
             crate::retry::doubling(Duration::from_millis(100), config.daemon.max_backoff());
         while let Some(Claimed { path, seen_at }) = queue.pop_front() {
             if self.interrupt.stop_requested() {
@@ -321,15 +339,18 @@ impl Loader {
                 0
             });
             let result = if attempts >= config.daemon.max_load_attempts {
-                crate::pipeline::load::record_failed(
-                    &mut wh,
-                    &path,
-                    &opts,
-                    format!(
+                let reason = match claim::last_error(&path) {
+                    Some(error) => format!(
+                        "set aside: its load failed {attempts} times \
+                         (daemon.max_load_attempts), so it is not tried again; the last \
+                         failure: {error}"
+                    ),
+                    None => format!(
                         "set aside: its load was cut short {attempts} times (the process \
                          crashed during it), so it is not tried again"
                     ),
-                )
+                };
+                crate::pipeline::load::record_failed(&mut wh, &path, &opts, reason)
             } else {
                 ingest_file(&mut wh, &path, &opts)
             };
@@ -369,29 +390,48 @@ impl Loader {
                     self.claimed.push(path);
                     break;
                 }
-                Err(IngestError::Warehouse(e)) if wh.is_lake() => {
-                    // A lake fails while its catalog's server is down or restarting: nothing
-                    // of the file was committed; reopen the lake (waiting while it is
-                    // unreachable) and load the file again.
+                Err(IngestError::Warehouse(e)) if e.is_stopped() => {
                     claim::end_attempt(&path);
-                    let lake_retry = lake_retries.next().unwrap_or(config.daemon.max_backoff());
-                    warn!(file = %crate::text::path(&path), error = %e, retry_ms = lake_retry.as_millis() as u64, "the lake failed during the load; the file is loaded again");
-                    queue.push_front(Claimed { path, seen_at });
-                    if !self.pause(lake_retry) {
-                        break;
-                    }
-                    match self.open_warehouse(config)? {
-                        Some(w) => wh = w,
-                        None => break,
-                    }
+                    info!(file = %crate::text::path(&path), "stopped while waiting for the lake's write lock; the claimed file is loaded at the next start");
+                    self.claimed.push(path);
+                    break;
                 }
                 Err(IngestError::Warehouse(e)) => {
-                    // Not this file's fault, and not something to retry in a loop: stop, and
-                    // let systemd restart us. Nothing of the file was committed, and the
-                    // attempt does not count against the file.
-                    claim::end_attempt(&path);
-                    error!(file = %crate::text::path(&path), error = %e, "warehouse error; stopping");
-                    return Err(e.into());
+                    // Nothing of the file was committed. When the warehouse itself is at
+                    // fault (its disk, its catalog, another host's overlapping commit) the
+                    // attempt does not count and the file goes first again once it is usable;
+                    // otherwise the file's attempt counts and the others go first, so that one
+                    // file can never hold up the rest, and after max_load_attempts it is set
+                    // aside with this error.
+                    let warehouse_fault = e.is_environment() || e.is_conflict() || e.is_locked();
+                    let retry = retries.next().unwrap_or(config.daemon.max_backoff());
+                    if warehouse_fault {
+                        claim::end_attempt(&path);
+                        self.waiting_on(&e, "warehouse unusable (a load failed)");
+                        warn!(file = %crate::text::path(&path), error = %e, retry_ms = retry.as_millis() as u64, "the warehouse failed during the load; waiting, then loading the file again");
+                        queue.push_front(Claimed { path, seen_at });
+                    } else {
+                        claim::note_error(&path, &e.to_string());
+                        warn!(file = %crate::text::path(&path), error = %e, attempt = attempts + 1, max_load_attempts = config.daemon.max_load_attempts, "the load failed in the warehouse; the file is tried again after the others");
+                        queue.push_back(Claimed { path, seen_at });
+                    }
+                    // A failed statement may leave the connection unusable: reopen (waiting
+                    // while the warehouse cannot be opened).
+                    if !self.pause(retry) {
+                        break;
+                    }
+                    // Closed before it is opened again: one DuckDB file, one instance.
+                    drop(wh);
+                    match self.open_warehouse(config)? {
+                        Some(w) => wh = w,
+                        None => {
+                            // Stopped: the rest stays claimed; the ledger owes the report of
+                            // what was committed, and the next start sends it.
+                            self.claimed.extend(queue.into_iter().map(|c| c.path));
+                            self.reports_owed = true;
+                            return Ok(());
+                        }
+                    }
                 }
             }
         }

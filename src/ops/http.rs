@@ -37,6 +37,7 @@ pub async fn serve(
 fn router(metrics: Arc<Metrics>, alive: Interrupt) -> Router {
     let m = metrics.clone();
     let s = metrics;
+    let waits = alive.clone();
     Router::new()
         .route(
             "/metrics",
@@ -56,21 +57,69 @@ fn router(metrics: Arc<Metrics>, alive: Interrupt) -> Router {
         .route(
             "/healthz",
             get(move || {
-                let ok = alive.alive_within(ALIVE_WITHIN);
-                async move {
-                    if ok {
-                        (StatusCode::OK, "ok\n").into_response()
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "the loop is stuck\n").into_response()
-                    }
-                }
+                let (status, body) = health(&alive);
+                async move { (status, body).into_response() }
             }),
         )
         .route(
             "/status",
             get(move || {
-                let doc = s.status();
+                let mut doc = s.status();
+                doc["waiting"] = match waits.waiting() {
+                    Some(w) => serde_json::json!({
+                        "for": w.what,
+                        "since": w.since.to_rfc3339(),
+                        "healthy": w.healthy,
+                    }),
+                    None => serde_json::Value::Null,
+                };
                 async move { Json(doc) }
             }),
         )
+}
+
+/// `/healthz`: 503 when the loop has not beaten for [`ALIVE_WITHIN`] or waits on a warehouse
+/// that cannot be used; 200 otherwise, saying what it waits for when it waits (another
+/// process's or host's lock).
+fn health(alive: &Interrupt) -> (StatusCode, String) {
+    if !alive.alive_within(ALIVE_WITHIN) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the loop is stuck\n".into(),
+        );
+    }
+    match alive.waiting() {
+        Some(w) if !w.healthy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {}\n", w.describe()),
+        ),
+        Some(w) => (StatusCode::OK, format!("ok: {}\n", w.describe())),
+        None => (StatusCode::OK, "ok\n".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_says_what_the_loader_waits_for() {
+        let alive = Interrupt::default();
+        alive.beat();
+        assert_eq!(health(&alive), (StatusCode::OK, "ok\n".to_string()));
+        alive.wait_for("waiting for the lake's write lock", true);
+        let (code, body) = health(&alive);
+        assert_eq!(code, StatusCode::OK);
+        assert!(
+            body.starts_with("ok: waiting for the lake's write lock since "),
+            "{body}"
+        );
+        alive.wait_for("warehouse unusable: IO Error: disk full", false);
+        let (code, body) = health(&alive);
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            body.starts_with("unhealthy: warehouse unusable: IO Error"),
+            "{body}"
+        );
+    }
 }

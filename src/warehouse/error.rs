@@ -15,17 +15,32 @@ pub struct WarehouseError {
     pub source: duckdb::Error,
 }
 
+/// The type of a DuckDB error, as DuckDB names it (its `ExceptionType`), or `None` for an
+/// error of votewatch's own. duckdb-rs keeps only the message of a failed statement (its
+/// numeric error type is lost on that path), and DuckDB begins every message with the type's
+/// name and " Error: " — so the type is read there, and only there: text further on (a file
+/// name, a quoted value) never decides how a failure is treated.
+pub fn duckdb_error_type(e: &duckdb::Error) -> Option<&str> {
+    let duckdb::Error::DuckDBFailure(_, Some(message)) = e else {
+        return None;
+    };
+    let (kind, _) = message.split_once(" Error: ")?;
+    // Type names are short words ("IO", "Out of Memory", "TransactionContext").
+    let plausible = kind.len() <= 32
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '_');
+    plausible.then_some(kind)
+}
+
 impl WarehouseError {
+    fn error_type(&self) -> Option<&str> {
+        duckdb_error_type(&self.source)
+    }
+
     /// True when DuckDB could not stay within its memory limit for this work.
     pub fn is_out_of_memory(&self) -> bool {
-        let text = self.source.to_string();
-        [
-            "Out of Memory Error",
-            "could not allocate block",
-            "failed to pin block",
-        ]
-        .iter()
-        .any(|m| text.contains(m))
+        self.error_type() == Some("Out of Memory")
     }
 
     /// DuckLake refused the commit because another transaction overlapped it: nothing of it
@@ -37,13 +52,35 @@ impl WarehouseError {
     /// The lake could not be reached or locked (its catalog's server is down, or another
     /// host held the write lock past the timeout): worth waiting for, like a busy file.
     pub fn is_unavailable(&self) -> bool {
-        self.what == LAKE_UNREACHABLE || self.what == LAKE_LOCK_TIMEOUT
+        !self.is_stopped() && (self.what == LAKE_UNREACHABLE || self.what == LAKE_LOCK_TIMEOUT)
+    }
+
+    /// Another host held the lake's write lock for all of `lock_timeout_secs`.
+    pub fn is_lock_wait(&self) -> bool {
+        self.what == LAKE_LOCK_TIMEOUT
+            && matches!(&self.source, duckdb::Error::ToSqlConversionFailure(m) if m.to_string().starts_with(lake::LOCK_HELD))
+    }
+
+    /// A stop was requested while waiting for the lake's write lock: nothing was done.
+    pub fn is_stopped(&self) -> bool {
+        matches!(&self.source, duckdb::Error::ToSqlConversionFailure(m) if m.to_string() == LAKE_LOCK_STOPPED)
     }
 
     /// True when another process holds the DuckDB file (its lock), so a retry may succeed.
     pub fn is_locked(&self) -> bool {
-        let text = self.source.to_string();
-        text.contains("Could not set lock") || text.contains("Conflicting lock")
+        self.error_type() == Some("IO") && self.source.to_string().contains("Could not set lock")
+    }
+
+    /// The warehouse itself cannot be written, whatever the file: its disk (full, read-only,
+    /// failing), its permissions, a database DuckDB closed after a fatal error, the network
+    /// to a lake's catalog or storage. Waited out, never held against a file.
+    pub fn is_environment(&self) -> bool {
+        self.is_unavailable()
+            || (!self.is_locked()
+                && matches!(
+                    self.error_type(),
+                    Some("IO" | "FATAL" | "Permission" | "Connection" | "Network" | "HTTP")
+                ))
     }
 }
 
@@ -66,18 +103,23 @@ pub(super) fn message_error(message: String) -> duckdb::Error {
 }
 
 pub(super) fn conflicted(e: &duckdb::Error) -> bool {
-    e.to_string().contains("Transaction conflict")
+    duckdb_error_type(e) == Some("TransactionContext")
+        && e.to_string().contains("Transaction conflict")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// An error as DuckDB reports a failed statement.
     fn error(what: &'static str, message: &str) -> WarehouseError {
         WarehouseError {
             path: PathBuf::from("warehouse.db"),
             what,
-            source: message_error(message.to_string()),
+            source: duckdb::Error::DuckDBFailure(
+                duckdb::ffi::Error::new(duckdb::ffi::DuckDBError),
+                Some(message.to_string()),
+            ),
         }
     }
 
@@ -98,24 +140,68 @@ mod tests {
         );
         let lake_down = error(LAKE_UNREACHABLE, "connection refused");
         let lake_locked = error(LAKE_LOCK_TIMEOUT, "the lake's write lock is held");
-        let other = error(
+        let disk_full = error(
             "cannot commit the file",
-            "IO Error: No space left on device",
+            "IO Error: Could not write file \"warehouse.db.wal\": No space left on device",
         );
+        let invalidated = error(
+            "cannot stage votes",
+            "FATAL Error: Failed: database has been invalidated because of a previous fatal error",
+        );
+        // The file's own problem: the type is not one of the environment's, whatever the
+        // text after it says (here a quoted value naming other types).
+        let the_files = error(
+            "cannot commit the file",
+            "Conversion Error: Could not convert string 'IO Error: Out of Memory Error: Transaction conflict' to INT64",
+        );
+        let stopped = WarehouseError {
+            path: PathBuf::from("lake"),
+            what: LAKE_LOCK_TIMEOUT,
+            source: message_error(LAKE_LOCK_STOPPED.to_string()),
+        };
         let kinds = |e: &WarehouseError| {
             [
                 e.is_out_of_memory(),
                 e.is_conflict(),
                 e.is_locked(),
                 e.is_unavailable(),
+                e.is_environment(),
+                e.is_stopped(),
             ]
         };
-        assert_eq!(kinds(&oom), [true, false, false, false]);
-        assert_eq!(kinds(&conflict), [false, true, false, false]);
-        assert_eq!(kinds(&busy), [false, false, true, false]);
-        assert_eq!(kinds(&lake_down), [false, false, false, true]);
-        assert_eq!(kinds(&lake_locked), [false, false, false, true]);
-        assert_eq!(kinds(&other), [false, false, false, false]);
+        let f = false;
+        assert_eq!(kinds(&oom), [true, f, f, f, f, f]);
+        assert_eq!(kinds(&conflict), [f, true, f, f, f, f]);
+        assert_eq!(kinds(&busy), [f, f, true, f, f, f]);
+        assert_eq!(kinds(&lake_down), [f, f, f, true, true, f]);
+        assert_eq!(kinds(&lake_locked), [f, f, f, true, true, f]);
+        assert_eq!(kinds(&disk_full), [f, f, f, f, true, f]);
+        assert_eq!(kinds(&invalidated), [f, f, f, f, true, f]);
+        assert_eq!(kinds(&the_files), [f, f, f, f, f, f]);
+        assert_eq!(kinds(&stopped), [f, f, f, f, f, true]);
+    }
+
+    /// The type is what DuckDB puts first, and nothing else.
+    #[test]
+    fn the_error_type_is_the_messages_prefix() {
+        let typed = |m: &str| {
+            duckdb_error_type(&duckdb::Error::DuckDBFailure(
+                duckdb::ffi::Error::new(duckdb::ffi::DuckDBError),
+                Some(m.to_string()),
+            ))
+            .map(str::to_string)
+        };
+        assert_eq!(
+            typed("Out of Memory Error: x").as_deref(),
+            Some("Out of Memory")
+        );
+        assert_eq!(typed("IO Error: x").as_deref(), Some("IO"));
+        assert_eq!(typed("no type here: IO Error: x"), None);
+        assert_eq!(typed("a, b Error: x"), None);
+        assert_eq!(
+            duckdb_error_type(&message_error("IO Error: ours".into())),
+            None
+        );
     }
 
     #[test]

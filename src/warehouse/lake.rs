@@ -5,10 +5,13 @@
 //! The lock serializes loads of every host; the fence row (`load_fence`) makes DuckLake refuse
 //! any commit that overlapped another anyway.
 
+use std::time::{Duration, Instant};
+
 use duckdb::Connection;
 
 use super::render;
 use crate::config::{DuckLakeConfig, WarehouseConfig};
+use crate::interrupt::Interrupt;
 
 pub(super) const LAKE_ATTACH_SQL: &str = include_str!("sql/lake_attach.sql");
 const LAKE_ATTACH_LOCK_SQL: &str = include_str!("sql/lake_attach_lock.sql");
@@ -158,29 +161,74 @@ pub fn attach(conn: &Connection, d: &DuckLakeConfig) -> Result<Connection, Strin
     Ok(lock)
 }
 
-/// Takes the lake's write lock on `lock` (waiting at most `timeout_secs`): a transaction on the
-/// catalog's server holding `pg_advisory_xact_lock`, until [`unlock`]. A process that dies
-/// holding it loses it with its PostgreSQL session.
-pub fn lock(lock: &Connection, timeout_secs: u64) -> duckdb::Result<()> {
+/// Why the lake's write lock was not taken.
+pub enum LockError {
+    /// A stop was requested while waiting.
+    Stopped,
+    /// The catalog failed, or the wait passed its limit (the message says which).
+    Failed(duckdb::Error),
+}
+
+/// How long one try at the write lock waits on the catalog's server: short enough that the
+/// waiter beats and sees a stop several times a second, long enough that a lock freed during
+/// the try is taken at once (the server wakes the waiter).
+const LOCK_TRY: Duration = Duration::from_millis(100);
+
+/// Takes the lake's write lock on `lock`: a transaction on the catalog's server holding
+/// `pg_advisory_xact_lock`, until [`unlock`]. A process that dies holding it loses it with its
+/// PostgreSQL session. While another host holds it, tries again every [`LOCK_TRY`] for at
+/// most `timeout_secs`, beating `interrupt` (a wait is not a hang) and saying on it what it
+/// waits for; a stop requested meanwhile ends the wait at once.
+pub fn lock(lock: &Connection, timeout_secs: u64, interrupt: &Interrupt) -> Result<(), LockError> {
+    let started = Instant::now();
+    let limit = Duration::from_secs(timeout_secs);
+    let result = loop {
+        interrupt.beat();
+        if interrupt.stop_requested() {
+            break Err(LockError::Stopped);
+        }
+        let wait = LOCK_TRY
+            .min(limit.saturating_sub(started.elapsed()))
+            .max(Duration::from_millis(1));
+        match try_lock(lock, wait) {
+            Ok(()) => break Ok(()),
+            Err(e) if e.to_string().contains("lock timeout") => {
+                if started.elapsed() >= limit {
+                    break Err(LockError::Failed(super::message_error(format!(
+                        "{LOCK_HELD} (a load or maintenance on another host); gave up after \
+                         {timeout_secs} s (warehouse.ducklake.lock_timeout_secs)"
+                    ))));
+                }
+                interrupt.wait_for(WAITING_FOR_LOCK, true);
+            }
+            Err(e) => break Err(LockError::Failed(e)),
+        }
+    };
+    interrupt.done_waiting();
+    result
+}
+
+/// How the error of a lock wait that passed its limit begins.
+pub const LOCK_HELD: &str = "the lake's write lock is held by another votewatch";
+
+/// What `/healthz`, `/status` and the log say while another host holds the write lock.
+pub const WAITING_FOR_LOCK: &str = "waiting for the lake's write lock";
+
+/// One try: begins the lock connection's transaction and waits at most `wait` for the lock;
+/// on failure the transaction is rolled back.
+fn try_lock(lock: &Connection, wait: Duration) -> duckdb::Result<()> {
     lock.execute_batch("BEGIN TRANSACTION")?;
     let taken = lock.execute_batch(&render(
         LAKE_LOCK_SQL,
         &[
-            ("timeout_secs", &timeout_secs.to_string()),
+            ("wait_ms", &wait.as_millis().to_string()),
             ("key", &LOCK_KEY.to_string()),
         ],
     ));
-    if let Err(e) = taken {
+    if taken.is_err() {
         let _ = lock.execute_batch("ROLLBACK");
-        if e.to_string().contains("lock timeout") {
-            return Err(super::message_error(format!(
-                "the lake's write lock is held by another votewatch (a load or maintenance on \
-                 another host); gave up after {timeout_secs} s (warehouse.ducklake.lock_timeout_secs)"
-            )));
-        }
-        return Err(e);
     }
-    Ok(())
+    taken
 }
 
 pub fn unlock(lock: &Connection) {

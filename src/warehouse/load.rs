@@ -350,8 +350,7 @@ impl<'w> FileLoad<'w> {
         {
             a.flush().map_err(|e| self.err("cannot stage votes", e))?;
         }
-        lake::lock(&lake.lock, lake.lock_timeout_secs)
-            .map_err(|e| self.err(LAKE_LOCK_TIMEOUT, e))?;
+        lake.lock().map_err(|e| self.err(LAKE_LOCK_TIMEOUT, e))?;
         self.locked = true;
         let conn = self.conn;
         let begin = || -> duckdb::Result<(i64, Option<bool>)> {

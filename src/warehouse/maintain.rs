@@ -20,7 +20,7 @@ impl Warehouse {
             return Ok((0, 0));
         };
         let files = || self.query_i64(MAINTAIN_LIVE_FILES_SQL);
-        lake::lock(&l.lock, l.lock_timeout_secs).map_err(|e| self.err(LAKE_LOCK_TIMEOUT, e))?;
+        l.lock().map_err(|e| self.err(LAKE_LOCK_TIMEOUT, e))?;
         let run = || -> Result<(i64, i64)> {
             let before = files()?;
             // The functions commit by themselves (CALL, never inside a SELECT).

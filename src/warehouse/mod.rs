@@ -76,6 +76,8 @@ pub struct Warehouse {
 struct Lake {
     lock: Connection,
     lock_timeout_secs: u64,
+    /// Beaten while waiting for the write lock, and seen for a stop.
+    interrupt: crate::interrupt::Interrupt,
     config: crate::config::DuckLakeConfig,
     /// The next ledger id and the highest vote Id as of one snapshot of the lake, so that a
     /// load whose snapshot is still that one (nothing committed since: every change to a
@@ -111,6 +113,15 @@ impl Lake {
         Ok((state.max_vote_id, state.seen))
     }
 
+    /// Takes the write lock (see [`lake::lock`]); a stop while waiting is an error of its
+    /// own (`LAKE_LOCK_STOPPED`), told by [`WarehouseError::is_stopped`].
+    fn lock(&self) -> duckdb::Result<()> {
+        lake::lock(&self.lock, self.lock_timeout_secs, &self.interrupt).map_err(|e| match e {
+            lake::LockError::Stopped => message_error(LAKE_LOCK_STOPPED.to_string()),
+            lake::LockError::Failed(e) => e,
+        })
+    }
+
     /// After this host's commit, still under the write lock: the new snapshot's highest Id is
     /// known without reading it.
     fn committed(&self, conn: &Connection, max_vote_id: i64) {
@@ -129,6 +140,7 @@ fn current_snapshot(conn: &Connection) -> duckdb::Result<i64> {
 
 const LAKE_UNREACHABLE: &str = "cannot open the lake";
 const LAKE_LOCK_TIMEOUT: &str = "cannot take the lake's write lock";
+const LAKE_LOCK_STOPPED: &str = "stopped while waiting for the lake's write lock";
 
 /// How often a short write (a ledger row, an update) is tried when DuckLake reports a
 /// conflict with a concurrent transaction.
@@ -137,9 +149,18 @@ const CONFLICT_TRIES: usize = 5;
 impl Warehouse {
     /// Opens the warehouse (creating it if needed) and brings its schema and view up to date.
     pub fn open(cfg: &WarehouseConfig) -> Result<Warehouse> {
+        Warehouse::open_watched(cfg, &crate::interrupt::Interrupt::default())
+    }
+
+    /// As [`Warehouse::open`], for a process that watches its loads: waits for a lake's write
+    /// lock (now and in every later write) beat `interrupt` and end at its stop.
+    pub fn open_watched(
+        cfg: &WarehouseConfig,
+        interrupt: &crate::interrupt::Interrupt,
+    ) -> Result<Warehouse> {
         match cfg.kind {
             WarehouseKind::Duckdb => Warehouse::open_file(cfg),
-            WarehouseKind::Ducklake => Warehouse::open_lake(cfg),
+            WarehouseKind::Ducklake => Warehouse::open_lake(cfg, interrupt),
         }
     }
 
@@ -250,7 +271,10 @@ impl Warehouse {
         Ok(wh)
     }
 
-    fn open_lake(cfg: &WarehouseConfig) -> Result<Warehouse> {
+    fn open_lake(
+        cfg: &WarehouseConfig,
+        interrupt: &crate::interrupt::Interrupt,
+    ) -> Result<Warehouse> {
         let d = &cfg.ducklake;
         let label = PathBuf::from(lake::label(d));
         let secret = lake::password(d).ok().flatten();
@@ -271,6 +295,7 @@ impl Warehouse {
             lake: Some(Lake {
                 lock,
                 lock_timeout_secs: d.lock_timeout_secs,
+                interrupt: interrupt.clone(),
                 known: std::cell::Cell::new(None),
                 config: d.clone(),
             }),
@@ -329,7 +354,7 @@ impl Warehouse {
         f: &mut impl FnMut(&Connection) -> duckdb::Result<T>,
     ) -> duckdb::Result<T> {
         if let Some(l) = &self.lake {
-            lake::lock(&l.lock, l.lock_timeout_secs)?;
+            l.lock()?;
         }
         let mut run = || -> duckdb::Result<T> {
             self.conn.execute_batch("BEGIN TRANSACTION")?;
@@ -422,7 +447,7 @@ mod tests {
             (RESOLVE_SQL, &[("direct", "temp.vw_direct")]),
             (INSERT_VOTES_SQL, &[("target", "blog_analysis.votes")]),
             (WAREHOUSE_COUNTS_SQL, &[("rows", "temp.vw_candidates")]),
-            (lake::LAKE_LOCK_SQL, &[("timeout_secs", "5"), ("key", "42")]),
+            (lake::LAKE_LOCK_SQL, &[("wait_ms", "250"), ("key", "42")]),
             (
                 lake::LAKE_ENSURE_SEQUENCE_SQL,
                 &[("sequence", "s"), ("max_id", "7")],
@@ -437,8 +462,8 @@ mod tests {
             );
         }
         assert_eq!(
-            render(lake::LAKE_LOCK_SQL, &[("timeout_secs", "5"), ("key", "42")]),
-            "CALL postgres_execute('vw_lock', 'SET LOCAL lock_timeout = ''5s''');\n\
+            render(lake::LAKE_LOCK_SQL, &[("wait_ms", "250"), ("key", "42")]),
+            "CALL postgres_execute('vw_lock', 'SET LOCAL lock_timeout = ''250ms''');\n\
              CALL postgres_execute('vw_lock', 'SELECT pg_advisory_xact_lock(42)');"
         );
         assert_eq!(

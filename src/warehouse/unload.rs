@@ -102,7 +102,7 @@ impl Warehouse {
         dry_run: bool,
     ) -> Result<UnloadCounts> {
         if let Some(l) = &self.lake {
-            lake::lock(&l.lock, l.lock_timeout_secs)
+            l.lock()
                 .map_err(|e| self.err(super::LAKE_LOCK_TIMEOUT, e))?;
         }
         let conn = &self.conn;

@@ -1243,7 +1243,7 @@ fn eml_texts(env: &Env) -> Vec<String> {
 
 /// One HTTP/1.1 GET to the daemon: (status code, body).
 /// The address the daemon's HTTP surface listens on, from its log.
-fn http_addr(d: &Daemon) -> String {
+pub(crate) fn http_addr(d: &Daemon) -> String {
     d.log()
         .split("addr=")
         .nth(1)
@@ -1252,7 +1252,7 @@ fn http_addr(d: &Daemon) -> String {
         .to_string()
 }
 
-fn http_get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) fn http_get(addr: &str, path: &str) -> (u16, String) {
     use std::io::Read;
     let mut conn = std::net::TcpStream::connect(addr).unwrap();
     conn.set_read_timeout(Some(WAIT)).unwrap();
@@ -1262,7 +1262,9 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     )
     .unwrap();
     let mut raw = String::new();
-    conn.read_to_string(&mut raw).unwrap();
+    if let Err(e) = conn.read_to_string(&mut raw) {
+        return (0, format!("no answer: {e}"));
+    }
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     (code, body.to_string())
@@ -1355,6 +1357,34 @@ fn metrics_healthz_and_status_agree_with_the_ledger() {
         3.0,
         "{body}"
     );
+}
+
+/// Counts the watchdog pings a daemon sends to a notify socket, reading it all the time (a
+/// socket nobody reads fills up, and then the daemon's notifications block).
+pub struct PingCounter {
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl PingCounter {
+    pub fn listen(path: &Path) -> PingCounter {
+        let socket = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = count.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = socket.recv(&mut buf) {
+                let pings = String::from_utf8_lossy(&buf[..n])
+                    .matches("WATCHDOG=1")
+                    .count();
+                counted.fetch_add(pings, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        PingCounter { count }
+    }
+
+    pub fn count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Watchdog pings in the next datagram on a notify socket (waiting at most 50 ms for one).

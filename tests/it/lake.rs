@@ -1293,23 +1293,7 @@ fn a_held_write_lock_times_out_with_a_clear_error_and_loads_nothing() {
     // The schema exists before the lock is taken away.
     env.write("first.jsonl", votes(1, 5));
     ingest_ok(&env, "first.jsonl");
-    let mut holder = pg.0.session("postgres").unwrap();
-    {
-        use std::io::Write;
-        let stdin = holder.stdin.as_mut().unwrap();
-        writeln!(
-            stdin,
-            "SELECT pg_advisory_lock({});",
-            votewatch::warehouse::LAKE_LOCK_KEY
-        )
-        .unwrap();
-        stdin.flush().unwrap();
-    }
-    assert!(crate::daemon::wait_until(
-        std::time::Duration::from_secs(30),
-        || pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
-            == "1\n"
-    ));
+    let mut holder = hold_write_lock(&pg);
     env.write("second.jsonl", votes(100, 5));
     let started = std::time::Instant::now();
     let run = env.run(&["ingest", "--config", "votewatch.toml", "second.jsonl"]);
@@ -1330,6 +1314,119 @@ fn a_held_write_lock_times_out_with_a_clear_error_and_loads_nothing() {
         analyst(&env, &pg, &data, "SELECT count(*) FROM blog_analysis.votes"),
         "10\n"
     );
+}
+
+/// A PostgreSQL session holding the lake's write lock (as another host's long load or
+/// maintenance would) until it is killed.
+fn hold_write_lock(pg: &Postgres) -> std::process::Child {
+    let mut holder = pg.0.session("postgres").unwrap();
+    {
+        use std::io::Write;
+        let stdin = holder.stdin.as_mut().unwrap();
+        writeln!(
+            stdin,
+            "SELECT pg_advisory_lock({});",
+            votewatch::warehouse::LAKE_LOCK_KEY
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+    }
+    assert!(crate::daemon::wait_until(
+        std::time::Duration::from_secs(30),
+        || pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            == "1\n"
+    ));
+    holder
+}
+
+/// Issue 19, item 1: while another host holds the lake's write lock the daemon's wait keeps
+/// systemd's watchdog fed (pings counted on a test notify socket), `/healthz` (200) and
+/// `/status` say what it waits for and since when, and SIGTERM ends the wait and the daemon
+/// (the lock timeout is the default 600 s, so a wait that ignored the stop would outlast the
+/// test's bound). The file stays claimed, not counted against: once the lock is free a new
+/// daemon loads it once.
+#[test]
+fn waiting_for_the_write_lock_feeds_the_watchdog_says_so_and_answers_sigterm() {
+    use crate::daemon::{drop_file, http_addr, http_get, Daemon};
+    use std::time::{Duration, Instant};
+    let (env, pg, data) = one_lake("");
+    let config = std::fs::read_to_string(env.path("votewatch.toml")).unwrap();
+    env.write(
+        "votewatch.toml",
+        config.replace("http_listen = \"\"", "http_listen = \"127.0.0.1:0\""),
+    );
+    env.write("first.jsonl", votes(1, 5));
+    ingest_ok(&env, "first.jsonl");
+    let socket_path = env.path("notify.sock");
+    let pings = crate::daemon::PingCounter::listen(&socket_path);
+    let d = Daemon::start_with(
+        &env,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "300000"),
+        ],
+    );
+    let addr = http_addr(&d);
+    let mut holder = hold_write_lock(&pg);
+    drop_file(&env, "a.jsonl", votes(100, 5));
+    let mut health = (0, String::new());
+    assert!(
+        crate::daemon::wait_until(Duration::from_secs(60), || {
+            health = http_get(&addr, "/healthz");
+            health.1.contains("waiting for the lake's write lock since")
+        }),
+        "{health:?}\n{}",
+        d.log()
+    );
+    assert_eq!(health.0, 200, "{health:?}");
+    let status: serde_json::Value = serde_json::from_str(&http_get(&addr, "/status").1).unwrap();
+    assert_eq!(
+        status["waiting"]["for"], "waiting for the lake's write lock",
+        "{status}"
+    );
+    // Well past the watchdog period (0.3 s), the wait keeps feeding it.
+    let before = pings.count();
+    let window = Instant::now();
+    assert!(crate::daemon::wait_until(
+        Duration::from_secs(60),
+        || window.elapsed() >= Duration::from_millis(1500) && pings.count() >= before + 5
+    ));
+    let fed = pings.count() - before;
+    assert!(
+        fed * 300 >= window.elapsed().as_millis() as usize,
+        "only {fed} watchdog pings in {:?} of waiting for the lock",
+        window.elapsed()
+    );
+    assert!(
+        health_still_waiting(&addr),
+        "the wait ended while the lock was held"
+    );
+    // SIGTERM ends the wait: the daemon exits cleanly, the file stays claimed.
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(30)), Some(0));
+    assert!(crate::daemon::names(&env.path("processed")).is_empty());
+    // The lock is released; a new daemon loads the file, once, not set aside.
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let d = Daemon::start(&env);
+    wait_processed(&env, &d, 1, Duration::from_secs(60));
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(
+        analyst(
+            &env,
+            &pg,
+            &data,
+            "SELECT file_name, status, error IS NULL FROM blog_analysis.ingested_files ORDER BY id"
+        ),
+        "first.jsonl loaded True\na.jsonl loaded True\n"
+    );
+}
+
+/// Whether `/healthz` still says the daemon waits for the write lock.
+fn health_still_waiting(addr: &str) -> bool {
+    crate::daemon::http_get(addr, "/healthz")
+        .1
+        .contains("waiting for the lake's write lock")
 }
 
 /// `votewatch ingest FILE` (the lake of `env`'s configuration) held at a failpoint, where it
