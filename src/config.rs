@@ -203,6 +203,9 @@ pub struct DaemonConfig {
     /// A claimed file whose load was cut short by a crash this many times is set aside in
     /// failed/ instead of being loaded again.
     pub max_load_attempts: u32,
+    /// The most files one batch claims and loads; more ready files wait for the next batch, so
+    /// that a backlog (thousands of files after a long analyst lock) is taken in steps.
+    pub max_batch_files: u64,
     /// A file written but never closed (published with `ln`, some FTP servers) is taken once
     /// it had no event and no change for this long.
     pub quiet_secs: u64,
@@ -248,6 +251,7 @@ impl Default for DaemonConfig {
             max_backoff_ms: 5000,
             batch_window_ms: 500,
             max_load_attempts: 3,
+            max_batch_files: 500,
             quiet_secs: 300,
             http_listen: "127.0.0.1:9187".into(),
         }
@@ -554,6 +558,7 @@ impl Config {
             ("daemon.max_backoff_ms", d.max_backoff_ms, 10, 3_600_000),
             ("daemon.batch_window_ms", d.batch_window_ms, 0, 600_000),
             ("daemon.quiet_secs", d.quiet_secs, 1, 86_400),
+            ("daemon.max_batch_files", d.max_batch_files, 1, 100_000),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(format!(

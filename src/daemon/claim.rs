@@ -23,7 +23,8 @@ const LAST_ERROR_MAX: usize = 2000;
 /// a new folder of its own under `work_dir`, keeping its name, by an atomic rename that
 /// cannot overwrite anything. From then on the file's path is one votewatch chose: a
 /// supplier can send the same name again at once, and of two processes claiming one file
-/// exactly one succeeds (the other gets `NotFound`). Returns the claimed path.
+/// exactly one succeeds (the other gets `NotFound`). Returns the claimed path. The claim's
+/// own folder is synced; work/ and landing/ are synced by [`sync_claims`], once for a batch.
 pub fn claim(src: &Path, work_dir: &Path) -> io::Result<PathBuf> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -45,10 +46,6 @@ pub fn claim(src: &Path, work_dir: &Path) -> io::Result<PathBuf> {
     match rename_noreplace(src, &claimed) {
         Ok(()) => {
             sync_dir(&folder);
-            sync_dir(work_dir);
-            if let Some(parent) = src.parent() {
-                sync_dir(parent);
-            }
             Ok(claimed)
         }
         Err(e) => {
@@ -56,6 +53,13 @@ pub fn claim(src: &Path, work_dir: &Path) -> io::Result<PathBuf> {
             Err(e)
         }
     }
+}
+
+/// Makes a batch's claims durable: the new folders in `work_dir` and the names gone from
+/// `landing` (before any of them is loaded).
+pub fn sync_claims(work_dir: &Path, landing: &Path) {
+    sync_dir(work_dir);
+    sync_dir(landing);
 }
 
 /// Counts one more load of a claimed file beginning (durably, before it begins) and returns

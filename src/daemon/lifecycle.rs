@@ -44,9 +44,15 @@ fn thread_io(tid: i32) -> Option<u64> {
     Some(field("rchar:")? + field("wchar:")?)
 }
 
-/// Feeds the watchdog (when systemd asked for one) until `shutdown`. `loader_tid` is the
-/// loader thread's id.
-pub async fn feed(alive: Interrupt, loader_tid: i32, shutdown: CancellationToken) {
+/// Feeds the watchdog (when systemd asked for one) until `shutdown`, while the loader
+/// (`alive`, or I/O on the thread `loader_tid`) and the landing task (`landing`) both show
+/// life.
+pub async fn feed(
+    alive: Interrupt,
+    landing: Interrupt,
+    loader_tid: i32,
+    shutdown: CancellationToken,
+) {
     let Some(period) = sd_notify::watchdog_enabled() else {
         return;
     };
@@ -61,7 +67,7 @@ pub async fn feed(alive: Interrupt, loader_tid: i32, shutdown: CancellationToken
         let io = thread_io(loader_tid);
         let progressing = io.is_some() && io != last_io;
         last_io = io;
-        if alive.alive_within(period) || progressing {
+        if (alive.alive_within(period) || progressing) && landing.alive_within(period) {
             notify_systemd(&[sd_notify::NotifyState::Watchdog]);
         }
     }
@@ -101,7 +107,7 @@ impl EarlySignals {
 pub(super) async fn signal_task(
     mut signals: signal_hook_tokio::Signals,
     early: EarlySignals,
-    source: ConfigSource,
+    (source, mut landing_lock): (ConfigSource, LandingLock),
     config: tokio::sync::watch::Sender<Arc<Config>>,
     interrupt: Interrupt,
     stop: CancellationToken,
@@ -127,7 +133,14 @@ pub(super) async fn signal_task(
         };
         match signal {
             None => break,
-            Some(SIGHUP) => match source.load() {
+            Some(SIGHUP) => match source.load().and_then(|new| {
+                // A new landing folder is taken (its flock) before the configuration is
+                // published, and the old one let go: one daemon per landing folder still.
+                if new.paths.landing != landing_lock.path {
+                    landing_lock = lock_landing(&new.paths.landing)?;
+                }
+                Ok(new)
+            }) {
                 Ok(new) => {
                     config.send_replace(Arc::new(new));
                     info!("configuration reloaded");
@@ -146,14 +159,23 @@ pub(super) async fn signal_task(
     signals.handle().close();
 }
 
+/// The `flock` on the landing folder this daemon watches; released when dropped.
+pub(super) struct LandingLock {
+    path: std::path::PathBuf,
+    _dir: std::fs::File,
+}
+
 /// Takes landing/ for this process alone (an exclusive `flock` on the folder, held until the
 /// process ends, released by the kernel however it ends), so that two daemons never share one
 /// landing folder and take each other's files.
-pub(super) fn lock_landing(landing: &Path) -> anyhow::Result<std::fs::File> {
+pub(super) fn lock_landing(landing: &Path) -> anyhow::Result<LandingLock> {
     let dir = std::fs::File::open(landing)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", landing.display()))?;
     match dir.try_lock() {
-        Ok(()) => Ok(dir),
+        Ok(()) => Ok(LandingLock {
+            path: landing.to_path_buf(),
+            _dir: dir,
+        }),
         Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
             "another votewatch daemon already watches {}; stop it first (one daemon per landing folder)",
             landing.display()

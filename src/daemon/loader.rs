@@ -341,9 +341,8 @@ impl Loader {
             let result = if attempts >= config.daemon.max_load_attempts {
                 let reason = match claim::last_error(&path) {
                     Some(error) => format!(
-                        "set aside: its load failed {attempts} times \
-                         (daemon.max_load_attempts), so it is not tried again; the last \
-                         failure: {error}"
+                        "set aside after {attempts} failed loads (daemon.max_load_attempts): \
+                         {error}"
                     ),
                     None => format!(
                         "set aside: its load was cut short {attempts} times (the process \
@@ -390,6 +389,17 @@ impl Loader {
                     self.claimed.push(path);
                     break;
                 }
+                Err(IngestError::Changed(why)) => {
+                    // Its writer still had it open and wrote during the read: nothing was
+                    // recorded; it is read again, whole, after the others (an attempt, so that
+                    // a file written without end is set aside in the end).
+                    claim::note_error(&path, &why);
+                    warn!(file = %crate::text::path(&path), error = %why, attempt = attempts + 1, max_load_attempts = config.daemon.max_load_attempts, "the file changed while it was read; it is read again after the others");
+                    queue.push_back(Claimed { path, seen_at });
+                    if !self.pause(retries.next().unwrap_or(config.daemon.max_backoff())) {
+                        break;
+                    }
+                }
                 Err(IngestError::Warehouse(e)) if e.is_stopped() => {
                     claim::end_attempt(&path);
                     info!(file = %crate::text::path(&path), "stopped while waiting for the lake's write lock; the claimed file is loaded at the next start");
@@ -411,7 +421,7 @@ impl Loader {
                         warn!(file = %crate::text::path(&path), error = %e, retry_ms = retry.as_millis() as u64, "the warehouse failed during the load; waiting, then loading the file again");
                         queue.push_front(Claimed { path, seen_at });
                     } else {
-                        claim::note_error(&path, &e.to_string());
+                        claim::note_error(&path, &format!("{}: {}", e.what, e.source));
                         warn!(file = %crate::text::path(&path), error = %e, attempt = attempts + 1, max_load_attempts = config.daemon.max_load_attempts, "the load failed in the warehouse; the file is tried again after the others");
                         queue.push_back(Claimed { path, seen_at });
                     }

@@ -24,7 +24,7 @@ pub mod settle;
 mod watch;
 
 pub use lifecycle::EarlySignals;
-use lifecycle::{lock_landing, notify_systemd, signal_task};
+use lifecycle::{lock_landing, notify_systemd, signal_task, LandingLock};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,18 +63,19 @@ pub fn run(source: ConfigSource, early: EarlySignals) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = source.load()?;
-    let _lock = lock_landing(&config.paths.landing)?;
+    let landing_lock = lock_landing(&config.paths.landing)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("votewatch-tasks")
         .build()?;
-    runtime.block_on(supervise(source, config, early))
+    runtime.block_on(supervise(source, config, early, landing_lock))
 }
 
 async fn supervise(
     source: ConfigSource,
     config: Config,
     early: EarlySignals,
+    landing_lock: LandingLock,
 ) -> anyhow::Result<()> {
     let interrupt = Interrupt::default();
     let metrics = Arc::new(Metrics::new());
@@ -90,7 +91,7 @@ async fn supervise(
     tracker.spawn(signal_task(
         signals,
         early,
-        source,
+        (source, landing_lock),
         config_tx,
         interrupt.clone(),
         stop.clone(),
@@ -115,8 +116,22 @@ async fn supervise(
             }
         }
     }
+    // The landing task and the mail sender do file-system work (listings, claims with their
+    // fsyncs, the outbox) on a runtime of their own, on a thread of their own: however long
+    // that takes, this runtime's signals, HTTP answers and watchdog pings go on.
+    let work_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let work = work_runtime.handle().clone();
+    let work_done = CancellationToken::new();
+    let work_thread = {
+        let done = work_done.clone();
+        std::thread::Builder::new()
+            .name("votewatch-work".into())
+            .spawn(move || work_runtime.block_on(done.cancelled()))?
+    };
     let postman =
-        crate::report::sender::start_sender(&tracker, config_rx.clone(), shutdown.clone());
+        crate::report::sender::start_sender(&tracker, &work, config_rx.clone(), shutdown.clone());
 
     let (job_tx, job_rx) = std::sync::mpsc::channel();
     let (reply_tx, reply_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -134,11 +149,28 @@ async fn supervise(
             let _ = tid_tx.send(rustix::thread::gettid().as_raw_nonzero().get());
             loader.serve(job_rx, reply_tx, tick);
         })?;
+    let landing_alive = Interrupt::default();
+    landing_alive.beat();
     if let Ok(tid) = tid_rx.await {
-        tracker.spawn(lifecycle::feed(interrupt.clone(), tid, shutdown.clone()));
+        tracker.spawn(lifecycle::feed(
+            interrupt.clone(),
+            landing_alive.clone(),
+            tid,
+            shutdown.clone(),
+        ));
     }
 
-    let result = watch::run(config_rx, metrics, job_tx, reply_rx, stop.clone()).await;
+    let landing = work.spawn(watch::run(
+        config_rx,
+        metrics,
+        job_tx,
+        reply_rx,
+        stop.clone(),
+        landing_alive,
+    ));
+    let result = landing
+        .await
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the landing task failed: {e}")));
     // Whatever ended the landing task, the loader stops: the file in hand commits or rolls
     // back, and the thread ends when it sees no more jobs.
     interrupt.request_stop();
@@ -148,6 +180,8 @@ async fn supervise(
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;
+    work_done.cancel();
+    let _ = tokio::task::spawn_blocking(move || work_thread.join()).await;
     if result.is_ok() {
         info!("stopped");
     }

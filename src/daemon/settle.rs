@@ -226,16 +226,13 @@ impl Batcher {
         true
     }
 
-    /// Keeps only the files in `present` (the latest listing of landing/).
+    /// Keeps only the files in `present` (the latest listing of landing/), in one pass
+    /// however many are gone.
     pub fn retain(&mut self, present: &std::collections::HashSet<PathBuf>) {
-        let gone: Vec<PathBuf> = self
-            .names
-            .iter()
-            .filter(|p| !present.contains(*p))
-            .cloned()
-            .collect();
-        for p in gone {
-            self.remove(&p);
+        self.names.retain(|p| present.contains(p));
+        self.files.retain(|(p, _)| present.contains(p));
+        if self.files.is_empty() {
+            self.deadline = None;
         }
     }
 
@@ -261,11 +258,18 @@ impl Batcher {
         now >= deadline || next_check.is_none_or(|t| t > deadline)
     }
 
-    /// Empties the batch, files in the order they became ready.
-    pub fn take(&mut self) -> Vec<(PathBuf, Instant)> {
-        self.names.clear();
-        self.deadline = None;
-        std::mem::take(&mut self.files)
+    /// Takes at most `max` files of the batch, in the order they became ready. What is left
+    /// keeps the window that already passed, so it is due at once.
+    pub fn take(&mut self, max: usize) -> Vec<(PathBuf, Instant)> {
+        let n = max.min(self.files.len());
+        let taken: Vec<(PathBuf, Instant)> = self.files.drain(..n).collect();
+        for (p, _) in &taken {
+            self.names.remove(p);
+        }
+        if self.files.is_empty() {
+            self.deadline = None;
+        }
+        taken
     }
 }
 
@@ -433,7 +437,7 @@ mod tests {
         // Another keeps settling, but the window is over.
         assert!(!b.due(t0 + WINDOW / 2, Some(t0 + WINDOW)));
         assert!(b.due(t0 + WINDOW, Some(t0 + WINDOW)));
-        let taken: Vec<PathBuf> = b.take().into_iter().map(|(p, _)| p).collect();
+        let taken: Vec<PathBuf> = b.take(10).into_iter().map(|(p, _)| p).collect();
         assert_eq!(taken, [PathBuf::from("a"), PathBuf::from("b")]);
         assert!(b.is_empty() && b.deadline().is_none() && !b.contains(Path::new("a")));
     }
@@ -452,5 +456,23 @@ mod tests {
         // The next file starts a window of its own.
         b.add(ready(&["c"], t0), t0 + WINDOW * 3);
         assert_eq!(b.deadline(), Some(t0 + WINDOW * 4));
+    }
+
+    /// A backlog is taken `max` files at a time, oldest first; the rest is due at once.
+    #[test]
+    fn a_backlog_is_taken_in_capped_steps() {
+        let t0 = Instant::now();
+        let mut b = Batcher::new(WINDOW);
+        b.add(ready(&["a", "b", "c", "d", "e"], t0), t0);
+        let names = |v: Vec<(PathBuf, Instant)>| -> Vec<PathBuf> {
+            v.into_iter().map(|(p, _)| p).collect()
+        };
+        assert_eq!(names(b.take(2)), [PathBuf::from("a"), PathBuf::from("b")]);
+        assert!(!b.contains(Path::new("a")) && b.contains(Path::new("c")));
+        assert!(b.due(t0 + WINDOW, None), "the rest is due");
+        let present = ["c", "e"].iter().map(PathBuf::from).collect();
+        b.retain(&present);
+        assert_eq!(names(b.take(2)), [PathBuf::from("c"), PathBuf::from("e")]);
+        assert!(b.is_empty() && b.deadline().is_none());
     }
 }

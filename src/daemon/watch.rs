@@ -22,6 +22,7 @@ use super::loader::{Claimed, Job, Reply, Totals};
 use super::{entry_kind, notify_systemd, stamp, EntryKind, NameFilter};
 use crate::config::Config;
 use crate::daemon::settle::{Batcher, Readiness, Stamp};
+use crate::interrupt::Interrupt;
 use crate::ops::metrics::Metrics;
 
 /// The clock of the landing task: tokio's (which a test can pause), as a std `Instant` for
@@ -37,6 +38,7 @@ pub async fn run(
     jobs: Sender<Job>,
     mut replies: UnboundedReceiver<Reply>,
     stop: CancellationToken,
+    alive: Interrupt,
 ) -> anyhow::Result<()> {
     let mut config = config_rx.borrow_and_update().clone();
     let (event_tx, mut events) = tokio::sync::mpsc::channel(8192);
@@ -49,7 +51,8 @@ pub async fn run(
         }
     })?;
     watcher.watch(&config.paths.landing, RecursiveMode::NonRecursive)?;
-    let mut land = Landing::new(&config, metrics);
+    let mut land = Landing::new(&config, metrics, alive);
+    let tick = super::lifecycle::loader_tick();
     let loader_gone = || anyhow::anyhow!("the loader thread ended unexpectedly");
 
     // Start-up: the loader finishes what a crash may have left, then we look at landing/.
@@ -83,8 +86,10 @@ pub async fn run(
 
     let mut next_rescan = now() + config.daemon.rescan_interval();
     loop {
+        land.alive.beat();
         let t = now();
-        let mut wake = next_rescan;
+        // Woken at least every tick, to beat for the watchdog while idle.
+        let mut wake = next_rescan.min(t + tick);
         if !busy {
             if let Some(d) = land.batcher.deadline() {
                 wake = wake.min(d);
@@ -137,6 +142,9 @@ pub async fn run(
 
 /// The landing task's view of landing/.
 struct Landing {
+    /// Beaten on every turn of the loop and every claim: the watchdog is fed only while both
+    /// this task and the loader show life.
+    alive: Interrupt,
     readiness: Readiness,
     batcher: Batcher,
     filter: NameFilter,
@@ -154,8 +162,9 @@ struct Landing {
 }
 
 impl Landing {
-    fn new(config: &Config, metrics: Arc<Metrics>) -> Self {
+    fn new(config: &Config, metrics: Arc<Metrics>, alive: Interrupt) -> Self {
         Landing {
+            alive,
             readiness: {
                 let mut r = Readiness::new(config.daemon.settle());
                 r.set_quiet(config.daemon.quiet());
@@ -287,7 +296,10 @@ impl Landing {
             }
         };
         let mut present = HashSet::new();
-        for entry in entries.flatten() {
+        for (n, entry) in entries.flatten().enumerate() {
+            if n % 1024 == 0 {
+                self.alive.beat();
+            }
             let path = entry.path();
             present.insert(path.clone());
             if self.readiness.is_known(&path)
@@ -322,11 +334,13 @@ impl Landing {
         self.batcher.add(ready, now);
     }
 
-    /// Claims every file of the waiting batch into work/. A file gone meanwhile is dropped; one
+    /// Claims the waiting batch (at most `daemon.max_batch_files` of it) into work/. A file gone meanwhile is dropped; one
     /// that cannot be claimed stays in landing/ and is not taken again until it changes.
     fn claim_batch(&mut self, config: &Config) -> Vec<Claimed> {
         let mut claimed = Vec::new();
-        for (path, seen_at) in self.batcher.take() {
+        let max = usize::try_from(config.daemon.max_batch_files).unwrap_or(usize::MAX);
+        for (path, seen_at) in self.batcher.take(max) {
+            self.alive.beat();
             match crate::daemon::claim::claim(&path, &config.paths.work) {
                 Ok(c) => claimed.push(Claimed {
                     path: c,
@@ -339,6 +353,9 @@ impl Landing {
                     self.stuck.insert(path.clone(), stamp(&path));
                 }
             }
+        }
+        if !claimed.is_empty() {
+            crate::daemon::claim::sync_claims(&config.paths.work, &config.paths.landing);
         }
         claimed
     }

@@ -50,6 +50,9 @@ pub enum IngestError {
     Warehouse(#[from] WarehouseError),
     #[error("stopped before commit")]
     Stopped,
+    /// The file changed while it was read: nothing was recorded, and it is read again.
+    #[error("{0}")]
+    Changed(String),
 }
 
 impl IngestOptions {
@@ -240,6 +243,10 @@ fn load_file(
             load.rollback();
             return Err(IngestError::Stopped);
         }
+        Ok(Err(e)) if crate::pipeline::read::Changed::is(&e) => {
+            load.rollback();
+            return Err(IngestError::Changed(e.to_string()));
+        }
         Ok(Err(read_error)) => {
             entry.ledger_id = Some(load.file_id);
             load.rollback();
@@ -279,6 +286,12 @@ fn load_file(
 
     // On a lake: the write lock, so that the checks below see every host's loads.
     load.lock(Some(&digest.sha256))?;
+    // The last look before the commit: a writer that wrote after the read (while the rows
+    // were staged, or the lock awaited) makes what was read not the file.
+    if let Err(e) = digest.still_matches(path, opts.follow_symlinks) {
+        load.rollback();
+        return Err(IngestError::Changed(e.to_string()));
+    }
     if !opts.force {
         if let Some(earlier) = load.find_loaded(&digest.sha256)? {
             entry.ledger_id = Some(load.file_id);

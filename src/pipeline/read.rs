@@ -94,6 +94,25 @@ impl Refused {
     }
 }
 
+/// A file that changed while it was read (its writer still had it open and wrote to it):
+/// what was read is not the file, and it must be read again, whole.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Changed(pub String);
+
+impl Changed {
+    /// True when `e` says the file changed while it was read.
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<Changed>())
+    }
+}
+
+/// Size and modification time of an open file (`fstat`), to see whether it changed.
+fn fstat(file: &File) -> io::Result<(u64, Option<std::time::SystemTime>)> {
+    let m = file.metadata()?;
+    Ok((m.len(), m.modified().ok()))
+}
+
 /// A file opened for reading, hashing every stored byte as it goes.
 pub struct Source {
     decoder: Decoder,
@@ -108,12 +127,44 @@ pub struct Source {
 pub struct Digest256 {
     pub sha256: String,
     pub size: u64,
+    /// The modification time when the file was opened.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl Digest256 {
+    /// Checks that the file at `path` (a symlink followed only with `follow_symlinks`, as it
+    /// was opened) is still what was read: the same size and modification time. A writer that
+    /// kept it open may write after the read ended, while the rows are still being staged.
+    pub fn still_matches(&self, path: &Path, follow_symlinks: bool) -> io::Result<()> {
+        let m = if follow_symlinks {
+            std::fs::metadata(path)?
+        } else {
+            std::fs::symlink_metadata(path)?
+        };
+        if m.len() != self.size || m.modified().ok() != self.modified {
+            return Err(io::Error::other(Changed(format!(
+                "the file changed after it was read (its writer still had it open): {} bytes \
+                 read, {} now{}",
+                self.size,
+                m.len(),
+                if m.modified().ok() != self.modified {
+                    ", modified since"
+                } else {
+                    ""
+                }
+            ))));
+        }
+        Ok(())
+    }
 }
 
 struct HashingReader {
     inner: File,
     hasher: Sha256,
     bytes: Arc<AtomicU64>,
+    /// Size and modification time when opened: the read is of the file only if they are
+    /// the same when it ends and every byte of that size was read.
+    opened: (u64, Option<std::time::SystemTime>),
 }
 
 impl Read for HashingReader {
@@ -126,20 +177,39 @@ impl Read for HashingReader {
 }
 
 impl HashingReader {
-    fn new(inner: File) -> Self {
-        HashingReader {
+    fn new(inner: File) -> io::Result<Self> {
+        Ok(HashingReader {
+            opened: fstat(&inner)?,
             inner,
             hasher: Sha256::new(),
             bytes: Arc::default(),
-        }
+        })
     }
 
-    /// Reads what the decoder left (trailing bytes) so the hash covers the whole file.
+    /// Reads what the decoder left (trailing bytes) so the hash covers the whole file, then
+    /// checks (`fstat` again) that the file did not change meanwhile.
     fn finish(mut self) -> io::Result<Digest256> {
         io::copy(&mut self, &mut io::sink())?;
+        let now = fstat(&self.inner)?;
+        let read = self.bytes.load(Ordering::Relaxed);
+        if now != self.opened || read != self.opened.0 {
+            return Err(io::Error::other(Changed(format!(
+                "the file changed while it was read (its writer still had it open): {} bytes \
+                 when opened, {} read, {} now{}",
+                self.opened.0,
+                read,
+                now.0,
+                if now.1 != self.opened.1 {
+                    ", modified since"
+                } else {
+                    ""
+                }
+            ))));
+        }
         Ok(Digest256 {
             sha256: format!("{:x}", self.hasher.finalize()),
             size: self.bytes.load(Ordering::Relaxed),
+            modified: self.opened.1,
         })
     }
 }
@@ -258,7 +328,7 @@ pub fn open_regular(path: &Path, follow_symlinks: bool) -> io::Result<File> {
 
 /// Hashes a file without parsing it (the daemon's reconcile uses this).
 pub fn hash_file(path: &Path) -> io::Result<Digest256> {
-    HashingReader::new(open_regular(path, false)?).finish()
+    HashingReader::new(open_regular(path, false)?)?.finish()
 }
 
 impl Source {
@@ -274,7 +344,7 @@ impl Source {
         let mut head = Vec::with_capacity(4);
         (&mut file).take(4).read_to_end(&mut head)?;
         file.seek(SeekFrom::Start(0))?;
-        let hashing = HashingReader::new(file);
+        let hashing = HashingReader::new(file)?;
         let stored = hashing.bytes.clone();
         let bad = |what: &str| Err(io::Error::new(io::ErrorKind::InvalidData, what.to_string()));
         let decoder = match compression {

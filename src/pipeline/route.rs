@@ -64,7 +64,16 @@ pub(crate) fn read_and_stage(
     let schema = parsed_schema();
     std::thread::scope(|scope| {
         let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(u64, Chunk)>(parsers * 2);
-        let (parsed_tx, parsed_rx) = crossbeam_channel::bounded::<(u64, ParsedChunk)>(parsers * 2);
+        let (parsed_tx, parsed_rx) =
+            crossbeam_channel::bounded::<(u64, Result<ParsedChunk, String>)>(parsers * 2);
+        // Permits for chunks between the reader and their staging: the reader takes one per
+        // chunk and the stager gives it back once the chunk is staged, so however slowly one
+        // chunk is parsed, at most `in_flight` chunks wait to be put in order.
+        let in_flight = parsers * 4;
+        let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(in_flight);
+        for _ in 0..in_flight {
+            let _ = permit_tx.send(());
+        }
         let interrupt = opts.interrupt.clone();
         let reader = scope.spawn(move || {
             let mut seq = 0u64;
@@ -74,6 +83,10 @@ pub(crate) fn read_and_stage(
                         return false;
                     }
                     i.beat();
+                }
+                // No permit when the stager gave up (its end of the permits is gone).
+                if permit_rx.recv().is_err() {
+                    return false;
                 }
                 seq += 1;
                 chunk_tx.send((seq - 1, chunk)).is_ok()
@@ -86,10 +99,26 @@ pub(crate) fn read_and_stage(
             let keep = &keep_rejects;
             scope.spawn(move || {
                 for (seq, chunk) in rx {
-                    if tx
-                        .send((seq, parse_chunk(&chunk, &ingest_limits, &schema, keep)))
-                        .is_err()
-                    {
+                    // A parser that panics still answers for its chunk (with the failure), so
+                    // the chunks after it never wait for one that cannot come.
+                    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        if chunk.records.first().is_some_and(|r| r.pos == 0) {
+                            crate::testing::failpoint::panic_at("parse_panic");
+                        }
+                        parse_chunk(&chunk, &ingest_limits, &schema, keep)
+                    }))
+                    .map_err(|panic| {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        format!(
+                            "votewatch's parser failed on the records from line {}: {what}",
+                            chunk.records.first().map_or(0, |r| r.line)
+                        )
+                    });
+                    if tx.send((seq, parsed)).is_err() {
                         break;
                     }
                 }
@@ -102,26 +131,38 @@ pub(crate) fn read_and_stage(
         let mut pending = BTreeMap::new();
         let mut next = 0u64;
         let mut failure = None;
+        let mut parse_failure = None;
         for (seq, parsed) in &parsed_rx {
             pending.insert(seq, parsed);
             while let Some(parsed) = pending.remove(&next) {
                 next += 1;
-                if failure.is_none() {
-                    if let Err(e) = stage_chunk(load, state, parsed, max_stored, &keep_rejects) {
-                        failure = Some(e);
+                let _ = permit_tx.try_send(());
+                match parsed {
+                    Ok(parsed) => {
+                        if let Err(e) = stage_chunk(load, state, parsed, max_stored, &keep_rejects)
+                        {
+                            failure = Some(e);
+                        }
                     }
+                    Err(why) => parse_failure = Some(std::io::Error::other(why)),
+                }
+                if failure.is_some() || parse_failure.is_some() {
+                    break;
                 }
             }
-            if failure.is_some() {
-                // Stop the reader: dropping the receiver makes its sends fail.
+            if failure.is_some() || parse_failure.is_some() {
                 break;
             }
         }
+        // Stop the reader: without the receivers and the permits its next chunk fails.
         drop(parsed_rx);
+        drop(permit_tx);
+        drop(pending);
         let read = reader.join().expect("reader thread panicked");
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(read),
+        match (failure, parse_failure) {
+            (Some(e), _) => Err(e),
+            (None, Some(why)) => Ok(Err(why)),
+            (None, None) => Ok(read),
         }
     })
 }

@@ -168,11 +168,12 @@ impl Postman {
 /// `stop` is cancelled, after the message in hand.
 pub fn start_sender(
     tracker: &TaskTracker,
+    runtime: &tokio::runtime::Handle,
     config: watch::Receiver<Arc<crate::config::Config>>,
     stop: CancellationToken,
 ) -> Postman {
     let wake = Arc::new(Notify::new());
-    tracker.spawn(sender_task(config, wake.clone(), stop));
+    tracker.spawn_on(sender_task(config, wake.clone(), stop), runtime);
     Postman { wake }
 }
 

@@ -18,6 +18,14 @@ pub fn hit(point: &str) {
     }
 }
 
+/// Panics here when `point` is armed (a defect of votewatch's own, for the tests that it is
+/// contained).
+pub fn panic_at(point: &str) {
+    if armed(point) {
+        panic!("failpoint {point} reached");
+    }
+}
+
 /// The environment variable naming a file whose appearance ends a stall.
 pub const RESUME_ENV: &str = "VOTEWATCH_FAILPOINT_RESUME";
 
@@ -69,4 +77,14 @@ pub fn busy_io(point: &str) {
     }
     let _ = std::fs::remove_file(&path);
     eprintln!("votewatch: failpoint {point} done");
+}
+
+/// The environment variable naming what an error failpoint applies to (a file name).
+pub const FOR_ENV: &str = "VOTEWATCH_FAILPOINT_FOR";
+
+/// True when `point` is armed for `name` (`VOTEWATCH_FAILPOINT_FOR` equal to it): the caller
+/// then fails as the warehouse would on that file, every time, for the tests of a file that
+/// makes the warehouse fail.
+pub fn fails_for(point: &str, name: &str) -> bool {
+    armed(point) && std::env::var_os(FOR_ENV).is_some_and(|v| v == name)
 }

@@ -75,12 +75,24 @@ impl WarehouseError {
     /// failing), its permissions, a database DuckDB closed after a fatal error, the network
     /// to a lake's catalog or storage. Waited out, never held against a file.
     pub fn is_environment(&self) -> bool {
+        let failed_commit = || {
+            // DuckDB reports a commit whose write-ahead log could not be written (a full or
+            // read-only disk) as a TransactionContext error that failed the commit itself;
+            // the other TransactionContext errors are conflicts, told apart above.
+            self.error_type() == Some("TransactionContext")
+                && !self.is_conflict()
+                && self
+                    .source
+                    .to_string()
+                    .starts_with("TransactionContext Error: Failed to commit")
+        };
         self.is_unavailable()
             || (!self.is_locked()
                 && matches!(
                     self.error_type(),
                     Some("IO" | "FATAL" | "Permission" | "Connection" | "Network" | "HTTP")
                 ))
+            || failed_commit()
     }
 }
 
@@ -144,6 +156,10 @@ mod tests {
             "cannot commit the file",
             "IO Error: Could not write file \"warehouse.db.wal\": No space left on device",
         );
+        let wal_full = error(
+            "cannot create the schema",
+            "TransactionContext Error: Failed to commit: Could not write file \"warehouse.db.wal\": No space left on device",
+        );
         let invalidated = error(
             "cannot stage votes",
             "FATAL Error: Failed: database has been invalidated because of a previous fatal error",
@@ -177,6 +193,7 @@ mod tests {
         assert_eq!(kinds(&lake_locked), [f, f, f, true, true, f]);
         assert_eq!(kinds(&disk_full), [f, f, f, f, true, f]);
         assert_eq!(kinds(&invalidated), [f, f, f, f, true, f]);
+        assert_eq!(kinds(&wal_full), [f, f, f, f, true, f]);
         assert_eq!(kinds(&the_files), [f, f, f, f, f, f]);
         assert_eq!(kinds(&stopped), [f, f, f, f, f, true]);
     }

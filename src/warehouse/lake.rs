@@ -184,9 +184,6 @@ pub fn lock(lock: &Connection, timeout_secs: u64, interrupt: &Interrupt) -> Resu
     let limit = Duration::from_secs(timeout_secs);
     let result = loop {
         interrupt.beat();
-        if interrupt.stop_requested() {
-            break Err(LockError::Stopped);
-        }
         let wait = LOCK_TRY
             .min(limit.saturating_sub(started.elapsed()))
             .max(Duration::from_millis(1));
@@ -198,6 +195,11 @@ pub fn lock(lock: &Connection, timeout_secs: u64, interrupt: &Interrupt) -> Resu
                         "{LOCK_HELD} (a load or maintenance on another host); gave up after \
                          {timeout_secs} s (warehouse.ducklake.lock_timeout_secs)"
                     ))));
+                }
+                // A stop ends a wait, never a write that can go on at once (the last
+                // batch's ledger updates after a SIGTERM).
+                if interrupt.stop_requested() {
+                    break Err(LockError::Stopped);
                 }
                 interrupt.wait_for(WAITING_FOR_LOCK, true);
             }

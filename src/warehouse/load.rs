@@ -376,6 +376,15 @@ impl<'w> FileLoad<'w> {
     /// `entry.counts` brings the reader's counts (lines, rejected, blank); the others are
     /// filled in here and returned.
     pub fn commit(mut self, mut entry: LedgerEntry, finish: Finish) -> Result<Counts> {
+        if crate::testing::failpoint::fails_for("commit_error", &entry.file_name) {
+            return Err(self.err(
+                "cannot commit the file",
+                duckdb::Error::DuckDBFailure(
+                    duckdb::ffi::Error::new(duckdb::ffi::DuckDBError),
+                    Some("Constraint Error: injected by the commit_error failpoint".into()),
+                ),
+            ));
+        }
         self.lock(None)?;
         let votes = self.votes.take();
         let stage = self.stage.take();

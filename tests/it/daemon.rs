@@ -599,6 +599,323 @@ fn a_file_that_keeps_crashing_the_loader_is_set_aside() {
     assert!(names(&env.path("work")).is_empty());
 }
 
+/// Issue 19, item 2: a file whose load makes the warehouse fail (an error that is not the
+/// warehouse's disk or catalog; injected here for `poison.jsonl` at every commit) no longer
+/// stops the daemon: each failure counts as an attempt, the other files go first, and after
+/// `max_load_attempts` (3) the file is set aside in failed/ with the error in its reason file,
+/// the ledger and the report, while the daemon goes on loading.
+#[test]
+fn a_file_the_warehouse_fails_on_is_set_aside_and_the_others_load() {
+    let env = Env::new();
+    let d = Daemon::start_with(
+        &env,
+        &[
+            (votewatch::testing::failpoint::ENV, "commit_error"),
+            (votewatch::testing::failpoint::FOR_ENV, "poison.jsonl"),
+        ],
+    );
+    drop_file(&env, "poison.jsonl", votes(1, 10));
+    drop_file(&env, "good.jsonl", votes(100, 10));
+    assert!(
+        wait_until(WAIT, || names(&env.path("failed")).len() == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(processed(&env), ["good.jsonl"]);
+    // The daemon goes on.
+    drop_file(&env, "later.jsonl", votes(200, 10));
+    assert!(
+        wait_until(WAIT, || processed(&env).len() == 2),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    assert_eq!(d.stop().0, 0, "{log}");
+    assert_eq!(
+        log.matches("the load failed in the warehouse; the file is tried again after the others")
+            .count(),
+        3,
+        "{log}"
+    );
+    let reason = fs::read_to_string(env.path("failed/poison.jsonl.reason.txt")).unwrap();
+    assert!(
+        reason.contains("set aside after 3 failed loads"),
+        "{reason}"
+    );
+    assert!(reason.contains("Constraint Error: injected"), "{reason}");
+    assert_eq!(env.votes(), 20);
+    assert_eq!(
+        env.rows(
+            "SELECT file_name, status, (coalesce(error, '') LIKE '%Constraint Error: injected%')::VARCHAR \
+             FROM blog_analysis.ingested_files ORDER BY id"
+        ),
+        vec![
+            vec!["good.jsonl", "loaded", "false"],
+            vec!["poison.jsonl", "failed", "true"],
+            vec!["later.jsonl", "loaded", "false"],
+        ]
+    );
+    let texts = eml_texts(&env);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("poison.jsonl") && t.contains("Constraint Error: injected")),
+        "{texts:?}"
+    );
+    assert!(names(&env.path("work")).is_empty());
+}
+
+/// A tmpfs mounted on a folder of the test's (the test needs root, as `scripts/test` has in
+/// CI), unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: PathBuf, size: &str) -> Tmpfs {
+        fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "this test mounts a tmpfs on {}: run it as root",
+            dir.display()
+        );
+        Tmpfs(dir)
+    }
+
+    /// Fills the file system up with `name`: writes until the disk is full.
+    fn fill(&self, name: &str) {
+        use std::io::Write;
+        let mut f = fs::File::create(self.0.join(name)).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Issue 19, item 2: a warehouse that cannot be written whatever the file (its disk is full)
+/// is told apart from one file's problem: the daemon keeps the file claimed, says so in the
+/// log and `/healthz` (503), waits with backoff, and once space is freed loads the file once;
+/// nothing is set aside, nothing lost.
+#[test]
+fn a_full_warehouse_disk_is_waited_out_and_loses_nothing() {
+    let env = Env::new();
+    let disk = Tmpfs::mount(env.path("wh"), "24m");
+    env.write(
+        "votewatch.toml",
+        CONFIG.replace("path = \"warehouse.db\"", "path = \"wh/warehouse.db\""),
+    );
+    let d = Daemon::start(&env);
+    let addr = http_addr(&d);
+    drop_file(&env, "a.jsonl", votes(1, 10));
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["a.jsonl"]),
+        "{}",
+        d.log()
+    );
+    disk.fill("filler");
+    drop_file(&env, "b.jsonl", votes(100, 2000));
+    let mut health = (0, String::new());
+    assert!(
+        wait_until(WAIT, || {
+            health = http_get(&addr, "/healthz");
+            health.0 == 503
+        }),
+        "{health:?}\n{}",
+        d.log()
+    );
+    assert!(health.1.contains("warehouse unusable"), "{health:?}");
+    d.wait_log("warehouse unusable", WAIT);
+    assert!(names(&env.path("failed")).is_empty());
+    fs::remove_file(env.path("wh/filler")).unwrap();
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["a.jsonl", "b.jsonl"]),
+        "{}",
+        d.log()
+    );
+    assert!(
+        wait_until(WAIT, || http_get(&addr, "/healthz")
+            == (200, "ok\n".to_string())),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    let db = duckdb::Connection::open(env.path("wh/warehouse.db")).unwrap();
+    let ledger: String = db
+        .query_row(
+            "SELECT string_agg(file_name || ' ' || status, ', ' ORDER BY id) \
+             FROM blog_analysis.ingested_files",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ledger, "a.jsonl loaded, b.jsonl loaded");
+    let votes: i64 = db
+        .query_row("SELECT count(*) FROM blog_analysis.votes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(votes, 2010);
+    drop(db);
+    assert!(names(&env.path("failed")).is_empty());
+    drop(disk);
+}
+
+/// Issue 19, item 5: a backlog of 20,000 files that arrived while an analyst held the
+/// warehouse. Listing and claiming them (an fsync per claim) runs off the runtime that answers
+/// HTTP and feeds the watchdog, and a batch takes at most `max_batch_files` (default 500):
+/// throughout — the files arriving, the wait, the backlog loading — the watchdog is pinged
+/// without a gap as long as its period and `/healthz` answers at once (each answer's time is
+/// recorded; the figures are printed). Every file is loaded once.
+#[test]
+fn a_backlog_of_twenty_thousand_files_never_starves_the_watchdog_or_healthz() {
+    const FILES: i64 = 20_000;
+    const PERIOD: Duration = Duration::from_secs(2);
+    let env = Env::new();
+    let pings = PingCounter::listen(&env.path("notify.sock"));
+    let d = Daemon::start_with(
+        &env,
+        &[
+            ("NOTIFY_SOCKET", env.path("notify.sock").to_str().unwrap()),
+            ("WATCHDOG_USEC", &PERIOD.as_micros().to_string()),
+        ],
+    );
+    let addr = http_addr(&d);
+    // The analyst's session holds the warehouse file.
+    let held = duckdb::Connection::open(env.warehouse()).unwrap();
+    let staging = env.path("staging");
+    fs::create_dir_all(&staging).unwrap();
+    for k in 0..FILES {
+        fs::write(staging.join(format!("f{k:05}.jsonl")), votes(k + 1, 1)).unwrap();
+    }
+    let from = Instant::now();
+    let mut answers: Vec<Duration> = Vec::new();
+    let mut ask = || {
+        let t = Instant::now();
+        let (code, body) = http_get(&addr, "/healthz");
+        answers.push(t.elapsed());
+        assert_eq!(code, 200, "{body}");
+    };
+    for k in 0..FILES {
+        let name = format!("f{k:05}.jsonl");
+        fs::rename(staging.join(&name), env.path(&format!("landing/{name}"))).unwrap();
+        if k % 500 == 0 {
+            ask();
+        }
+    }
+    // The daemon claims its first batch and waits for the warehouse.
+    assert!(
+        wait_until(WAIT, || {
+            ask();
+            d.log().contains("warehouse busy")
+        }),
+        "{}",
+        d.log()
+    );
+    for _ in 0..20 {
+        ask();
+    }
+    drop(held);
+    assert!(
+        wait_until(Duration::from_secs(900), || {
+            ask();
+            names(&env.path("processed")).len() == FILES as usize
+        }),
+        "{} files processed",
+        names(&env.path("processed")).len()
+    );
+    let gap = pings.longest_gap_since(from);
+    let slowest = answers.iter().max().copied().unwrap_or_default();
+    let mut sorted = answers.clone();
+    sorted.sort();
+    eprintln!(
+        "backlog of {FILES}: {} /healthz answers, median {:?}, slowest {slowest:?}; \
+         longest watchdog gap {gap:?} (period {PERIOD:?}); {:?} in all",
+        answers.len(),
+        sorted[sorted.len() / 2],
+        from.elapsed()
+    );
+    assert!(gap < PERIOD, "the watchdog went {gap:?} without a ping");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/healthz took {slowest:?} to answer"
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(
+        env.rows(
+            "SELECT count(*)::VARCHAR, count(DISTINCT file_name)::VARCHAR, \
+             count(*) FILTER (WHERE status = 'loaded')::VARCHAR FROM blog_analysis.ingested_files"
+        ),
+        vec![vec!["20000", "20000", "20000"]]
+    );
+    assert_eq!(env.votes(), FILES);
+}
+
+/// Issue 19, item 6: a supplier's writer keeps the file open past `quiet_secs` (so it is
+/// taken) and writes more after the read began. The read sees the change (`fstat` before and
+/// after): nothing is recorded, and the file is read again, whole — the ledger's SHA-256 and
+/// counts are those of everything written, never of a part with the hash of another.
+#[test]
+fn a_file_written_to_during_its_read_is_read_again_whole() {
+    use sha2::Digest;
+    use std::io::Write;
+    let env = Env::new();
+    env.write("votewatch.toml", format!("{CONFIG}quiet_secs = 1\n"));
+    let resume = env.path("resume-mid_load");
+    let d = Daemon::start_with(
+        &env,
+        &[
+            (votewatch::testing::failpoint::ENV, "mid_load"),
+            (
+                votewatch::testing::failpoint::RESUME_ENV,
+                resume.to_str().unwrap(),
+            ),
+        ],
+    );
+    let first = format!("{}\n", votes(1, 10));
+    let more = format!("{}\n", votes(11, 5));
+    let mut writer = fs::File::create(env.path("landing/open.jsonl")).unwrap();
+    writer.write_all(first.as_bytes()).unwrap();
+    writer.flush().unwrap();
+    d.wait_log("failpoint mid_load reached", WAIT);
+    writer.write_all(more.as_bytes()).unwrap();
+    writer.flush().unwrap();
+    fs::write(&resume, "").unwrap();
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["open.jsonl"]),
+        "{}",
+        d.log()
+    );
+    drop(writer);
+    let log = d.log();
+    assert_eq!(d.stop().0, 0);
+    assert!(log.contains("the file changed while it was read"), "{log}");
+    let whole = format!("{first}{more}");
+    let sha = format!("{:x}", sha2::Sha256::digest(whole.as_bytes()));
+    assert_eq!(
+        env.rows(
+            "SELECT status, sha256, size_bytes::VARCHAR, rows_inserted::VARCHAR \
+             FROM blog_analysis.ingested_files"
+        ),
+        vec![vec![
+            "loaded".to_string(),
+            sha,
+            whole.len().to_string(),
+            "15".to_string()
+        ]]
+    );
+    assert_eq!(env.votes(), 15);
+}
+
 /// Issue 8, defect 10: a file published without a close-after-write (a hard link, as `ln`
 /// makes, or some FTP servers) is taken once it had no event and no change for `quiet_secs`.
 #[test]
@@ -913,6 +1230,48 @@ fn kill_9_during_a_large_load_then_restart() {
         0
     );
     assert!(landing(&env).is_empty());
+}
+
+/// Issue 19, item 6: a SIGHUP that moves `paths.landing` moves the daemon's `flock` with it:
+/// a second daemon is refused the new folder (two daemons never share one), and the old one
+/// is free for another daemon.
+#[test]
+fn the_landing_lock_follows_a_sighup_that_moves_landing() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let moved = format!("{CONFIG}[paths]\nlanding = \"landing2\"\n");
+    env.write("votewatch.toml", &moved);
+    d.signal("HUP");
+    d.wait_log("configuration reloaded", WAIT);
+    drop_file(&env, "../landing2/a.jsonl", votes(1, 2));
+    assert!(
+        wait_until(WAIT, || processed(&env) == ["a.jsonl"]),
+        "{}",
+        d.log()
+    );
+    env.write(
+        "second.toml",
+        moved.replace("warehouse.db", "second.db") + "work = \"work2\"\n",
+    );
+    let refused = env.run(&["run", "--config", "second.toml"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused
+            .stderr
+            .contains("another votewatch daemon already watches"),
+        "{}",
+        refused.stderr
+    );
+    env.write(
+        "third.toml",
+        CONFIG.replace("warehouse.db", "third.db")
+            + "[paths]\nwork = \"work3\"\nprocessed = \"processed3\"\n",
+    );
+    let mut cmd = env.command();
+    cmd.args(["run", "--config", "third.toml"]);
+    let third = Daemon::spawn(&env, cmd);
+    assert_eq!(third.stop().0, 0);
+    assert_eq!(d.stop().0, 0);
 }
 
 #[test]
@@ -1254,7 +1613,10 @@ pub(crate) fn http_addr(d: &Daemon) -> String {
 
 pub(crate) fn http_get(addr: &str, path: &str) -> (u16, String) {
     use std::io::Read;
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    let mut conn = match std::net::TcpStream::connect(addr) {
+        Ok(c) => c,
+        Err(e) => return (0, format!("cannot connect: {e}")),
+    };
     conn.set_read_timeout(Some(WAIT)).unwrap();
     write!(
         conn,
@@ -1362,28 +1724,45 @@ fn metrics_healthz_and_status_agree_with_the_ledger() {
 /// Counts the watchdog pings a daemon sends to a notify socket, reading it all the time (a
 /// socket nobody reads fills up, and then the daemon's notifications block).
 pub struct PingCounter {
-    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pings: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
 }
 
 impl PingCounter {
     pub fn listen(path: &Path) -> PingCounter {
         let socket = std::os::unix::net::UnixDatagram::bind(path).unwrap();
-        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = count.clone();
+        let pings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = pings.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = socket.recv(&mut buf) {
-                let pings = String::from_utf8_lossy(&buf[..n])
+                let at = Instant::now();
+                let k = String::from_utf8_lossy(&buf[..n])
                     .matches("WATCHDOG=1")
                     .count();
-                counted.fetch_add(pings, std::sync::atomic::Ordering::SeqCst);
+                seen.lock().unwrap().extend(std::iter::repeat_n(at, k));
             }
         });
-        PingCounter { count }
+        PingCounter { pings }
     }
 
     pub fn count(&self) -> usize {
-        self.count.load(std::sync::atomic::Ordering::SeqCst)
+        self.pings.lock().unwrap().len()
+    }
+
+    /// The longest time without a ping from `from` until now.
+    pub fn longest_gap_since(&self, from: Instant) -> Duration {
+        let pings = self.pings.lock().unwrap();
+        let mut last = from;
+        let mut gap = Duration::ZERO;
+        for &t in pings
+            .iter()
+            .filter(|&&t| t >= from)
+            .chain(std::iter::once(&Instant::now()))
+        {
+            gap = gap.max(t - last);
+            last = t;
+        }
+        gap
     }
 }
 

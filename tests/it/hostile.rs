@@ -402,3 +402,38 @@ fn one_row_repeated_loads_once_in_bounded_memory() {
     let peak = peak_rss_mb(&run);
     assert!(peak <= MAX_RSS_MB, "peak RSS {peak} MB");
 }
+
+/// Issue 19, item 6: a parser thread that fails (a defect of votewatch's, injected here as a
+/// panic on the file's first chunk while the other parsers go on with the rest) answers for
+/// its chunk: the file is recorded failed with that reason, the chunks after it are not
+/// buffered without bound waiting for it, and the process ends normally.
+#[test]
+fn a_parser_that_fails_fails_the_file_not_the_process() {
+    let env = Env::new();
+    env.write("many.jsonl", votes(1, 200_000));
+    let run = env
+        .command()
+        .env(votewatch::testing::failpoint::ENV, "parse_panic")
+        .args(["ingest", "many.jsonl"])
+        .bounded_output()
+        .expect("run votewatch");
+    let code = run.status.code();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        matches!(code, Some(1..=100)),
+        "exit {code:?} (101 is a panic that got out): {said}"
+    );
+    assert!(
+        said.contains("parser failed on the records from line 1"),
+        "{said}"
+    );
+    assert_eq!(
+        env.rows("SELECT status, error LIKE '%parser failed%' FROM blog_analysis.ingested_files"),
+        vec![vec!["failed".to_string(), "Boolean(true)".to_string()]]
+    );
+    assert_eq!(env.votes(), 0);
+}

@@ -785,7 +785,15 @@ fn kill_9_of_one_host_while_both_load_loses_and_doubles_nothing() {
          count(*) FILTER (WHERE status = 'loaded' AND archived_to IS NOT NULL AND report_queued) \
          FROM blog_analysis.ingested_files GROUP BY host_id ORDER BY host_id",
     );
-    assert_eq!(ledger, "a 24 24 24\nb 24 24 24\n");
+    assert_eq!(
+        ledger,
+        "a 24 24 24\nb 24 24 24\n",
+        "{}",
+        h.query(
+            "SELECT host_id, file_name, status, archived_to IS NOT NULL, report_queued, error \
+             FROM blog_analysis.ingested_files WHERE status <> 'loaded' OR NOT report_queued"
+        )
+    );
     // The Parquet files of killed loads are orphans: `maintain` deletes them, and every file
     // of votewatch's left on disk is one the lake uses.
     maintain_all(a);
