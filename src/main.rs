@@ -156,6 +156,10 @@ enum Command {
         /// Keep snapshots and unreferenced files this many days [default: warehouse.ducklake.retention_days]
         #[arg(long)]
         retention_days: Option<u32>,
+        /// Also recompute the weekly counts (weekly_votes) from votes, say any difference and
+        /// repair it (exit status 1 when there was one)
+        #[arg(long)]
+        verify: bool,
     },
     /// List the ledger of ingested files, newest first
     History {
@@ -306,10 +310,14 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
             cli::reingest(&mut wh, id, &opts, &config.report, &mut out)?
         }
         Command::CheckConfig { config } => cli::check_config(config.as_deref(), &mut out),
-        Command::Maintain { wh, retention_days } => {
+        Command::Maintain {
+            wh,
+            retention_days,
+            verify,
+        } => {
             let (config, wh) = open(&wh)?;
             let days = retention_days.unwrap_or(config.warehouse.ducklake.retention_days);
-            cli::maintain(&wh, days, &mut out)?
+            cli::maintain(&wh, days, verify, &mut out)?
         }
         Command::History { wh, limit, filter } => {
             let (_, wh) = open(&wh)?;

@@ -21,12 +21,47 @@ pub fn outliers(wh: &Warehouse, out: &mut impl Write) -> Result<u8, WarehouseErr
     Ok(EXIT_OK)
 }
 
-/// `votewatch maintain`: tidies the warehouse and says what changed.
+/// `votewatch maintain`: tidies the warehouse and says what changed; with `verify`, first
+/// checks `weekly_votes` against `votes` and repairs it (exit status 1 when it differed).
 pub fn maintain(
     wh: &Warehouse,
     retention_days: u32,
+    verify: bool,
     out: &mut impl Write,
 ) -> Result<u8, WarehouseError> {
+    let mut status = EXIT_OK;
+    if verify {
+        let differences = wh.verify_weekly(true)?;
+        if differences.is_empty() {
+            let _ = writeln!(
+                out,
+                "weekly_votes verified: equal to a recomputation from votes"
+            );
+        } else {
+            status = EXIT_PROBLEM;
+            let rows: Vec<Vec<String>> = differences
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.year.to_string(),
+                        d.week.to_string(),
+                        d.kept.to_string(),
+                        d.recomputed.to_string(),
+                    ]
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "weekly_votes differed from votes in {} weeks; repaired:",
+                rows.len()
+            );
+            let _ = write!(
+                out,
+                "{}",
+                table(&["year", "week", "kept", "recomputed"], &rows)
+            );
+        }
+    }
     let (before, after) = wh.maintain(retention_days)?;
     let line = if wh.is_lake() {
         format!(
@@ -36,5 +71,5 @@ pub fn maintain(
         "warehouse checkpointed (a DuckDB file needs nothing else)".to_string()
     };
     let _ = writeln!(out, "{line}");
-    Ok(EXIT_OK)
+    Ok(status)
 }

@@ -22,5 +22,7 @@ pub use unload::{reingest, unload};
 pub const EXIT_OK: u8 = 0;
 /// Exit status when a file was rejected whole or could not be read.
 pub const EXIT_FILE_NOT_LOADED: u8 = 1;
+/// Exit status of `maintain --verify` when the weekly counts differed (and were repaired).
+pub const EXIT_PROBLEM: u8 = 1;
 /// Exit status when the configuration or the warehouse is unusable.
 pub const EXIT_FATAL: u8 = 2;

@@ -512,6 +512,11 @@ impl<'w> FileLoad<'w> {
                 )?,
                 Finish::RecordOnly => max_id_locked,
             };
+            if finish == Finish::Insert && counts.inserted > 0 {
+                let weeks = weekly::Delta::begin(conn)?;
+                weeks.add(weekly::LOAD_ROWS, 1, params![file_id])?;
+                weeks.apply()?;
+            }
             insert_ledger(conn, file_id, &entry, host_id, Some(max_after))?;
             if lake {
                 // The view is the lake's, created once; the fence row makes an overlapping

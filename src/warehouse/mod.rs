@@ -16,6 +16,7 @@ mod maintain;
 mod stream;
 mod unload;
 mod views;
+mod weekly;
 
 pub use error::WarehouseError;
 use error::{conflicted, message_error, scrub, Result};
@@ -23,6 +24,7 @@ use error::{conflicted, message_error, scrub, Result};
 pub use lake::LOCK_KEY as LAKE_LOCK_KEY;
 use ledger::{insert_ledger, ledger_state};
 pub use load::{FileLoad, Finish};
+pub use weekly::WeekDifference;
 
 use std::path::{Path, PathBuf};
 
@@ -190,16 +192,7 @@ impl Warehouse {
             secret: None,
             _scratch: None,
         };
-        // One transaction, so a crash leaves the whole schema or none of it.
-        wh.conn
-            .execute_batch(&format!(
-                "BEGIN TRANSACTION;\n{SCHEMA_SQL}\n{SCHEMA_TABLES_SQL}\nCOMMIT;"
-            ))
-            .map_err(|e| {
-                let _ = wh.conn.execute_batch("ROLLBACK");
-                wh.err("cannot create the schema", e)
-            })?;
-        wh.refresh_view()?;
+        wh.create_file_schema()?;
         Ok(wh)
     }
 
@@ -264,11 +257,18 @@ impl Warehouse {
             secret: None,
             _scratch: Some(spill),
         };
-        wh.conn
-            .execute_batch(&format!("{SCHEMA_SQL}\n{SCHEMA_TABLES_SQL}"))
-            .map_err(|e| wh.err("cannot create the schema", e))?;
-        wh.refresh_view()?;
+        wh.create_file_schema()?;
         Ok(wh)
+    }
+
+    /// A DuckDB warehouse's schema and view, brought up to date in one transaction (a crash
+    /// leaves the whole schema or none of it).
+    fn create_file_schema(&self) -> Result<()> {
+        self.write("cannot create the schema", |c| {
+            c.execute_batch(&format!("{SCHEMA_SQL}\n{SCHEMA_TABLES_SQL}"))?;
+            weekly::ensure(c, false)
+        })?;
+        self.refresh_view()
     }
 
     fn open_lake(
@@ -310,6 +310,7 @@ impl Warehouse {
         wh.write("cannot create the schema", |c| {
             c.execute_batch(SCHEMA_LAKE_SQL)?;
             c.execute_batch(&tables)?;
+            weekly::ensure(c, true)?;
             c.execute_batch(&outlier_weeks)?;
             let max_id: i64 = c.query_row(LEDGER_MAX_ID_SQL, [], |r| r.get(0))?;
             lake::ensure_ledger_sequence(c, max_id)

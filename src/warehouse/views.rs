@@ -38,9 +38,13 @@ impl Warehouse {
     pub fn weekly_chart(&self, batch: &[i64]) -> Result<crate::report::chart::WeeklyChart> {
         let run = || -> duckdb::Result<crate::report::chart::WeeklyChart> {
             let ids = serde_json::to_string(batch).unwrap_or_else(|_| "[]".into());
+            let (low, high) = (
+                batch.iter().copied().min().unwrap_or(0),
+                batch.iter().copied().max().unwrap_or(-1),
+            );
             let mut stmt = self.conn.prepare(VIEWS_WEEKLY_CHART_SQL)?;
             let mut mean = 0.0;
-            let rows = stmt.query_map(params![ids], |r| {
+            let rows = stmt.query_map(params![low, high, ids], |r| {
                 Ok((
                     crate::report::chart::Week {
                         year: r.get(0)?,

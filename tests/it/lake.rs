@@ -54,7 +54,7 @@ pub fn extension_repo() -> &'static str {
 
 /// A test folder with a lake of its own (a new PostgreSQL cluster, data under `lake/`) and its
 /// configuration in `votewatch.toml`; `extra` adds to `[warehouse.ducklake]`.
-fn one_lake(extra: &str) -> (Env, Postgres, PathBuf) {
+pub fn one_lake(extra: &str) -> (Env, Postgres, PathBuf) {
     let env = Env::new();
     let pg = Postgres::start();
     let data = env.path("lake");

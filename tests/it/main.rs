@@ -13,4 +13,5 @@ mod lake;
 mod mail;
 mod smtp;
 mod unload;
+mod weekly;
 mod worked_example;

@@ -1,0 +1,121 @@
+//! `blog_analysis.weekly_votes`: the weekly vote counts that `outlier_weeks` and the reports
+//! read, changed in the same transaction as every change to `votes` by the weeks that change
+//! touches — never by a scan of all of `votes` (but for building it once on a warehouse of an
+//! earlier version, and `maintain --verify`).
+
+use super::*;
+
+const WEEKLY_CREATE_SQL: &str = include_str!("sql/weekly_create.sql");
+const WEEKLY_EXISTS_SQL: &str = include_str!("sql/weekly_exists.sql");
+const WEEKLY_REBUILD_SQL: &str = include_str!("sql/weekly_rebuild.sql");
+const WEEKLY_DELTA_BEGIN_SQL: &str = include_str!("sql/weekly_delta_begin.sql");
+const WEEKLY_DELTA_ADD_SQL: &str = include_str!("sql/weekly_delta_add.sql");
+const WEEKLY_DELTA_APPLY_SQL: &str = include_str!("sql/weekly_delta_apply.sql");
+const WEEKLY_VERIFY_SQL: &str = include_str!("sql/weekly_verify.sql");
+
+/// The rows of one load: its own votes (parameter: the ledger id).
+pub(super) const LOAD_ROWS: &str = "blog_analysis.votes WHERE file_id = ?";
+/// The votes an unload removes (kept in `temp.vw_removed` before the delete).
+pub(super) const REMOVED_ROWS: &str = "temp.vw_removed";
+/// The votes an unload loaded again from later files: the removed Ids, now theirs.
+pub(super) const RELOADED_ROWS: &str =
+    "blog_analysis.votes WHERE id IN (SELECT id FROM temp.vw_removed)";
+
+/// Creates `weekly_votes` when the warehouse has none (a new one, or one of an earlier
+/// version: then it is built from `votes` once), in the schema's transaction. A lake's view,
+/// created once, is replaced then too, so that it reads the table.
+pub(super) fn ensure(conn: &Connection, lake: bool) -> duckdb::Result<()> {
+    let exists: i64 = conn.query_row(WEEKLY_EXISTS_SQL, [], |r| r.get(0))?;
+    if exists > 0 {
+        return Ok(());
+    }
+    conn.execute_batch(WEEKLY_CREATE_SQL)?;
+    conn.execute_batch(WEEKLY_REBUILD_SQL)?;
+    if lake {
+        conn.execute_batch(OUTLIER_WEEKS_SQL)?;
+    }
+    Ok(())
+}
+
+/// The changes of one transaction to the weekly counts: gathered with [`Delta::add`], then
+/// applied to the weeks they touch.
+pub(super) struct Delta<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Delta<'c> {
+    pub(super) fn begin(conn: &'c Connection) -> duckdb::Result<Delta<'c>> {
+        conn.execute_batch(WEEKLY_DELTA_BEGIN_SQL)?;
+        Ok(Delta { conn })
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) the weekly counts of `rows`, one of this module's
+    /// fixed relations, with its parameters.
+    pub(super) fn add(
+        &self,
+        rows: &'static str,
+        sign: i8,
+        params: impl duckdb::Params,
+    ) -> duckdb::Result<()> {
+        let sql = render(
+            WEEKLY_DELTA_ADD_SQL,
+            &[("rows", rows), ("sign", if sign < 0 { "-1" } else { "1" })],
+        );
+        self.conn.execute(&sql, params)?;
+        Ok(())
+    }
+
+    pub(super) fn apply(self) -> duckdb::Result<()> {
+        self.conn.execute_batch(WEEKLY_DELTA_APPLY_SQL)
+    }
+}
+
+/// A week where `weekly_votes` and a recomputation from `votes` differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeekDifference {
+    pub year: i64,
+    pub week: i32,
+    pub kept: i64,
+    pub recomputed: i64,
+}
+
+impl Warehouse {
+    /// Recomputes the weekly counts from `votes` and returns the weeks where `weekly_votes`
+    /// differs; with `repair`, replaces the table by the recomputation in a write transaction
+    /// when it does.
+    pub fn verify_weekly(&self, repair: bool) -> Result<Vec<WeekDifference>> {
+        let read = || -> duckdb::Result<Vec<WeekDifference>> {
+            let mut stmt = self.conn.prepare(WEEKLY_VERIFY_SQL)?;
+            let rows = stmt.query_map([], |r| {
+                Ok(WeekDifference {
+                    year: r.get(0)?,
+                    week: r.get(1)?,
+                    kept: r.get(2)?,
+                    recomputed: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        };
+        let differences = read().map_err(|e| self.err("cannot verify weekly_votes", e))?;
+        if repair && !differences.is_empty() {
+            self.write("cannot repair weekly_votes", |c| {
+                c.execute_batch(WEEKLY_REBUILD_SQL)
+            })?;
+        }
+        Ok(differences)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delta_templates_fill_every_placeholder() {
+        for rows in [LOAD_ROWS, REMOVED_ROWS, RELOADED_ROWS] {
+            let sql = render(WEEKLY_DELTA_ADD_SQL, &[("rows", rows), ("sign", "-1")]);
+            assert!(!sql.contains('{'), "{sql}");
+            assert!(sql.contains("-1 * count(*)"), "{sql}");
+        }
+    }
+}
