@@ -409,6 +409,9 @@ pub struct IngestConfig {
     /// A compressed file may decompress to at most this many times its size, checked once
     /// it has produced 64 MiB (0: no limit).
     pub max_expansion_ratio: u64,
+    /// Stored rejects of arrivals older than this many days are deleted (daily by the daemon,
+    /// and by `maintain`); the ledger keeps the counts. 0 keeps them forever.
+    pub reject_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -440,6 +443,7 @@ impl Default for IngestConfig {
             max_record_bytes: 1 << 20,
             reject_keep_bytes: 2048,
             max_stored_rejects: 10_000,
+            reject_retention_days: 90,
             max_decompressed_bytes: 64 << 30,
             max_expansion_ratio: 200,
         }
@@ -538,6 +542,12 @@ impl Config {
         }
         if i.reject_keep_bytes == 0 || i.reject_keep_bytes > i.max_record_bytes {
             return Err("ingest.reject_keep_bytes must be between 1 and max_record_bytes".into());
+        }
+        if self.ingest.reject_retention_days > 36_500 {
+            return Err(
+                "ingest.reject_retention_days must be at most 36500 (0 keeps rejects forever)"
+                    .into(),
+            );
         }
         let d = &self.daemon;
         if d.patterns.is_empty() {

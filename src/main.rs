@@ -317,7 +317,13 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
         } => {
             let (config, wh) = open(&wh)?;
             let days = retention_days.unwrap_or(config.warehouse.ducklake.retention_days);
-            cli::maintain(&wh, days, verify, &mut out)?
+            cli::maintain(
+                &wh,
+                days,
+                config.ingest.reject_retention_days,
+                verify,
+                &mut out,
+            )?
         }
         Command::History { wh, limit, filter } => {
             let (_, wh) = open(&wh)?;

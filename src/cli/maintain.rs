@@ -26,10 +26,18 @@ pub fn outliers(wh: &Warehouse, out: &mut impl Write) -> Result<u8, WarehouseErr
 pub fn maintain(
     wh: &Warehouse,
     retention_days: u32,
+    reject_retention_days: u32,
     verify: bool,
     out: &mut impl Write,
 ) -> Result<u8, WarehouseError> {
     let mut status = EXIT_OK;
+    if reject_retention_days > 0 {
+        let n = wh.expire_rejects(reject_retention_days, chrono::Utc::now())?;
+        let _ = writeln!(
+            out,
+            "rejects older than {reject_retention_days} days deleted: {n} (the ledger keeps their counts)"
+        );
+    }
     if verify {
         let differences = wh.verify_weekly(true)?;
         if differences.is_empty() {

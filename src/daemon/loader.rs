@@ -87,6 +87,9 @@ pub struct Loader {
     /// A report could not be stored in the outbox: the ledger still owes it, and the next
     /// batch queues it before anything else.
     pub(super) reports_owed: bool,
+    /// When old rejects are next deleted (`ingest.reject_retention_days`): at the first idle
+    /// moment, then daily.
+    pub(super) next_reject_expiry: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Loader {
@@ -109,6 +112,7 @@ impl Loader {
             totals: Totals::default(),
             last_batch: serde_json::Value::Null,
             reports_owed: false,
+            next_reject_expiry: None,
         }
     }
 
@@ -121,6 +125,7 @@ impl Loader {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     self.maybe_maintain();
+                    self.maybe_expire_rejects();
                     self.check_freshness();
                     continue;
                 }
@@ -171,6 +176,35 @@ impl Loader {
             },
             Ok(None) => {}
             Err(e) => warn!(error = %e, "lake maintenance failed; it runs again tomorrow"),
+        }
+    }
+
+    /// Deletes the rejects past `ingest.reject_retention_days` once a day, while idle. One try
+    /// to open the warehouse: if another process holds it, the next try is in ten minutes.
+    fn maybe_expire_rejects(&mut self) {
+        let now = chrono::Utc::now();
+        if self.next_reject_expiry.is_some_and(|due| now < due) {
+            return;
+        }
+        let config = self.config.borrow().clone();
+        let days = config.ingest.reject_retention_days;
+        self.next_reject_expiry = Some(now + chrono::Duration::days(1));
+        if days == 0 {
+            return;
+        }
+        let expired = Warehouse::open_watched(&config.warehouse, &self.interrupt)
+            .and_then(|wh| wh.expire_rejects(days, now));
+        match expired {
+            Ok(0) => {}
+            Ok(n) => info!(
+                rejects = n,
+                retention_days = days,
+                "rejects past their retention deleted"
+            ),
+            Err(e) if e.is_locked() || e.is_environment() => {
+                self.next_reject_expiry = Some(now + chrono::Duration::minutes(10));
+            }
+            Err(e) => warn!(error = %e, "cannot delete old rejects; tried again tomorrow"),
         }
     }
 

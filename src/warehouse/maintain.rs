@@ -6,8 +6,22 @@ use super::*;
 const MAINTAIN_LAKE_SQL: &str = include_str!("sql/maintain_lake.sql");
 
 const MAINTAIN_LIVE_FILES_SQL: &str = include_str!("sql/maintain_live_files.sql");
+const REJECTS_EXPIRE_SQL: &str = include_str!("sql/rejects_expire.sql");
 
 impl Warehouse {
+    /// Deletes the stored rejects of arrivals recorded more than `days` days before `now`
+    /// (none when `days` is 0) and returns how many went; the ledger keeps the counts.
+    pub fn expire_rejects(&self, days: u32, now: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        if days == 0 {
+            return Ok(0);
+        }
+        let cutoff = (now - chrono::Duration::days(i64::from(days))).timestamp_micros();
+        self.write("cannot delete old rejects", |c| {
+            c.execute(REJECTS_EXPIRE_SQL, params![cutoff])
+        })
+        .map(|n| n as u64)
+    }
+
     /// Tidies the warehouse: on a lake, under the write lock, merges small adjacent Parquet
     /// files, expires snapshots older than `retention_days`, and deletes the data files no
     /// remaining snapshot needs and orphans of interrupted loads older than that; on a DuckDB

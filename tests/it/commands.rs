@@ -234,3 +234,80 @@ fn history_and_status_filter_and_speak_json() {
         run.stdout
     );
 }
+
+/// Writes two arrivals with rejects, the first recorded 100 days ago (as if it had been).
+fn old_and_new_rejects(env: &Env) {
+    env.write(
+        "old.jsonl",
+        format!("{}\nnot json\nnot json either", votes(1, 5)),
+    );
+    env.write("new.jsonl", format!("{}\nbroken", votes(10, 5)));
+    env.ingest(&["old.jsonl"]);
+    env.ingest(&["new.jsonl"]);
+    env.with_db(|c| {
+        c.execute_batch(
+            "UPDATE blog_analysis.ingested_files SET finished_at = finished_at - INTERVAL 100 DAY \
+             WHERE file_name = 'old.jsonl'",
+        )
+        .unwrap()
+    });
+}
+
+/// Stored rejects per arrival, and the ledger's count of rejects, by file name.
+fn rejects_kept(env: &Env) -> Vec<Vec<String>> {
+    env.rows(
+        "SELECT f.file_name, count(r.file_id)::VARCHAR, any_value(f.rejected)::VARCHAR \
+         FROM blog_analysis.ingested_files f \
+         LEFT JOIN blog_analysis.rejected_votes r ON r.file_id = f.id GROUP BY ALL ORDER BY 1",
+    )
+}
+
+/// Issue 20, item 3: `maintain` deletes the stored rejects of arrivals older than
+/// `ingest.reject_retention_days`; newer ones stay, and the ledger keeps every count.
+#[test]
+fn maintain_deletes_rejects_past_their_retention_and_keeps_the_counts() {
+    let env = Env::new();
+    old_and_new_rejects(&env);
+    assert_eq!(
+        rejects_kept(&env),
+        [["new.jsonl", "1", "1"], ["old.jsonl", "2", "2"]]
+    );
+    env.write("votewatch.toml", "[ingest]\nreject_retention_days = 90\n");
+    let run = env.run(&["maintain", "--config", "votewatch.toml"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("rejects older than 90 days deleted: 2"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        rejects_kept(&env),
+        [["new.jsonl", "1", "1"], ["old.jsonl", "0", "2"]]
+    );
+    // 0 keeps them forever.
+    env.write("votewatch.toml", "[ingest]\nreject_retention_days = 0\n");
+    let run = env.run(&["maintain", "--config", "votewatch.toml"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("rejects older"), "{}", run.stdout);
+}
+
+/// The daemon deletes rejects past their retention by itself, once a day, while idle.
+#[test]
+fn the_daemon_deletes_rejects_past_their_retention() {
+    let env = Env::new();
+    old_and_new_rejects(&env);
+    env.write(
+        "votewatch.toml",
+        "[daemon]\nhttp_listen = \"\"\n[ingest]\nreject_retention_days = 30\n",
+    );
+    let d = crate::daemon::Daemon::start(&env);
+    d.wait_log(
+        "rejects past their retention deleted",
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(d.stop().0, 0);
+    assert_eq!(
+        rejects_kept(&env),
+        [["new.jsonl", "1", "1"], ["old.jsonl", "0", "2"]]
+    );
+}
