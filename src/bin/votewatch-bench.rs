@@ -64,6 +64,13 @@ struct Args {
     /// row, one-byte bad lines, a gzip bomb), each about this many MiB decompressed
     #[arg(long)]
     hostile: Option<u64>,
+    /// Benchmark the warehouse's growth instead: warehouses of these sizes (rows, comma
+    /// separated) filled through `votewatch ingest`, then the daemon on each
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_value = "2000000,20000000,100000000")]
+    scale: Option<Vec<u64>>,
+    /// Scale benchmark: how many lone 10-row files to drop one after another
+    #[arg(long, default_value_t = 20)]
+    lone: usize,
     /// Benchmark DuckLake instead: votewatch on a lake (a private PostgreSQL cluster, Parquet
     /// in a temporary folder) against votewatch on a DuckDB file and DuckDB's bare statement
     /// (needs PostgreSQL's server programs and VOTEWATCH_EXTENSION_REPO or --extension-repo)
@@ -123,6 +130,10 @@ fn main() -> Result<()> {
     }
     if args.daemon {
         return daemon_bench(&args);
+    }
+    if let Some(sizes) = &args.scale {
+        let exe = std::env::current_exe()?.with_file_name("votewatch");
+        return scale::bench(&exe, sizes, args.lone, 2000);
     }
     if args.lake {
         return lake::bench(&args);
@@ -652,6 +663,9 @@ fn daemon_measure(args: &Args, dir: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+#[path = "scale/mod.rs"]
+mod scale;
 
 /// The DuckLake benchmark (`--lake`).
 // Shared by path with the integration tests; each uses part of it.

@@ -1,0 +1,215 @@
+//! `votewatch-bench --scale`: what a batch costs as the warehouse grows. For each size, a
+//! warehouse is filled through `votewatch ingest` (generated files of 20M rows at most, so the
+//! disk holds one at a time), then the real daemon runs on it with the shipped configuration
+//! and the benchmark measures: drop → report of lone 10-row files (the report's `.eml`
+//! appearing), drop → archive of one 100k-row file, the disk per million rows, the daemon's
+//! peak RSS, and 2,000 files of 5 rows dropped at once. Each figure is printed with its ratio
+//! to the smallest warehouse, measured in the same run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The most rows generated into one file while filling a warehouse.
+const FILL_STEP: u64 = 20_000_000;
+/// Ids of the files dropped on the daemon start here, above every filled Id.
+const DROP_IDS: i64 = 1_000_000_000_000;
+
+/// One warehouse's figures.
+struct Figures {
+    rows: u64,
+    fill: Duration,
+    mb_per_million: f64,
+    lone_p50: Duration,
+    lone_max: Duration,
+    big_file: Duration,
+    burst_files_per_s: f64,
+    peak_rss_mb: f64,
+}
+
+pub fn bench(exe: &Path, sizes: &[u64], lone: usize, burst: usize) -> Result<()> {
+    let mut all = Vec::new();
+    for &rows in sizes {
+        let dir = tempfile::tempdir()?;
+        let f = one(exe, dir.path(), rows, lone, burst)
+            .with_context(|| format!("the warehouse of {rows} rows"))?;
+        println!(
+            "{:>5}M rows: fill {:.0}s; drop -> report of a lone 10-row file p50 {:.0} ms (max {:.0}); \
+             drop -> archive of a 100k-row file {:.0} ms; {:.1} MB per million rows; \
+             {burst} files of 5 rows {:.0} files/s; daemon peak RSS {:.0} MB",
+            f.rows / 1_000_000,
+            f.fill.as_secs_f64(),
+            ms(f.lone_p50),
+            ms(f.lone_max),
+            ms(f.big_file),
+            f.mb_per_million,
+            f.burst_files_per_s,
+            f.peak_rss_mb
+        );
+        all.push(f);
+    }
+    if let Some(base) = all.first() {
+        for f in &all[1..] {
+            println!(
+                "{}M / {}M: lone file drop -> report {:.2}x (goal <= 1.25 at 20M), 100k-row file {:.2}x, burst {:.2}x",
+                f.rows / 1_000_000,
+                base.rows / 1_000_000,
+                ms(f.lone_p50) / ms(base.lone_p50),
+                ms(f.big_file) / ms(base.big_file),
+                f.burst_files_per_s / base.burst_files_per_s
+            );
+        }
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn one(exe: &Path, dir: &Path, rows: u64, lone: usize, burst: usize) -> Result<Figures> {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/votewatch.toml");
+    std::fs::copy(&shipped, dir.join("votewatch.toml"))?;
+    // Fill: Ids 1..=rows, in files of at most FILL_STEP rows.
+    let clock = Instant::now();
+    let mut first = 1i64;
+    let mut left = rows;
+    let mut seed = 1;
+    while left > 0 {
+        let n = left.min(FILL_STEP);
+        let file = dir.join("fill.jsonl");
+        super::generate(&file, n, seed, first, 0.0)?;
+        let out = std::process::Command::new(exe)
+            .args(["ingest", "--config", "votewatch.toml", "fill.jsonl"])
+            .current_dir(dir)
+            .env("VOTEWATCH_LOG", "warn")
+            .output()?;
+        if !out.status.success() {
+            bail!("ingest: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::fs::remove_file(&file)?;
+        // The generator's Ids rise by 1 to 3 per row.
+        first += 3 * n as i64;
+        left -= n;
+        seed += 1;
+    }
+    let fill = clock.elapsed();
+    let db_bytes = std::fs::metadata(dir.join("warehouse.db"))?.len();
+
+    let mut child = std::process::Command::new(exe)
+        .args(["run", "--config", "votewatch.toml"])
+        .current_dir(dir)
+        .env("VOTEWATCH_LOG", "warn")
+        .spawn()?;
+    let pid = child.id();
+    let measured = measure(dir, lone, burst);
+    let peak_rss_mb = peak_rss_mb(pid);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    child.wait()?;
+    let (lone_p50, lone_max, big_file, burst_files_per_s) = measured?;
+    Ok(Figures {
+        rows,
+        fill,
+        mb_per_million: db_bytes as f64 / 1e6 / (rows as f64 / 1e6),
+        lone_p50,
+        lone_max,
+        big_file,
+        burst_files_per_s,
+        peak_rss_mb: peak_rss_mb.unwrap_or(0.0),
+    })
+}
+
+/// The daemon's peak resident set (VmHWM), in MB.
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() > deadline {
+            bail!("timed out");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// Drops into landing/ the safe way: written under a temporary name, then renamed.
+fn drop_file(dir: &Path, name: &str, rows: u64, seed: u64, first: i64) -> Result<PathBuf> {
+    let tmp = dir.join("landing").join(format!("{name}.tmp"));
+    super::generate(&tmp, rows, seed, first, 0.0)?;
+    let dest = dir.join("landing").join(name);
+    std::fs::rename(&tmp, &dest)?;
+    Ok(dest)
+}
+
+fn measure(dir: &Path, lone: usize, burst: usize) -> Result<(Duration, Duration, Duration, f64)> {
+    let (landing, processed, reports) = (
+        dir.join("landing"),
+        dir.join("processed"),
+        dir.join("reports"),
+    );
+    wait_until(Duration::from_secs(120), || {
+        landing.is_dir() && processed.is_dir()
+    })?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut next = DROP_IDS;
+    let mut lones = Vec::new();
+    for k in 0..lone {
+        let before = count(&reports);
+        let clock = Instant::now();
+        drop_file(dir, &format!("lone-{k:03}.jsonl"), 10, 100 + k as u64, next)?;
+        next += 100;
+        wait_until(Duration::from_secs(120), || count(&reports) > before)?;
+        lones.push(clock.elapsed());
+    }
+    lones.sort();
+    let done = count(&processed);
+    let clock = Instant::now();
+    drop_file(dir, "big.jsonl", 100_000, 7, next)?;
+    next += 400_000;
+    wait_until(Duration::from_secs(600), || count(&processed) > done)?;
+    let big_file = clock.elapsed();
+
+    let staging = dir.join("staging");
+    std::fs::create_dir_all(&staging)?;
+    let mut names = Vec::new();
+    for k in 0..burst {
+        let name = format!("burst-{k:05}.jsonl");
+        super::generate(&staging.join(&name), 5, 1000 + k as u64, next, 0.0)?;
+        next += 20;
+        names.push(name);
+    }
+    let before = count(&processed);
+    let clock = Instant::now();
+    for name in &names {
+        std::fs::rename(staging.join(name), landing.join(name))?;
+    }
+    wait_until(Duration::from_secs(3600), || {
+        count(&processed) >= before + burst
+    })?;
+    let t = clock.elapsed();
+    Ok((
+        lones[lones.len() / 2],
+        *lones.last().unwrap_or(&Duration::ZERO),
+        big_file,
+        burst as f64 / t.as_secs_f64(),
+    ))
+}
