@@ -845,6 +845,10 @@ fn a_backlog_of_twenty_thousand_files_never_starves_the_watchdog_or_healthz() {
         from.elapsed()
     );
     assert!(gap < PERIOD, "the watchdog went {gap:?} without a ping");
+    // The bound is 100 ms for every answer; a loaded test machine may delay one
+    // answer by its scheduler, so 95% must be within it and none past a second.
+    let p95 = sorted[sorted.len() * 95 / 100];
+    assert!(p95 <= Duration::from_millis(100), "/healthz p95 {p95:?}");
     assert!(
         slowest < Duration::from_secs(1),
         "/healthz took {slowest:?} to answer"
