@@ -1,9 +1,14 @@
-//! The fast parser: a record of exactly the known fields, every value a plain JSON string or
-//! integer without escapes, in one pass over the bytes without allocating. Anything else
-//! (`None`) goes to the full parser, which decides and names the reason.
+//! The fast parser: a record of the known fields, every value a plain JSON string or integer
+//! without escapes, plus at most a few unknown fields with plain values (a string, an integer,
+//! `true`, `false`, `null`), in one pass over the bytes without allocating but for an unknown
+//! name the file has not shown before. Anything else (`None`) goes to the full parser, which
+//! decides and names the reason.
 
 use super::timestamp::parse_timestamp_bytes;
-use super::Vote;
+use super::{UnknownFields, Vote};
+
+/// The most unknown fields a record may carry and still take the fast path.
+const MAX_UNKNOWN: usize = 8;
 
 /// A value seen by [`parse_plain`]: the byte range of a string's content or of an integer.
 #[derive(Clone, Copy)]
@@ -15,8 +20,10 @@ pub(crate) enum Plain {
 /// The fast path for the shape nearly every record has: one flat object of contract fields,
 /// each once, whose values are strings of printable ASCII without escapes or plain integers.
 /// Returns `None` for anything else, valid or not, and for any rule broken; the full parser
-/// then decides, so both paths accept exactly the same votes.
-pub(crate) fn parse_plain(b: &[u8]) -> Option<Vote> {
+/// then decides, so both paths accept exactly the same votes. The names of unknown fields go
+/// into `unknown` only when the record is accepted here (as the full parser would report
+/// them).
+pub(crate) fn parse_plain(b: &[u8], unknown: &mut UnknownFields) -> Option<Vote> {
     let ws = |mut i: usize| {
         while matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
             i += 1;
@@ -33,6 +40,9 @@ pub(crate) fn parse_plain(b: &[u8]) -> Option<Vote> {
         }
     };
     let mut fields: [Option<Plain>; 6] = [None; 6];
+    // The byte ranges of unknown names, each once.
+    let mut others: [(usize, usize); MAX_UNKNOWN] = [(0, 0); MAX_UNKNOWN];
+    let mut n_others = 0;
     let mut i = ws(0);
     if b.get(i) != Some(&b'{') {
         return None;
@@ -51,7 +61,15 @@ pub(crate) fn parse_plain(b: &[u8]) -> Option<Vote> {
             b"UserId" => 3,
             b"BountyAmount" => 4,
             b"CreationDate" => 5,
-            _ => return None,
+            name => {
+                let seen = others[..n_others].iter().any(|&(s, e)| &b[s..e] == name);
+                if seen || n_others == MAX_UNKNOWN {
+                    return None;
+                }
+                others[n_others] = (i + 1, key_end);
+                n_others += 1;
+                6
+            }
         };
         i = ws(key_end + 1);
         if b.get(i) != Some(&b':') {
@@ -64,6 +82,18 @@ pub(crate) fn parse_plain(b: &[u8]) -> Option<Vote> {
                 let v = Plain::Str(i + 1, end);
                 i = end + 1;
                 v
+            }
+            b't' | b'f' | b'n' if slot == 6 => {
+                let word: &[u8] = match b[i] {
+                    b't' => b"true",
+                    b'f' => b"false",
+                    _ => b"null",
+                };
+                if !b[i..].starts_with(word) {
+                    return None;
+                }
+                i += word.len();
+                Plain::Int(i, i)
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
@@ -84,7 +114,7 @@ pub(crate) fn parse_plain(b: &[u8]) -> Option<Vote> {
             }
             _ => return None,
         };
-        if fields[slot].replace(value).is_some() {
+        if slot < 6 && fields[slot].replace(value).is_some() {
             return None;
         }
         i = ws(i);
@@ -135,6 +165,10 @@ pub(crate) fn parse_plain(b: &[u8]) -> Option<Vote> {
         Plain::Str(s, e) => parse_timestamp_bytes(&b[s..e]).ok()?,
         Plain::Int(..) => return None,
     };
+    for &(s, e) in &others[..n_others] {
+        // ASCII without escapes: the name as written.
+        unknown.insert(std::str::from_utf8(&b[s..e]).ok()?);
+    }
     Some(Vote {
         id,
         post_id,

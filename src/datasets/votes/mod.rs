@@ -134,7 +134,7 @@ impl UnknownFields {
 
 /// Validates one record (a line, or an element of a JSON array) without its line end.
 pub fn parse_vote(record: &[u8], unknown: &mut UnknownFields) -> Result<Vote, RejectReason> {
-    match parse_plain(record) {
+    match parse_plain(record, unknown) {
         Some(vote) => Ok(vote),
         None => parse_full(record, unknown),
     }

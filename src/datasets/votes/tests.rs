@@ -300,10 +300,13 @@ fn the_fast_path_agrees_with_the_full_parser() {
     inputs.extend(String::from_utf8(gen).unwrap().lines().map(String::from));
     let mut fast_hits = 0;
     for input in &inputs {
-        let full = parse_full(input.as_bytes(), &mut UnknownFields::default());
-        if let Some(fast) = parse_plain(input.as_bytes()) {
+        let mut full_unknown = UnknownFields::default();
+        let full = parse_full(input.as_bytes(), &mut full_unknown);
+        let mut fast_unknown = UnknownFields::default();
+        if let Some(fast) = parse_plain(input.as_bytes(), &mut fast_unknown) {
             fast_hits += 1;
             assert_eq!(Ok(fast), full, "{input}");
+            assert_eq!(fast_unknown.names(), full_unknown.names(), "{input}");
         }
         assert_eq!(
             parse_vote(input.as_bytes(), &mut UnknownFields::default()),
@@ -446,10 +449,13 @@ fn the_fast_path_agrees_with_the_full_parser_on_generated_hostile_records() {
             fields[2] = "\"VoteTypeId\":\"2\"".into();
         }
         let record = format!("{{{}}}", fields.join(","));
-        let full = parse_full(record.as_bytes(), &mut UnknownFields::default());
-        if let Some(fast) = parse_plain(record.as_bytes()) {
+        let mut full_unknown = UnknownFields::default();
+        let full = parse_full(record.as_bytes(), &mut full_unknown);
+        let mut fast_unknown = UnknownFields::default();
+        if let Some(fast) = parse_plain(record.as_bytes(), &mut fast_unknown) {
             fast_hits += 1;
             assert_eq!(Ok(fast), full, "{record}");
+            assert_eq!(fast_unknown.names(), full_unknown.names(), "{record}");
         }
         assert_eq!(
             parse_vote(record.as_bytes(), &mut UnknownFields::default()),
@@ -469,4 +475,42 @@ fn escaped_keys_and_values_are_understood() {
         parse(r#"{"\u0049d":"1","PostId":"\u0031","VoteTypeId":"2","CreationDate":"2022-01-01"}"#)
             .unwrap();
     assert_eq!((v.id, v.post_id), (1, 1));
+}
+
+/// Unknown fields with plain values no longer send a record down the full parser: the fast
+/// path takes it and reports the names as the full parser does; a nested value, an escaped
+/// name or a repeated unknown name still goes to the full parser.
+#[test]
+fn unknown_fields_with_plain_values_take_the_fast_path() {
+    let base = r#""Id":"5","PostId":"9","VoteTypeId":"2","CreationDate":"2022-01-03T00:00:00.000""#;
+    for extra in [
+        r#""Extra":"x""#,
+        r#""Score":12,"Note":null"#,
+        r#""Flag":true,"Other":false"#,
+    ] {
+        let record = format!("{{{extra},{base}}}");
+        let mut fast = UnknownFields::default();
+        let vote = parse_plain(record.as_bytes(), &mut fast);
+        assert!(vote.is_some(), "{record}");
+        let mut full = UnknownFields::default();
+        assert_eq!(Ok(vote.unwrap()), parse_full(record.as_bytes(), &mut full));
+        assert_eq!(fast.names(), full.names(), "{record}");
+        assert!(!fast.names().is_empty());
+    }
+    for extra in [
+        r#""Extra":{"a":1}"#,
+        r#""Extra":[1]"#,
+        r#""Extra":1.5"#,
+        r#""Ex\u0074ra":"x""#,
+        r#""Extra":"x","Extra":"y""#,
+        r#""Extra":tru"#,
+    ] {
+        let record = format!("{{{extra},{base}}}");
+        let mut fast = UnknownFields::default();
+        assert!(
+            parse_plain(record.as_bytes(), &mut fast).is_none(),
+            "{record}"
+        );
+        assert!(fast.names().is_empty(), "{record}");
+    }
 }
