@@ -95,6 +95,9 @@ pub struct LedgerEntry {
     /// The ledger id this arrival drew already (a load that began, then records the file
     /// without loading it); `None`: one is drawn when the row is written.
     pub ledger_id: Option<i64>,
+    /// The lowest and highest Id of the file's valid records (`None` when it had none), so
+    /// that an unload reads again only the later files that can hold its Ids.
+    pub id_range: Option<(i64, i64)>,
 }
 
 /// A record that is not a vote.

@@ -113,7 +113,7 @@ pub fn unload(
     // Only later votes with Ids in the range the file held can meet its Ids; a file that holds
     // none needs no later file read.
     if let Some(range) = wh.vote_id_range(id)? {
-        for l in wh.later_loaded(id)? {
+        for l in wh.later_loaded(id, range)? {
             match stored_bytes(&l) {
                 Ok(path) => {
                     let mut scratch = Warehouse::open_scratch(&cfg.warehouse)?;

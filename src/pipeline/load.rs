@@ -193,6 +193,7 @@ fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
         archived_to: None,
         report_queued: None,
         ledger_id: None,
+        id_range: None,
     }
 }
 
@@ -227,6 +228,7 @@ fn load_file(
         samples: Vec::new(),
         stored_rejects: 0,
         max_id: load.max_id_before,
+        id_range: None,
         fold: Fold::default(),
         seen: SeenIds::new(),
     };
@@ -283,6 +285,7 @@ fn load_file(
         entry.unknown_fields.push("…".into());
     }
     entry.counts = staged.counts;
+    entry.id_range = staged.id_range;
 
     // On a lake: the write lock, so that the checks below see every host's loads.
     load.lock(Some(&digest.sha256))?;

@@ -29,6 +29,8 @@ pub(crate) struct StageState {
     pub(crate) stored_rejects: u64,
     /// Highest Id seen so far, starting from the warehouse's.
     pub(crate) max_id: i64,
+    /// The lowest and highest Id of the file's valid records so far.
+    pub(crate) id_range: Option<(i64, i64)>,
     /// Staged rows not appended yet.
     pub(crate) fold: Fold,
     /// Ids the file has shown so far.
@@ -213,12 +215,18 @@ pub(crate) fn route_batch(
     let ids = key_column(&batch);
     let mut direct = BooleanBuilder::with_capacity(ids.len());
     let mut all_direct = true;
+    let (mut lo, mut hi) = state.id_range.unwrap_or((i64::MAX, i64::MIN));
     for &id in ids.values() {
+        lo = lo.min(id);
+        hi = hi.max(id);
         let seen_maybe = state.seen.insert(id);
         let new = id > state.max_id || (id > load.max_id_before && !seen_maybe);
         all_direct &= new;
         direct.append_value(new);
         state.max_id = state.max_id.max(id);
+    }
+    if lo <= hi {
+        state.id_range = Some((lo, hi));
     }
     let direct = direct.finish();
     let (new_rows, staged) = if all_direct {

@@ -19,6 +19,7 @@ const LOAD_ADD_PARQUET_SQL: &str = include_str!("sql/load_add_parquet.sql");
 const LOAD_INSERT_DIRECT_SQL: &str = include_str!("sql/load_insert_direct.sql");
 const LOAD_INSERT_REJECTS_SQL: &str = include_str!("sql/load_insert_rejects.sql");
 const LOAD_MAX_ID_AFTER_SQL: &str = include_str!("sql/load_max_id_after.sql");
+const LOAD_ID_RANGE_SQL: &str = include_str!("sql/load_id_range.sql");
 
 impl Warehouse {
     /// Begins the transaction that loads one file.
@@ -512,6 +513,9 @@ impl<'w> FileLoad<'w> {
                 )?,
                 Finish::RecordOnly => max_id_locked,
             };
+            if let (Finish::Insert, Some((lo, hi))) = (finish, entry.id_range) {
+                conn.execute(LOAD_ID_RANGE_SQL, params![file_id, lo, hi])?;
+            }
             if finish == Finish::Insert && counts.inserted > 0 {
                 let weeks = weekly::Delta::begin(conn)?;
                 weeks.add(weekly::LOAD_ROWS, 1, params![file_id])?;

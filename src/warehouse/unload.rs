@@ -48,12 +48,13 @@ impl Warehouse {
         run().map_err(|e| self.err("cannot read the ledger", e))
     }
 
-    /// The loaded arrivals after `id` (still loaded), in ledger order: the files whose votes
-    /// may have met the Ids of `id`.
-    pub fn later_loaded(&self, id: i64) -> Result<Vec<LedgerFile>> {
+    /// The loaded arrivals after `id` (still loaded), in ledger order, that can hold an Id in
+    /// `lo..=hi` (their recorded Id range meets it, or none is recorded): the files whose
+    /// votes may have met the Ids of `id`.
+    pub fn later_loaded(&self, id: i64, (lo, hi): (i64, i64)) -> Result<Vec<LedgerFile>> {
         let run = || -> duckdb::Result<Vec<LedgerFile>> {
             let mut stmt = self.conn.prepare(UNLOAD_LATER_LOADED_SQL)?;
-            let rows = stmt.query_map(params![id], ledger_file)?;
+            let rows = stmt.query_map(params![id, lo, hi], ledger_file)?;
             rows.collect()
         };
         run().map_err(|e| self.err("cannot read the ledger", e))

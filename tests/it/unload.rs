@@ -176,13 +176,21 @@ fn unload_reads_later_files_only_when_the_file_held_votes() {
         .map(|i| vote(i, "2022-01-03T00:00:00.000"))
         .collect();
     env.write("b.jsonl", lines.join("\n"));
-    env.write("c.jsonl", votes(101, 10));
-    assert_eq!(env.ingest(&["a.jsonl", "b.jsonl", "c.jsonl"]).code, 0);
+    // c meets a's Ids (95..=100); d does not (200..): an unload of a reads c again, never d
+    // (issue 20, item 4: each arrival's Id range is recorded). Both are gone from disk.
+    env.write("c.jsonl", votes(95, 10));
+    env.write("d.jsonl", votes(200, 10));
+    assert_eq!(
+        env.ingest(&["a.jsonl", "b.jsonl", "c.jsonl", "d.jsonl"])
+            .code,
+        0
+    );
     assert_eq!(
         env.rows("SELECT id::VARCHAR, rows_inserted::VARCHAR FROM blog_analysis.ingested_files ORDER BY id"),
-        [["1", "100"], ["2", "0"], ["3", "10"]]
+        [["1", "100"], ["2", "0"], ["3", "4"], ["4", "10"]]
     );
     std::fs::remove_file(env.path("c.jsonl")).unwrap();
+    std::fs::remove_file(env.path("d.jsonl")).unwrap();
     let none = env.run(&["unload", "2", "--dry-run"]);
     assert_eq!(none.code, 0, "{}{}", none.stdout, none.stderr);
     assert!(

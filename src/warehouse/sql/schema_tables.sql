@@ -14,6 +14,15 @@ CREATE TABLE IF NOT EXISTS blog_analysis.votes (
     file_id       BIGINT NOT NULL
 );
 
+-- The lowest and highest Id of each loaded arrival's valid records (those that went in and
+-- those that did not), so that an unload reads again only the later files that can hold the
+-- Ids it frees. Arrivals older than this table have no row and are always read.
+CREATE TABLE IF NOT EXISTS blog_analysis.file_id_ranges (
+    file_id BIGINT NOT NULL,
+    min_id  BIGINT NOT NULL,
+    max_id  BIGINT NOT NULL
+);
+
 -- Records that are not votes, with where they came from and why.
 CREATE TABLE IF NOT EXISTS blog_analysis.rejected_votes (
     file_id       BIGINT NOT NULL,

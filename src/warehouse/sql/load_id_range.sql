@@ -1,0 +1,1 @@
+INSERT INTO blog_analysis.file_id_ranges VALUES (?, ?, ?)
