@@ -54,6 +54,30 @@ impl Daemon {
         Daemon::spawn_only(env, cmd)
     }
 
+    /// Starts the daemon (without waiting for it to watch landing/) with the failpoint
+    /// `point` armed: it stalls there until the returned file is written.
+    pub fn launch_held(env: &Env, point: &str) -> (Daemon, PathBuf) {
+        let resume = env.path(&format!("resume-{point}"));
+        let d = Daemon::launch(
+            env,
+            &[
+                (votewatch::testing::failpoint::ENV, point),
+                (
+                    votewatch::testing::failpoint::RESUME_ENV,
+                    resume.to_str().unwrap(),
+                ),
+            ],
+        );
+        (d, resume)
+    }
+
+    /// As [`Daemon::launch_held`], once the daemon watches landing/.
+    pub fn start_held(env: &Env, point: &str) -> (Daemon, PathBuf) {
+        let (d, resume) = Daemon::launch_held(env, point);
+        d.wait_log("watching", Duration::from_secs(30));
+        (d, resume)
+    }
+
     /// Runs `cmd` (a `votewatch run`, however started) with its log in a file, and waits
     /// until it watches landing/.
     pub fn spawn(env: &Env, cmd: std::process::Command) -> Daemon {
@@ -421,17 +445,7 @@ fn bad_entries_are_refused_with_a_reason_and_the_daemon_goes_on() {
 #[test]
 fn the_same_name_re_sent_while_its_predecessor_loads_is_loaded_too() {
     let env = Env::new();
-    let resume = env.path("resume");
-    let d = Daemon::start_with(
-        &env,
-        &[
-            (votewatch::testing::failpoint::ENV, "mid_load"),
-            (
-                votewatch::testing::failpoint::RESUME_ENV,
-                resume.to_str().unwrap(),
-            ),
-        ],
-    );
+    let (d, resume) = Daemon::start_held(&env, "mid_load");
     drop_file(&env, "daily.jsonl", votes(1, 2000));
     d.wait_log("failpoint mid_load reached", WAIT);
     drop_file(&env, "daily.jsonl", votes(5001, 3));
@@ -874,17 +888,7 @@ fn a_file_written_to_during_its_read_is_read_again_whole() {
     use std::io::Write;
     let env = Env::new();
     env.write("votewatch.toml", format!("{CONFIG}quiet_secs = 1\n"));
-    let resume = env.path("resume-mid_load");
-    let d = Daemon::start_with(
-        &env,
-        &[
-            (votewatch::testing::failpoint::ENV, "mid_load"),
-            (
-                votewatch::testing::failpoint::RESUME_ENV,
-                resume.to_str().unwrap(),
-            ),
-        ],
-    );
+    let (d, resume) = Daemon::start_held(&env, "mid_load");
     let first = format!("{}\n", votes(1, 10));
     let more = format!("{}\n", votes(11, 5));
     let mut writer = fs::File::create(env.path("landing/open.jsonl")).unwrap();
@@ -1017,17 +1021,7 @@ fn catches_sigterm(pid: u32) -> bool {
 #[test]
 fn sigterm_in_the_first_moments_after_start_exits_cleanly() {
     let env = Env::new();
-    let resume = env.path("resume");
-    let d = Daemon::launch(
-        &env,
-        &[
-            (votewatch::testing::failpoint::ENV, "startup"),
-            (
-                votewatch::testing::failpoint::RESUME_ENV,
-                resume.to_str().unwrap(),
-            ),
-        ],
-    );
+    let (d, resume) = Daemon::launch_held(&env, "startup");
     d.wait_log("failpoint startup reached", WAIT);
     d.signal("TERM");
     fs::write(&resume, "").unwrap();
