@@ -427,18 +427,19 @@ impl Loader {
                     // Its writer still had it open and wrote during the read: nothing was
                     // recorded; it is read again, whole, after the others (an attempt, so that
                     // a file written without end is set aside in the end).
-                    claim::note_error(&path, &why);
-                    warn!(file = %crate::text::path(&path), error = %why, attempt = attempts + 1, max_load_attempts = config.daemon.max_load_attempts, "the file changed while it was read; it is read again after the others");
-                    queue.push_back(Claimed { path, seen_at });
-                    if !self.pause(retries.next().unwrap_or(config.daemon.max_backoff())) {
+                    let retry = retries.next().unwrap_or(config.daemon.max_backoff());
+                    let again = Claimed { path, seen_at };
+                    try_after_others(
+                        &mut queue,
+                        again,
+                        &why,
+                        attempts,
+                        config,
+                        "the file changed while it was read",
+                    );
+                    if !self.pause(retry) {
                         break;
                     }
-                }
-                Err(IngestError::Warehouse(e)) if e.is_stopped() => {
-                    claim::end_attempt(&path);
-                    info!(file = %crate::text::path(&path), "stopped while waiting for the lake's write lock; the claimed file is loaded at the next start");
-                    self.claimed.push(path);
-                    break;
                 }
                 Err(IngestError::Warehouse(e)) => {
                     // Nothing of the file was committed. When the warehouse itself is at
@@ -455,9 +456,16 @@ impl Loader {
                         warn!(file = %crate::text::path(&path), error = %e, retry_ms = retry.as_millis() as u64, "the warehouse failed during the load; waiting, then loading the file again");
                         queue.push_front(Claimed { path, seen_at });
                     } else {
-                        claim::note_error(&path, &format!("{}: {}", e.what, e.source));
-                        warn!(file = %crate::text::path(&path), error = %e, attempt = attempts + 1, max_load_attempts = config.daemon.max_load_attempts, "the load failed in the warehouse; the file is tried again after the others");
-                        queue.push_back(Claimed { path, seen_at });
+                        let again = Claimed { path, seen_at };
+                        let error = format!("{}: {}", e.what, e.source);
+                        try_after_others(
+                            &mut queue,
+                            again,
+                            &error,
+                            attempts,
+                            config,
+                            "the load failed in the warehouse",
+                        );
                     }
                     // A failed statement may leave the connection unusable: reopen (waiting
                     // while the warehouse cannot be opened).
@@ -514,4 +522,26 @@ impl Loader {
         }
         Ok(())
     }
+}
+
+/// A load that failed because of the file (as far as can be told): the error is kept in the
+/// claim for the reason it may be set aside with, the attempt stays counted, and the file goes
+/// to the back of the queue so that the others go first.
+fn try_after_others(
+    queue: &mut std::collections::VecDeque<Claimed>,
+    claimed: Claimed,
+    error: &str,
+    attempts: u32,
+    config: &Config,
+    what: &str,
+) {
+    claim::note_error(&claimed.path, error);
+    warn!(
+        file = %crate::text::path(&claimed.path),
+        error,
+        attempt = attempts + 1,
+        max_load_attempts = config.daemon.max_load_attempts,
+        "{what}; the file is tried again after the others"
+    );
+    queue.push_back(claimed);
 }

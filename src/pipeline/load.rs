@@ -96,14 +96,7 @@ pub fn record_failed(
         error: Some(reason),
         ..new_entry(path, opts)
     };
-    Ok(record_without_load(
-        wh,
-        entry,
-        path,
-        opts,
-        Instant::now(),
-        Vec::new(),
-    )?)
+    recorded(wh, entry, path, opts, Instant::now())
 }
 
 /// How often a file is loaded again when its commit conflicts with another host's (DuckLake).
@@ -127,6 +120,8 @@ pub fn ingest_file(
         |e| tracing::warn!(file = %crate::text::path(path), error = %e, "the load conflicted with another host's; loading the file again"),
     );
     match loaded {
+        // A stop that came while waiting for a lake's write lock is a stop like any other.
+        Err(IngestError::Warehouse(e)) if e.is_stopped() => Err(IngestError::Stopped),
         // A file that needs more memory than DuckDB may use is this file's outcome, not a
         // failure of the warehouse: recorded, and the next file goes on.
         Err(IngestError::Warehouse(e)) if e.is_out_of_memory() => {
@@ -139,14 +134,7 @@ pub fn ingest_file(
                 )),
                 ..entry
             };
-            Ok(record_without_load(
-                wh,
-                entry,
-                path,
-                opts,
-                clock,
-                Vec::new(),
-            )?)
+            recorded(wh, entry, path, opts, clock)
         }
         other => other,
     }
@@ -209,14 +197,7 @@ fn load_file(
         Ok(s) => s,
         Err(e) => {
             entry.error = Some(format!("cannot read {name}: {e}"));
-            return Ok(record_without_load(
-                wh,
-                entry,
-                path,
-                opts,
-                clock,
-                Vec::new(),
-            )?);
+            return recorded(wh, entry, path, opts, clock);
         }
     };
     let compression = source.compression;
@@ -309,14 +290,7 @@ fn load_file(
                 "same content (SHA-256 {}) was loaded before as ledger row {earlier}",
                 &digest.sha256[..12]
             ));
-            return Ok(record_without_load(
-                wh,
-                entry,
-                path,
-                opts,
-                clock,
-                Vec::new(),
-            )?);
+            return recorded(wh, entry, path, opts, clock);
         }
     }
     if opts.stop_requested() {
@@ -424,6 +398,24 @@ fn percent_over(share: f64, limit: f64) -> String {
         })
         .find(|(s, l)| s != l)
         .map_or_else(|| (share * 100.0).to_string(), |(s, _)| s)
+}
+
+/// [`record_without_load`] for an arrival with no rejects to keep, as the load's outcome.
+fn recorded(
+    wh: &mut Warehouse,
+    entry: LedgerEntry,
+    path: &Path,
+    opts: &IngestOptions,
+    clock: Instant,
+) -> Result<FileOutcome, IngestError> {
+    Ok(record_without_load(
+        wh,
+        entry,
+        path,
+        opts,
+        clock,
+        Vec::new(),
+    )?)
 }
 
 fn record_without_load(
