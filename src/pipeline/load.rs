@@ -8,12 +8,11 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use crate::config::IngestConfig;
-use crate::datasets::votes::UnknownFields;
 use crate::interrupt::Interrupt;
 use crate::model::FileOutcome;
 use crate::model::{Counts, LedgerEntry, RejectRow, Status};
 use crate::pipeline::read::{Layout, Refused, Source};
-use crate::pipeline::route::{flush_fold, read_and_stage, Fold, SeenIds, StageState};
+use crate::pipeline::route::{flush_fold, read_and_stage, Fold, SeenIds, StageState, Tally};
 use crate::warehouse::{Finish, Warehouse, WarehouseError};
 
 /// How many rejects of a file are kept in memory for the report and the log.
@@ -67,14 +66,14 @@ impl IngestOptions {
         }
     }
 
-    fn stop_requested(&self) -> bool {
+    pub(crate) fn stop_requested(&self) -> bool {
         self.interrupt
             .as_ref()
             .is_some_and(Interrupt::stop_requested)
     }
 }
 
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
@@ -161,7 +160,7 @@ pub fn recorded_path(path: &Path) -> String {
 }
 
 /// The ledger row of a file before anything is known about it (`failed`, no counts).
-fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
+pub(crate) fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
     let started_at = now_micros();
     let source_path = recorded_path(path);
     LedgerEntry {
@@ -204,12 +203,8 @@ fn load_file(
 
     let mut load = wh.begin_file()?;
     let mut staged = StageState {
-        counts: Counts::default(),
-        unknown: UnknownFields::default(),
-        samples: Vec::new(),
-        stored_rejects: 0,
+        tally: Tally::default(),
         max_id: load.max_id_before,
-        id_range: None,
         fold: Fold::default(),
         seen: SeenIds::new(),
     };
@@ -233,40 +228,19 @@ fn load_file(
         Ok(Err(read_error)) => {
             entry.ledger_id = Some(load.file_id);
             load.rollback();
-            entry.error = Some(if Refused::is(&read_error) {
-                entry.status = Status::Rejected;
-                format!("{read_error} (after {} records)", staged.counts.lines)
-            } else {
-                format!(
-                    "cannot read {name} after {} records: {read_error}",
-                    staged.counts.lines
-                )
-            });
-            entry.counts = staged.counts;
-            if let Ok(d) = crate::pipeline::read::hash_file(path) {
-                entry.sha256 = Some(d.sha256);
-                entry.size = Some(d.size);
-            }
+            let entry = unreadable(entry, path, &read_error, staged.tally.counts);
             return Ok(record_without_load(
                 wh,
                 entry,
                 path,
                 opts,
                 clock,
-                staged.samples,
+                staged.tally.samples,
             )?);
         }
         Err(warehouse_error) => return Err(warehouse_error.into()),
     };
-    entry.sha256 = Some(digest.sha256.clone());
-    entry.size = Some(digest.size);
-    entry.format = Some(format_name(layout, compression));
-    entry.unknown_fields = staged.unknown.names();
-    if staged.unknown.overflowed {
-        entry.unknown_fields.push("…".into());
-    }
-    entry.counts = staged.counts;
-    entry.id_range = staged.id_range;
+    read_into(&mut entry, &digest, layout, compression, &staged.tally);
 
     // On a lake: the write lock, so that the checks below see every host's loads.
     load.lock(Some(&digest.sha256))?;
@@ -283,7 +257,7 @@ fn load_file(
             entry.status = Status::DuplicateFile;
             entry.duplicate_of = Some(earlier);
             entry.counts = Counts {
-                lines: staged.counts.lines,
+                lines: staged.tally.counts.lines,
                 ..Counts::default()
             };
             entry.error = Some(format!(
@@ -298,17 +272,82 @@ fn load_file(
         return Err(IngestError::Stopped);
     }
 
-    let c = staged.counts;
-    let first_reject = staged
-        .samples
+    let finish = judged(&mut entry, digest.size, &opts.limits, &staged.tally.samples);
+    entry.finished_at = now_micros();
+    plan_archive(&mut entry, opts);
+    let file_id = load.file_id;
+    let commit_clock = Instant::now();
+    let counts = load.commit(entry.clone(), finish)?;
+    tracing::debug!(file = %crate::text::escape(&name), stage_ms = staged_in.as_millis() as u64, commit_ms = commit_clock.elapsed().as_millis() as u64, "load phases");
+    entry.counts = counts;
+    let outcome = outcome_of(entry, file_id, path, staged.tally.samples, clock);
+    log_outcome(&outcome);
+    Ok(outcome)
+}
+
+/// The ledger row of a file whose reading failed: `rejected` when votewatch refused it (its
+/// encoding, a decompression bomb), else `failed`, with the counts so far and, when the bytes
+/// can still be read, their SHA-256.
+pub(crate) fn unreadable(
+    mut entry: LedgerEntry,
+    path: &Path,
+    read_error: &std::io::Error,
+    counts: Counts,
+) -> LedgerEntry {
+    let name = &entry.file_name;
+    entry.error = Some(if Refused::is(read_error) {
+        entry.status = Status::Rejected;
+        format!("{read_error} (after {} records)", counts.lines)
+    } else {
+        format!(
+            "cannot read {name} after {} records: {read_error}",
+            counts.lines
+        )
+    });
+    entry.counts = counts;
+    if let Ok(d) = crate::pipeline::read::hash_file(path) {
+        entry.sha256 = Some(d.sha256);
+        entry.size = Some(d.size);
+    }
+    entry
+}
+
+/// What reading the whole file told about it, into its ledger row.
+pub(crate) fn read_into(
+    entry: &mut LedgerEntry,
+    digest: &crate::pipeline::read::Digest256,
+    layout: Layout,
+    compression: crate::pipeline::read::Compression,
+    tally: &Tally,
+) {
+    entry.sha256 = Some(digest.sha256.clone());
+    entry.size = Some(digest.size);
+    entry.format = Some(format_name(layout, compression));
+    entry.unknown_fields = tally.unknown.names();
+    if tally.unknown.overflowed {
+        entry.unknown_fields.push("…".into());
+    }
+    entry.counts = tally.counts;
+    entry.id_range = tally.id_range;
+}
+
+/// Judges a file that was read whole (its counts in `entry`): rejected whole, or loaded
+/// (`partial` with rejects). Sets the status and the error, and says how the load ends.
+pub(crate) fn judged(
+    entry: &mut LedgerEntry,
+    size: u64,
+    limits: &IngestConfig,
+    samples: &[RejectRow],
+) -> Finish {
+    let c = entry.counts;
+    let first_reject = samples
         .first()
         .map(|r| format!("; first: {}", describe_reject(r)))
         .unwrap_or_default();
-    let rejected_whole = judge(&c, digest.size, opts.limits.max_reject_share, &first_reject);
-    let finish = match &rejected_whole {
+    match judge(&c, size, limits.max_reject_share, &first_reject) {
         Some(reason) => {
             entry.status = Status::Rejected;
-            entry.error = Some(reason.clone());
+            entry.error = Some(reason);
             Finish::RecordOnly
         }
         None => {
@@ -325,29 +364,31 @@ fn load_file(
             }
             Finish::Insert
         }
-    };
-    entry.finished_at = now_micros();
-    plan_archive(&mut entry, opts);
-    let file_id = load.file_id;
-    let commit_clock = Instant::now();
-    let counts = load.commit(entry.clone(), finish)?;
-    tracing::debug!(file = %crate::text::escape(&name), stage_ms = staged_in.as_millis() as u64, commit_ms = commit_clock.elapsed().as_millis() as u64, "load phases");
-    let outcome = FileOutcome {
+    }
+}
+
+/// A file's outcome, from its ledger row as recorded.
+pub(crate) fn outcome_of(
+    entry: LedgerEntry,
+    file_id: i64,
+    path: &Path,
+    samples: Vec<RejectRow>,
+    clock: Instant,
+) -> FileOutcome {
+    FileOutcome {
         file_id,
         path: path.to_path_buf(),
-        name,
+        name: entry.file_name,
         status: entry.status,
-        counts,
+        counts: entry.counts,
         unknown_fields: entry.unknown_fields,
         error: entry.error,
-        duplicate_of: None,
+        duplicate_of: entry.duplicate_of,
         sha256: entry.sha256,
         elapsed: clock.elapsed(),
-        sample_rejects: staged.samples,
+        sample_rejects: samples,
         archived_to: entry.archived_to.map(PathBuf::from),
-    };
-    log_outcome(&outcome);
-    Ok(outcome)
+    }
 }
 
 /// Why a file that was read must be rejected whole, or `None` when it is loaded. The reject
@@ -376,7 +417,7 @@ fn judge(c: &Counts, size: u64, max_reject_share: f64, first_reject: &str) -> Op
 
 /// Decides where the daemon will move the file, once its status is known, so that the
 /// ledger row records it (and that its report is owed) in the same transaction.
-fn plan_archive(entry: &mut LedgerEntry, opts: &IngestOptions) {
+pub(crate) fn plan_archive(entry: &mut LedgerEntry, opts: &IngestOptions) {
     entry.archived_to = opts.archive.as_ref().map(|plan| {
         plan.destination(entry.status.is_handled(), &entry.file_name)
             .display()
@@ -429,20 +470,7 @@ fn record_without_load(
     entry.finished_at = now_micros();
     plan_archive(&mut entry, opts);
     let file_id = wh.record_only(&entry)?;
-    let outcome = FileOutcome {
-        file_id,
-        path: path.to_path_buf(),
-        name: entry.file_name,
-        status: entry.status,
-        counts: entry.counts,
-        unknown_fields: entry.unknown_fields,
-        error: entry.error,
-        duplicate_of: entry.duplicate_of,
-        sha256: entry.sha256,
-        elapsed: clock.elapsed(),
-        sample_rejects: samples,
-        archived_to: entry.archived_to.map(PathBuf::from),
-    };
+    let outcome = outcome_of(entry, file_id, path, samples, clock);
     log_outcome(&outcome);
     Ok(outcome)
 }
@@ -460,7 +488,7 @@ pub fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn log_outcome(o: &FileOutcome) {
+pub(crate) fn log_outcome(o: &FileOutcome) {
     let c = &o.counts;
     let peak_rss_mb = peak_rss_kb() / 1024;
     let name = crate::text::escape(&o.name);

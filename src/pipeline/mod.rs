@@ -4,10 +4,13 @@
 //! - `route`: the reader and parser threads, and the caller's thread routing each parsed row
 //!   straight in or to staging, in file order.
 //! - `load`: one file, one transaction: the outcome, the status rules, the ledger row.
+//! - `group`: small files read whole, then loaded in one shared transaction (group commit),
+//!   each with the outcome its own transaction would have had.
 //!
 //! Owns no state between files. Must not touch: the daemon's folders (it never moves a file;
 //! the destination it records is decided by `model::ArchivePlan`), the mail, the metrics.
 //! DuckDB only through `warehouse`.
+pub mod group;
 pub mod load;
 pub mod read;
 pub mod route;

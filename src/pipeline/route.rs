@@ -20,17 +20,64 @@ use crate::pipeline::read::{Layout, Limits, Source};
 use crate::pipeline::split::Chunk;
 use crate::warehouse::WarehouseError;
 
-/// What the stage step accumulates over the chunks of a file.
-pub(crate) struct StageState {
+/// What a file's parsed chunks add up to, whatever becomes of its rows: the counts, the
+/// unknown fields, the first rejects, how many rejects were stored, the Id range.
+#[derive(Default)]
+pub(crate) struct Tally {
     pub(crate) counts: Counts,
     pub(crate) unknown: UnknownFields,
     pub(crate) samples: Vec<RejectRow>,
     /// Rejects written to `rejected_votes` so far (at most `max_stored_rejects`).
     pub(crate) stored_rejects: u64,
-    /// Highest Id seen so far, starting from the warehouse's.
-    pub(crate) max_id: i64,
     /// The lowest and highest Id of the file's valid records so far.
     pub(crate) id_range: Option<(i64, i64)>,
+}
+
+impl Tally {
+    /// Counts a parsed chunk in. Returns how many of its rejects, from the first, are to be
+    /// stored (every reject is counted; only the first `max_stored` of a file are stored), and
+    /// clears `keep_rejects` once nothing more would be kept.
+    pub(crate) fn add(
+        &mut self,
+        parsed: &mut ParsedChunk,
+        max_stored: usize,
+        keep_rejects: &AtomicBool,
+    ) -> usize {
+        let c = &mut self.counts;
+        c.lines += parsed.lines;
+        c.blank += parsed.blank;
+        c.rejected += parsed.rejects.len() as u64 + parsed.unkept_rejects;
+        self.unknown.merge(std::mem::take(&mut parsed.unknown));
+        let room = SAMPLE_REJECTS.saturating_sub(self.samples.len());
+        self.samples
+            .extend(parsed.rejects.iter().take(room).cloned());
+        let store = (max_stored as u64).saturating_sub(self.stored_rejects) as usize;
+        let store = store.min(parsed.rejects.len());
+        self.stored_rejects += store as u64;
+        if self.stored_rejects >= max_stored as u64 && self.samples.len() >= SAMPLE_REJECTS {
+            keep_rejects.store(false, Ordering::Relaxed);
+        }
+        store
+    }
+
+    /// Widens the Id range by `ids`.
+    pub(crate) fn widen(&mut self, ids: &[i64]) {
+        let (mut lo, mut hi) = self.id_range.unwrap_or((i64::MAX, i64::MIN));
+        for &id in ids {
+            lo = lo.min(id);
+            hi = hi.max(id);
+        }
+        if lo <= hi {
+            self.id_range = Some((lo, hi));
+        }
+    }
+}
+
+/// What the stage step accumulates over the chunks of a file.
+pub(crate) struct StageState {
+    pub(crate) tally: Tally,
+    /// Highest Id seen so far, starting from the warehouse's.
+    pub(crate) max_id: i64,
     /// Staged rows not appended yet.
     pub(crate) fold: Fold,
     /// Ids the file has shown so far.
@@ -39,6 +86,18 @@ pub(crate) struct StageState {
 
 /// What reading the file gave: its layout and digest, or the read error.
 type ReadResult = std::io::Result<(Layout, crate::pipeline::read::Digest256)>;
+
+/// The reader's limits for a load with these options.
+pub(crate) fn read_limits(opts: &IngestOptions) -> Limits {
+    Limits {
+        max_record_bytes: opts.limits.max_record_bytes,
+        keep_bytes: opts.limits.reject_keep_bytes,
+        chunk_bytes: CHUNK_BYTES,
+        chunk_records: CHUNK_RECORDS,
+        max_decompressed_bytes: opts.limits.max_decompressed_bytes,
+        max_expansion_ratio: opts.limits.max_expansion_ratio,
+    }
+}
 
 /// Runs the reader and the parsers and stages their output in order. The outer error is the
 /// warehouse's; the inner one a read error of the file.
@@ -52,14 +111,7 @@ pub(crate) fn read_and_stage(
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let limits = Limits {
-        max_record_bytes: opts.limits.max_record_bytes,
-        keep_bytes: opts.limits.reject_keep_bytes,
-        chunk_bytes: CHUNK_BYTES,
-        chunk_records: CHUNK_RECORDS,
-        max_decompressed_bytes: opts.limits.max_decompressed_bytes,
-        max_expansion_ratio: opts.limits.max_expansion_ratio,
-    };
+    let limits = read_limits(opts);
     let ingest_limits = opts.limits;
     let max_stored = opts.limits.max_stored_rejects;
     let keep_rejects = AtomicBool::new(true);
@@ -101,25 +153,7 @@ pub(crate) fn read_and_stage(
             let keep = &keep_rejects;
             scope.spawn(move || {
                 for (seq, chunk) in rx {
-                    // A parser that panics still answers for its chunk (with the failure), so
-                    // the chunks after it never wait for one that cannot come.
-                    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        if chunk.records.first().is_some_and(|r| r.pos == 0) {
-                            crate::testing::failpoint::panic_at("parse_panic");
-                        }
-                        parse_chunk(&chunk, &ingest_limits, &schema, keep)
-                    }))
-                    .map_err(|panic| {
-                        let what = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
-                        format!(
-                            "votewatch's parser failed on the records from line {}: {what}",
-                            chunk.records.first().map_or(0, |r| r.line)
-                        )
-                    });
+                    let parsed = parse_guarded(&chunk, &ingest_limits, &schema, keep);
                     if tx.send((seq, parsed)).is_err() {
                         break;
                     }
@@ -169,31 +203,43 @@ pub(crate) fn read_and_stage(
     })
 }
 
+/// Parses a chunk; a parser that panics still answers for its chunk (with the failure), so
+/// the chunks after it never wait for one that cannot come, and the file is `failed`.
+pub(crate) fn parse_guarded(
+    chunk: &Chunk,
+    limits: &crate::config::IngestConfig,
+    schema: &duckdb::arrow::datatypes::SchemaRef,
+    keep: &AtomicBool,
+) -> Result<ParsedChunk, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if chunk.records.first().is_some_and(|r| r.pos == 0) {
+            crate::testing::failpoint::panic_at("parse_panic");
+        }
+        parse_chunk(chunk, limits, schema, keep)
+    }))
+    .map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        format!(
+            "votewatch's parser failed on the records from line {}: {what}",
+            chunk.records.first().map_or(0, |r| r.line)
+        )
+    })
+}
+
 pub(crate) fn stage_chunk(
     load: &mut crate::warehouse::FileLoad<'_>,
     state: &mut StageState,
-    parsed: ParsedChunk,
+    mut parsed: ParsedChunk,
     max_stored: usize,
     keep_rejects: &AtomicBool,
 ) -> Result<(), WarehouseError> {
-    let c = &mut state.counts;
-    c.lines += parsed.lines;
-    c.blank += parsed.blank;
-    c.rejected += parsed.rejects.len() as u64 + parsed.unkept_rejects;
-    state.unknown.merge(parsed.unknown);
-    let room = SAMPLE_REJECTS.saturating_sub(state.samples.len());
-    state
-        .samples
-        .extend(parsed.rejects.iter().take(room).cloned());
-    // Every reject is counted; only the first `max_stored_rejects` are stored.
-    let store = (max_stored as u64).saturating_sub(state.stored_rejects) as usize;
-    let store = &parsed.rejects[..store.min(parsed.rejects.len())];
-    if !store.is_empty() {
-        load.append_rejects(store)?;
-        state.stored_rejects += store.len() as u64;
-    }
-    if state.stored_rejects >= max_stored as u64 && state.samples.len() >= SAMPLE_REJECTS {
-        keep_rejects.store(false, Ordering::Relaxed);
+    let store = state.tally.add(&mut parsed, max_stored, keep_rejects);
+    if store > 0 {
+        load.append_rejects(&parsed.rejects[..store])?;
     }
     if let Some(batch) = parsed.votes {
         route_batch(load, state, batch)?;
@@ -215,18 +261,13 @@ pub(crate) fn route_batch(
     let ids = key_column(&batch);
     let mut direct = BooleanBuilder::with_capacity(ids.len());
     let mut all_direct = true;
-    let (mut lo, mut hi) = state.id_range.unwrap_or((i64::MAX, i64::MIN));
+    state.tally.widen(ids.values());
     for &id in ids.values() {
-        lo = lo.min(id);
-        hi = hi.max(id);
         let seen_maybe = state.seen.insert(id);
         let new = id > state.max_id || (id > load.max_id_before && !seen_maybe);
         all_direct &= new;
         direct.append_value(new);
         state.max_id = state.max_id.max(id);
-    }
-    if lo <= hi {
-        state.id_range = Some((lo, hi));
     }
     let direct = direct.finish();
     let (new_rows, staged) = if all_direct {

@@ -240,7 +240,7 @@ pub fn unlock(lock: &Connection) {
 /// The catalog's sequence of ledger ids: a load takes its id before it reads its file, without
 /// the write lock, so ids are drawn from one sequence on the catalog's server that every host
 /// shares (never `max(id) + 1`, which two hosts reading at once would both take).
-const LEDGER_SEQUENCE: &str = "votewatch_ledger_id";
+pub(super) const LEDGER_SEQUENCE: &str = "votewatch_ledger_id";
 
 /// Creates the ledger-id sequence when missing and moves it past `max_id` (a lake whose ledger
 /// began before the sequence). Runs under the write lock, in the schema's transaction.

@@ -9,6 +9,7 @@
 //! the outbox, the metrics.
 
 mod error;
+mod group;
 mod lake;
 mod ledger;
 mod load;
@@ -20,6 +21,7 @@ mod weekly;
 
 pub use error::WarehouseError;
 use error::{conflicted, message_error, scrub, Result};
+pub use group::{GroupLoad, GroupRow};
 /// The PostgreSQL advisory lock key every votewatch host takes to write to a lake.
 pub use lake::LOCK_KEY as LAKE_LOCK_KEY;
 use ledger::{insert_ledger, ledger_state};

@@ -15,6 +15,8 @@ const WEEKLY_VERIFY_SQL: &str = include_str!("sql/weekly_verify.sql");
 
 /// The rows of one load: its own votes (parameter: the ledger id).
 pub(super) const LOAD_ROWS: &str = "blog_analysis.votes WHERE file_id = ?";
+/// The new votes of a group of files, gathered before they go in.
+pub(super) const GROUP_ROWS: &str = "temp.vw_group_votes";
 /// The votes an unload removes (kept in `temp.vw_removed` before the delete).
 pub(super) const REMOVED_ROWS: &str = "temp.vw_removed";
 /// The votes an unload loaded again from later files: the removed Ids, now theirs.

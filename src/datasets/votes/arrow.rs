@@ -89,7 +89,7 @@ impl VoteBuilders {
 }
 
 /// The columns of `blog_analysis.votes`: the parsed columns less `pos`, plus `file_id`.
-pub(crate) fn as_votes_batch(batch: &RecordBatch, file_id: i64) -> RecordBatch {
+fn votes_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         let mut fields: Vec<Field> = parsed_schema()
             .fields()
@@ -100,9 +100,27 @@ pub(crate) fn as_votes_batch(batch: &RecordBatch, file_id: i64) -> RecordBatch {
         fields.push(Field::new("file_id", DataType::Int64, false));
         Arc::new(Schema::new(fields))
     });
+    SCHEMA.clone()
+}
+
+/// A parsed batch as rows of `blog_analysis.votes`, all of ledger row `file_id`.
+pub(crate) fn as_votes_batch(batch: &RecordBatch, file_id: i64) -> RecordBatch {
     let mut columns = batch.columns()[1..].to_vec();
     columns.push(Arc::new(Int64Array::from_value(file_id, batch.num_rows())));
-    RecordBatch::try_new(SCHEMA.clone(), columns).expect("columns match the votes table")
+    RecordBatch::try_new(votes_schema(), columns).expect("columns match the votes table")
+}
+
+/// Votes, each with its ledger row, as rows of `blog_analysis.votes`.
+pub(crate) fn votes_batch(rows: &[(Vote, i64)]) -> RecordBatch {
+    let mut b = VoteBuilders::with_capacity(rows.len());
+    let mut file_ids = Int64Builder::with_capacity(rows.len());
+    for (v, file_id) in rows {
+        b.append(v);
+        file_ids.append_value(*file_id);
+    }
+    let mut columns = b.finish().to_vec();
+    columns.push(Arc::new(file_ids.finish()));
+    RecordBatch::try_new(votes_schema(), columns).expect("columns match the votes table")
 }
 
 /// The columns of `temp.vw_stage`, as the parsers build them.
