@@ -206,6 +206,13 @@ pub struct DaemonConfig {
     /// The most files one batch claims and loads; more ready files wait for the next batch, so
     /// that a backlog (thousands of files after a long analyst lock) is taken in steps.
     pub max_batch_files: u64,
+    /// Small files of a batch (up to 1 MiB stored) are loaded together in one transaction,
+    /// each keeping its own ledger row and outcome (group commit): at most this many files
+    /// per group (1: every file alone)...
+    pub group_max_files: u64,
+    /// ...holding at most this many records together (a file that would take more is
+    /// loaded alone).
+    pub group_max_records: u64,
     /// A file written but never closed (published with `ln`, some FTP servers) is taken once
     /// it had no event and no change for this long.
     pub quiet_secs: u64,
@@ -252,6 +259,8 @@ impl Default for DaemonConfig {
             batch_window_ms: 500,
             max_load_attempts: 3,
             max_batch_files: 500,
+            group_max_files: 500,
+            group_max_records: 100_000,
             quiet_secs: 300,
             http_listen: "127.0.0.1:9187".into(),
         }
@@ -569,6 +578,13 @@ impl Config {
             ("daemon.batch_window_ms", d.batch_window_ms, 0, 600_000),
             ("daemon.quiet_secs", d.quiet_secs, 1, 86_400),
             ("daemon.max_batch_files", d.max_batch_files, 1, 100_000),
+            ("daemon.group_max_files", d.group_max_files, 1, 100_000),
+            (
+                "daemon.group_max_records",
+                d.group_max_records,
+                1,
+                10_000_000,
+            ),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(format!(

@@ -136,8 +136,9 @@ pub fn write_reason(archived: &Path, text: &str) -> io::Result<PathBuf> {
 /// Moves a claimed file to the destination the ledger recorded (creating its folder), never
 /// replacing anything: when that name was taken meanwhile, the first free suffixed name. On
 /// another file system the file is copied and synced before the claim is removed. Removes the
-/// claim's folder. Returns where the file went.
-pub fn finish_claim(claimed: &Path, recorded: &Path) -> io::Result<PathBuf> {
+/// claim's folder. With `sync`, the destination and work/ are synced; without, the caller
+/// syncs them ([`sync_archived`]) once for several files. Returns where the file went.
+pub fn finish_claim(claimed: &Path, recorded: &Path, sync: bool) -> io::Result<PathBuf> {
     let dir = recorded.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let name = recorded
@@ -155,16 +156,29 @@ pub fn finish_claim(claimed: &Path, recorded: &Path) -> io::Result<PathBuf> {
             |target| rename_noreplace(claimed, target),
         )?,
     };
-    sync_dir(dir);
     if let Some(folder) = claimed.parent() {
         let _ = fs::remove_file(folder.join(ATTEMPTS));
         let _ = fs::remove_file(folder.join(LAST_ERROR));
         let _ = fs::remove_dir(folder);
-        if let Some(work) = folder.parent() {
-            sync_dir(work);
-        }
+    }
+    if sync {
+        sync_archived(std::slice::from_ref(&placed), claimed);
     }
     Ok(placed)
+}
+
+/// Makes archive moves durable: each distinct destination folder, then work/ (the folder
+/// holding `a_claim`'s folder), once for all the files moved.
+pub fn sync_archived(placed: &[PathBuf], a_claim: &Path) {
+    let mut dirs: Vec<&Path> = placed.iter().filter_map(|p| p.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        sync_dir(d);
+    }
+    if let Some(work) = a_claim.parent().and_then(Path::parent) {
+        sync_dir(work);
+    }
 }
 
 /// Where this configuration archives files.
@@ -186,9 +200,10 @@ pub(super) fn archive_claimed(
     status: Status,
     dest: &Path,
     outcome: Option<&FileOutcome>,
+    sync: bool,
 ) -> Option<PathBuf> {
     crate::testing::failpoint::hit("before_archive");
-    match finish_claim(claimed, dest) {
+    match finish_claim(claimed, dest, sync) {
         Ok(placed) => {
             if placed != dest {
                 if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {

@@ -23,8 +23,8 @@ const LAST_ERROR_MAX: usize = 2000;
 /// a new folder of its own under `work_dir`, keeping its name, by an atomic rename that
 /// cannot overwrite anything. From then on the file's path is one votewatch chose: a
 /// supplier can send the same name again at once, and of two processes claiming one file
-/// exactly one succeeds (the other gets `NotFound`). Returns the claimed path. The claim's
-/// own folder is synced; work/ and landing/ are synced by [`sync_claims`], once for a batch.
+/// exactly one succeeds (the other gets `NotFound`). Returns the claimed path. Nothing is
+/// synced here: [`sync_claims`] makes a batch's claims durable together.
 pub fn claim(src: &Path, work_dir: &Path) -> io::Result<PathBuf> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -44,10 +44,7 @@ pub fn claim(src: &Path, work_dir: &Path) -> io::Result<PathBuf> {
     };
     let claimed = folder.join(name);
     match rename_noreplace(src, &claimed) {
-        Ok(()) => {
-            sync_dir(&folder);
-            Ok(claimed)
-        }
+        Ok(()) => Ok(claimed),
         Err(e) => {
             let _ = fs::remove_dir(&folder);
             Err(e)
@@ -55,11 +52,50 @@ pub fn claim(src: &Path, work_dir: &Path) -> io::Result<PathBuf> {
     }
 }
 
-/// Makes a batch's claims durable: the new folders in `work_dir` and the names gone from
-/// `landing` (before any of them is loaded).
-pub fn sync_claims(work_dir: &Path, landing: &Path) {
+/// Makes a batch's claims durable: each claim's folder (its new name), the new folders in
+/// `work_dir` and the names gone from `landing` (before any of them is loaded). Synced after
+/// all the renames, so that a journalling file system commits them once, not once a file.
+pub fn sync_claims(claims: &[PathBuf], work_dir: &Path, landing: &Path) {
+    for c in claims {
+        if let Some(folder) = c.parent() {
+            sync_dir(folder);
+        }
+    }
     sync_dir(work_dir);
     sync_dir(landing);
+}
+
+/// How many loads of a claimed file began before (0 for a fresh claim).
+pub fn attempts(claimed: &Path) -> u32 {
+    attempts_file(claimed).map_or(0, |f| read_attempts(&f))
+}
+
+/// [`begin_attempt`] for the files of a group, made durable together: every count written,
+/// then synced, then renamed into place, then every folder synced.
+pub fn begin_attempts(claimed: &[PathBuf]) -> io::Result<()> {
+    let files = claimed
+        .iter()
+        .map(|c| attempts_file(c))
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut written = Vec::with_capacity(files.len());
+    for file in &files {
+        let tmp = file.with_extension("tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all((read_attempts(file) + 1).to_string().as_bytes())?;
+        written.push((tmp, f));
+    }
+    for (_, f) in &written {
+        f.sync_all()?;
+    }
+    for ((tmp, _), file) in written.iter().zip(&files) {
+        fs::rename(tmp, file)?;
+    }
+    for file in &files {
+        if let Some(folder) = file.parent() {
+            sync_dir(folder);
+        }
+    }
+    Ok(())
 }
 
 /// Counts one more load of a claimed file beginning (durably, before it begins) and returns

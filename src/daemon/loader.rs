@@ -333,6 +333,111 @@ impl Loader {
         true
     }
 
+    /// Moves a claimed file whose outcome is committed where its ledger row says.
+    fn archive(
+        &self,
+        wh: &mut Warehouse,
+        path: &std::path::Path,
+        outcome: &FileOutcome,
+        sync: bool,
+    ) -> Option<PathBuf> {
+        let dest = outcome
+            .archived_to
+            .clone()
+            .expect("the daemon plans an archive");
+        archive_claimed(
+            wh,
+            path,
+            outcome.file_id,
+            outcome.status,
+            &dest,
+            Some(outcome),
+            sync,
+        )
+    }
+
+    /// Counts a file whose outcome is committed and archived, for the totals, the freshness
+    /// check, the metrics and the batch's report.
+    fn file_done(
+        &mut self,
+        outcome: FileOutcome,
+        placed: Option<PathBuf>,
+        seen_at: Option<Instant>,
+        outcomes: &mut Vec<(FileOutcome, Option<PathBuf>)>,
+    ) {
+        match outcome.status.is_handled() {
+            true => self.totals.loaded += 1,
+            false => self.totals.not_loaded += 1,
+        }
+        if matches!(outcome.status, Status::Loaded | Status::Partial) {
+            self.freshness
+                .loaded(chrono::Utc::now(), outcome.counts.inserted);
+        }
+        // Timed first: a scrape that sees this file counted sees it timed too (the registry
+        // is encoded in registration order, files first).
+        if let Some(t) = seen_at {
+            self.metrics.dropped_to_committed(t.elapsed().as_secs_f64());
+        }
+        self.metrics.file_done(&outcome);
+        outcomes.push((outcome, placed));
+    }
+
+    /// Loads a group of small files in one transaction (group commit), then archives them
+    /// (every move first, then one sync per folder). Returns the files the group left, to be
+    /// loaded alone; `Err`: nothing of the group was recorded (a stop, or the warehouse
+    /// failed), and every file of it is given back to be loaded alone (or at the next start).
+    fn load_group(
+        &mut self,
+        wh: &mut Warehouse,
+        group: Vec<Claimed>,
+        opts: &IngestOptions,
+        config: &Config,
+        outcomes: &mut Vec<(FileOutcome, Option<PathBuf>)>,
+    ) -> Result<Vec<Claimed>, Vec<Claimed>> {
+        let paths: Vec<PathBuf> = group.iter().map(|c| c.path.clone()).collect();
+        // The attempts count as for a file alone: a crash during the group counts one for
+        // each of its files, which then go alone.
+        if let Err(e) = claim::begin_attempts(&paths) {
+            warn!(error = %e, "cannot count the group's load attempts; its files are loaded alone");
+            return Err(group);
+        }
+        let max_records = usize::try_from(config.daemon.group_max_records).unwrap_or(usize::MAX);
+        let result = crate::pipeline::group::ingest_group(wh, &paths, opts, max_records);
+        let mut seen: std::collections::HashMap<PathBuf, Option<Instant>> =
+            group.into_iter().map(|c| (c.path, c.seen_at)).collect();
+        let mut back = |p: &PathBuf| {
+            claim::end_attempt(p);
+            Claimed {
+                path: p.clone(),
+                seen_at: seen.remove(p).flatten(),
+            }
+        };
+        let done = match result {
+            Ok(done) => done,
+            Err(e) => {
+                if !matches!(e, IngestError::Stopped) {
+                    warn!(files = paths.len(), error = %e, "the group's load failed; its files are loaded one by one");
+                }
+                return Err(paths.iter().map(&mut back).collect());
+            }
+        };
+        let left: Vec<Claimed> = done.alone.iter().map(&mut back).collect();
+        let placed: Vec<Option<PathBuf>> = done
+            .outcomes
+            .iter()
+            .map(|o| self.archive(wh, &o.path, o, false))
+            .collect();
+        let moved: Vec<PathBuf> = placed.iter().flatten().cloned().collect();
+        if let Some(first) = paths.first() {
+            super::archive::sync_archived(&moved, first);
+        }
+        for (outcome, placed) in done.outcomes.into_iter().zip(placed) {
+            let seen_at = seen.remove(&outcome.path).flatten();
+            self.file_done(outcome, placed, seen_at, outcomes);
+        }
+        Ok(left)
+    }
+
     /// Loads the claims left from earlier, then `files`, each in its own transaction, then
     /// reports the batch. A stop leaves what was not reached in work/ for the next start.
     fn run_batch(&mut self, config: &Config, files: Vec<Claimed>) -> anyhow::Result<()> {
@@ -362,11 +467,40 @@ impl Loader {
         // Between two tries after a load failed in the warehouse: doubles up to max_backoff.
         let mut retries =
             crate::retry::doubling(Duration::from_millis(100), config.daemon.max_backoff());
-        while let Some(Claimed { path, seen_at }) = queue.pop_front() {
+        // Files that go alone: a group left them, or its load failed.
+        let mut alone: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        loop {
             if self.interrupt.stop_requested() {
-                self.claimed.push(path);
                 break;
             }
+            let group = take_group(&mut queue, &alone, config);
+            if group.len() > 1 {
+                match self.load_group(&mut wh, group, &opts, config, &mut outcomes) {
+                    Ok(left) => {
+                        for c in left.into_iter().rev() {
+                            alone.insert(c.path.clone());
+                            queue.push_front(c);
+                        }
+                    }
+                    Err(back) => {
+                        let stopped = self.interrupt.stop_requested();
+                        for c in back.into_iter().rev() {
+                            alone.insert(c.path.clone());
+                            queue.push_front(c);
+                        }
+                        if stopped {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            for c in group.into_iter().rev() {
+                queue.push_front(c);
+            }
+            let Some(Claimed { path, seen_at }) = queue.pop_front() else {
+                break;
+            };
             // A file whose loads keep being cut short (it crashes the loader) is set aside.
             let attempts = claim::begin_attempt(&path).unwrap_or_else(|e| {
                 warn!(file = %crate::text::path(&path), error = %e, "cannot count the load attempt");
@@ -389,33 +523,8 @@ impl Loader {
             };
             match result {
                 Ok(outcome) => {
-                    let dest = outcome
-                        .archived_to
-                        .clone()
-                        .expect("the daemon plans an archive");
-                    let placed = archive_claimed(
-                        &mut wh,
-                        &path,
-                        outcome.file_id,
-                        outcome.status,
-                        &dest,
-                        Some(&outcome),
-                    );
-                    match outcome.status.is_handled() {
-                        true => self.totals.loaded += 1,
-                        false => self.totals.not_loaded += 1,
-                    }
-                    if matches!(outcome.status, Status::Loaded | Status::Partial) {
-                        self.freshness
-                            .loaded(chrono::Utc::now(), outcome.counts.inserted);
-                    }
-                    // Timed first: a scrape that sees this file counted sees it timed too
-                    // (the registry is encoded in registration order, files first).
-                    if let Some(t) = seen_at {
-                        self.metrics.dropped_to_committed(t.elapsed().as_secs_f64());
-                    }
-                    self.metrics.file_done(&outcome);
-                    outcomes.push((outcome, placed));
+                    let placed = self.archive(&mut wh, &path, &outcome, true);
+                    self.file_done(outcome, placed, seen_at, &mut outcomes);
                 }
                 Err(IngestError::Stopped) => {
                     claim::end_attempt(&path);
@@ -522,6 +631,31 @@ impl Loader {
         }
         Ok(())
     }
+}
+
+/// Files a group takes at most this large (stored bytes); larger ones are loaded alone.
+const GROUP_FILE_BYTES: u64 = 1 << 20;
+
+/// Takes the group of files the front of the queue starts with: fresh claims (no load of
+/// theirs began before) of regular files up to [`GROUP_FILE_BYTES`], at most
+/// `daemon.group_max_files`, in queue order, stopping at the first file that must go alone.
+fn take_group(
+    queue: &mut std::collections::VecDeque<Claimed>,
+    alone: &std::collections::HashSet<PathBuf>,
+    config: &Config,
+) -> Vec<Claimed> {
+    let max = usize::try_from(config.daemon.group_max_files).unwrap_or(usize::MAX);
+    let mut group = Vec::new();
+    while group.len() < max {
+        let Some(front) = queue.front() else { break };
+        let small = std::fs::symlink_metadata(&front.path)
+            .is_ok_and(|m| m.file_type().is_file() && m.len() <= GROUP_FILE_BYTES);
+        if !small || alone.contains(&front.path) || claim::attempts(&front.path) > 0 {
+            break;
+        }
+        group.extend(queue.pop_front());
+    }
+    group
 }
 
 /// A load that failed because of the file (as far as can be told): the error is kept in the

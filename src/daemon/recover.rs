@@ -48,7 +48,7 @@ impl Loader {
                         let name = file.file_name().unwrap_or_default().to_string_lossy();
                         archive_plan(config).destination(status.is_handled(), &name)
                     });
-                    archive_claimed(wh, &file, id, status, &dest, None);
+                    archive_claimed(wh, &file, id, status, &dest, None, true);
                 }
                 None => self.claimed.push(file),
             }

@@ -355,7 +355,8 @@ impl Landing {
             }
         }
         if !claimed.is_empty() {
-            crate::daemon::claim::sync_claims(&config.paths.work, &config.paths.landing);
+            let paths: Vec<_> = claimed.iter().map(|c: &Claimed| c.path.clone()).collect();
+            crate::daemon::claim::sync_claims(&paths, &config.paths.work, &config.paths.landing);
         }
         claimed
     }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::load::LOAD_ID_RANGE_SQL;
+use super::ledger::with_ledger_params;
 use super::*;
 use crate::datasets::votes::Vote;
 
@@ -231,16 +231,26 @@ impl<'w> GroupLoad<'w> {
                 }
                 app.flush()?;
             }
-            conn.execute_batch(GROUP_INSERT_SQL)?;
-            for row in ledger {
-                // As a file's own load: the Id range of every file whose rows were loaded.
-                if let Some((lo, hi)) = row.entry.id_range {
-                    if matches!(row.entry.status, Status::Loaded | Status::Partial) {
-                        conn.execute(LOAD_ID_RANGE_SQL, params![row.file_id, lo, hi])?;
+            {
+                let mut ranges =
+                    conn.appender_to_catalog_and_db("vw_group_ranges", "temp", "main")?;
+                let mut rows =
+                    conn.appender_to_catalog_and_db("vw_group_ledger", "temp", "main")?;
+                for row in ledger {
+                    // As a file's own load: the Id range of every file whose rows were loaded.
+                    if let Some((lo, hi)) = row.entry.id_range {
+                        if matches!(row.entry.status, Status::Loaded | Status::Partial) {
+                            ranges.append_row(params![row.file_id, lo, hi])?;
+                        }
                     }
+                    with_ledger_params(row.file_id, row.entry, host_id, row.max_vote_id, |p| {
+                        rows.append_row(p)
+                    })?;
                 }
-                insert_ledger(conn, row.file_id, row.entry, host_id, row.max_vote_id)?;
+                ranges.flush()?;
+                rows.flush()?;
             }
+            conn.execute_batch(GROUP_INSERT_SQL)?;
             if !votes.is_empty() {
                 let weeks = weekly::Delta::begin(conn)?;
                 weeks.add(weekly::GROUP_ROWS, 1, [])?;

@@ -246,36 +246,46 @@ pub(super) fn insert_ledger(
     host_id: &str,
     max_vote_id: Option<i64>,
 ) -> duckdb::Result<()> {
+    with_ledger_params(id, e, host_id, max_vote_id, |p| {
+        conn.execute(INSERT_LEDGER_SQL, p).map(|_| ())
+    })
+}
+
+/// Calls `f` with the values of a ledger row, in the order of `insert_ledger.sql` (and of
+/// `temp.vw_group_ledger`): the unknown fields as JSON, the times as microseconds.
+pub(super) fn with_ledger_params<T>(
+    id: i64,
+    e: &LedgerEntry,
+    host_id: &str,
+    max_vote_id: Option<i64>,
+    f: impl FnOnce(&[&dyn duckdb::ToSql]) -> duckdb::Result<T>,
+) -> duckdb::Result<T> {
     let c = &e.counts;
     let unknown = serde_json::to_string(&e.unknown_fields).unwrap_or_else(|_| "[]".into());
-    conn.execute(
-        INSERT_LEDGER_SQL,
-        params![
-            id,
-            e.file_name,
-            e.source_path,
-            e.sha256,
-            e.size.map(|s| s as i64),
-            e.status.as_str(),
-            e.format,
-            e.forced,
-            e.duplicate_of,
-            c.lines as i64,
-            c.inserted as i64,
-            c.duplicates_in_file as i64,
-            c.already_in_warehouse as i64,
-            c.conflicting as i64,
-            c.rejected as i64,
-            c.blank as i64,
-            unknown,
-            e.started_at,
-            e.finished_at,
-            e.error,
-            e.archived_to,
-            e.report_queued,
-            host_id,
-            max_vote_id,
-        ],
-    )?;
-    Ok(())
+    f(params![
+        id,
+        e.file_name,
+        e.source_path,
+        e.sha256,
+        e.size.map(|s| s as i64),
+        e.status.as_str(),
+        e.format,
+        e.forced,
+        e.duplicate_of,
+        c.lines as i64,
+        c.inserted as i64,
+        c.duplicates_in_file as i64,
+        c.already_in_warehouse as i64,
+        c.conflicting as i64,
+        c.rejected as i64,
+        c.blank as i64,
+        unknown,
+        e.started_at,
+        e.finished_at,
+        e.error,
+        e.archived_to,
+        e.report_queued,
+        host_id,
+        max_vote_id,
+    ])
 }

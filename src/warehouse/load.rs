@@ -19,7 +19,7 @@ const LOAD_ADD_PARQUET_SQL: &str = include_str!("sql/load_add_parquet.sql");
 const LOAD_INSERT_DIRECT_SQL: &str = include_str!("sql/load_insert_direct.sql");
 const LOAD_INSERT_REJECTS_SQL: &str = include_str!("sql/load_insert_rejects.sql");
 const LOAD_MAX_ID_AFTER_SQL: &str = include_str!("sql/load_max_id_after.sql");
-pub(super) const LOAD_ID_RANGE_SQL: &str = include_str!("sql/load_id_range.sql");
+const LOAD_ID_RANGE_SQL: &str = include_str!("sql/load_id_range.sql");
 
 impl Warehouse {
     /// Begins the transaction that loads one file.
