@@ -133,7 +133,14 @@ fn main() -> Result<()> {
     }
     if let Some(sizes) = &args.scale {
         let exe = std::env::current_exe()?.with_file_name("votewatch");
-        return scale::bench(&exe, sizes, args.lone, 2000);
+        scale::bench(&exe, sizes, args.lone, 2000)?;
+        return match &args.extension_repo {
+            Some(repo) => scale::lake_burst(&exe, repo, 2000),
+            None => {
+                println!("DuckLake small files: skipped (needs --extension-repo or VOTEWATCH_EXTENSION_REPO)");
+                Ok(())
+            }
+        };
     }
     if args.lake {
         return lake::bench(&args);

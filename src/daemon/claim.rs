@@ -70,32 +70,56 @@ pub fn attempts(claimed: &Path) -> u32 {
     attempts_file(claimed).map_or(0, |f| read_attempts(&f))
 }
 
-/// [`begin_attempt`] for the files of a group, made durable together: every count written,
-/// then synced, then renamed into place, then every folder synced.
-pub fn begin_attempts(claimed: &[PathBuf]) -> io::Result<()> {
-    let files = claimed
-        .iter()
-        .map(|c| attempts_file(c))
-        .collect::<io::Result<Vec<_>>>()?;
-    let mut written = Vec::with_capacity(files.len());
-    for file in &files {
-        let tmp = file.with_extension("tmp");
-        let mut f = File::create(&tmp)?;
-        f.write_all((read_attempts(file) + 1).to_string().as_bytes())?;
-        written.push((tmp, f));
+/// The name, in work/, of the list of claim folders whose group load is under way: a crash
+/// during it counts one load attempt for each of them at the next start (as
+/// [`begin_attempt`] would have, once a file), and they are loaded alone then. A hidden name
+/// beside the claim folders.
+const GROUP: &str = ".group-in-flight";
+
+/// Records, durably, that a group load of `claimed` begins: one file for the group.
+pub fn begin_group(work_dir: &Path, claimed: &[PathBuf]) -> io::Result<()> {
+    let mut list = String::new();
+    for c in claimed {
+        // The claim folder's name, votewatch's own (never the supplier's file name).
+        let folder = c
+            .parent()
+            .and_then(Path::file_name)
+            .ok_or_else(|| io::Error::other("no claim folder"))?;
+        list.push_str(&folder.to_string_lossy());
+        list.push('\n');
     }
-    for (_, f) in &written {
-        f.sync_all()?;
+    let tmp = work_dir.join(".group-in-flight.tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(list.as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, work_dir.join(GROUP))?;
+    sync_dir(work_dir);
+    Ok(())
+}
+
+/// The group load ended (committed, fallen back or stopped): its files' attempts count no
+/// more than a file alone's would.
+pub fn end_group(work_dir: &Path) {
+    if fs::remove_file(work_dir.join(GROUP)).is_ok() {
+        sync_dir(work_dir);
     }
-    for ((tmp, _), file) in written.iter().zip(&files) {
-        fs::rename(tmp, file)?;
-    }
-    for file in &files {
-        if let Some(folder) = file.parent() {
-            sync_dir(folder);
+}
+
+/// At start: a group load that a crash cut short counts one attempt for each of its claims
+/// still waiting.
+pub fn count_crashed_group(work_dir: &Path) {
+    let marker = work_dir.join(GROUP);
+    let Ok(list) = fs::read_to_string(&marker) else {
+        return;
+    };
+    for folder in list.lines().filter(|l| !l.is_empty() && !l.contains('/')) {
+        let folder = work_dir.join(folder);
+        if folder.is_dir() {
+            let file = folder.join(ATTEMPTS);
+            let _ = write_attempts(&file, read_attempts(&file) + 1);
         }
     }
-    Ok(())
+    end_group(work_dir);
 }
 
 /// Counts one more load of a claimed file beginning (durably, before it begins) and returns
@@ -152,4 +176,40 @@ fn write_attempts(file: &Path, n: u32) -> io::Result<()> {
     f.write_all(n.to_string().as_bytes())?;
     f.sync_all()?;
     fs::rename(&tmp, file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A group load cut short by a crash counts one attempt for each of its claims still
+    /// waiting at the next start; one that ended (committed, fallen back, stopped) counts none.
+    #[test]
+    fn a_crashed_group_counts_one_attempt_per_claim() {
+        let dir = tempfile::tempdir().unwrap();
+        let (landing, work) = (dir.path().join("landing"), dir.path().join("work"));
+        fs::create_dir_all(&landing).unwrap();
+        let mut claims = Vec::new();
+        for name in ["a.jsonl", "b\nc.jsonl", "d.jsonl"] {
+            fs::write(landing.join(name), "x").unwrap();
+            claims.push(claim(&landing.join(name), &work).unwrap());
+        }
+        sync_claims(&claims, &work, &landing);
+        begin_group(&work, &claims).unwrap();
+        end_group(&work);
+        count_crashed_group(&work);
+        assert!(claims.iter().all(|c| attempts(c) == 0));
+
+        begin_group(&work, &claims).unwrap();
+        // d.jsonl was archived before the crash: its folder is gone.
+        fs::remove_dir_all(claims[2].parent().unwrap()).unwrap();
+        count_crashed_group(&work);
+        assert_eq!(attempts(&claims[0]), 1);
+        assert_eq!(attempts(&claims[1]), 1);
+        assert!(!claims[2].parent().unwrap().exists());
+        // Counted once: the list is gone.
+        count_crashed_group(&work);
+        assert_eq!(attempts(&claims[0]), 1);
+        assert_eq!(begin_attempt(&claims[0]).unwrap(), 1);
+    }
 }

@@ -395,26 +395,24 @@ impl Loader {
         outcomes: &mut Vec<(FileOutcome, Option<PathBuf>)>,
     ) -> Result<Vec<Claimed>, Vec<Claimed>> {
         let paths: Vec<PathBuf> = group.iter().map(|c| c.path.clone()).collect();
-        // The attempts count as for a file alone: a crash during the group counts one for
-        // each of its files, which then go alone.
-        if let Err(e) = claim::begin_attempts(&paths) {
-            warn!(error = %e, "cannot count the group's load attempts; its files are loaded alone");
+        // A crash during the group counts one load attempt for each of its files at the next
+        // start (recorded once for the group), and they are loaded alone then.
+        if let Err(e) = claim::begin_group(&config.paths.work, &paths) {
+            warn!(error = %e, "cannot record the group's load; its files are loaded alone");
             return Err(group);
         }
         let max_records = usize::try_from(config.daemon.group_max_records).unwrap_or(usize::MAX);
         let result = crate::pipeline::group::ingest_group(wh, &paths, opts, max_records);
         let mut seen: std::collections::HashMap<PathBuf, Option<Instant>> =
             group.into_iter().map(|c| (c.path, c.seen_at)).collect();
-        let mut back = |p: &PathBuf| {
-            claim::end_attempt(p);
-            Claimed {
-                path: p.clone(),
-                seen_at: seen.remove(p).flatten(),
-            }
+        let mut back = |p: &PathBuf| Claimed {
+            path: p.clone(),
+            seen_at: seen.remove(p).flatten(),
         };
         let done = match result {
             Ok(done) => done,
             Err(e) => {
+                claim::end_group(&config.paths.work);
                 if !matches!(e, IngestError::Stopped) {
                     warn!(files = paths.len(), error = %e, "the group's load failed; its files are loaded one by one");
                 }
@@ -431,6 +429,9 @@ impl Loader {
         if let Some(first) = paths.first() {
             super::archive::sync_archived(&moved, first);
         }
+        // Archived (or, where a move failed, left for the next start, which finds its ledger
+        // row): a crash from here on is no load attempt.
+        claim::end_group(&config.paths.work);
         for (outcome, placed) in done.outcomes.into_iter().zip(placed) {
             let seen_at = seen.remove(&outcome.path).flatten();
             self.file_done(outcome, placed, seen_at, outcomes);

@@ -24,6 +24,7 @@ impl Loader {
         config: &Config,
         wh: &mut Warehouse,
     ) -> anyhow::Result<()> {
+        super::claim::count_crashed_group(&config.paths.work);
         let Ok(folders) = std::fs::read_dir(&config.paths.work) else {
             return Ok(());
         };

@@ -91,7 +91,9 @@ pub fn ingest_group(
             alone,
         });
     }
+    let read_in = clock.elapsed();
     let mut group = wh.begin_group()?;
+    let begun_in = clock.elapsed();
     // The last look before the commit, as for a file alone: one written since it was read
     // is read again, alone.
     members.retain(|m| match &m.digest {
@@ -151,7 +153,16 @@ pub fn ingest_group(
         .filter(|(m, _)| m.store_rejects)
         .flat_map(|(m, &id)| m.rejects.iter().map(move |r| (id, r)))
         .collect();
+    let resolved_in = clock.elapsed();
     group.commit(&rows, &votes, &rejects, max_after)?;
+    tracing::debug!(
+        files = rows.len(),
+        read_ms = read_in.as_millis() as u64,
+        begin_ms = (begun_in - read_in).as_millis() as u64,
+        resolve_ms = (resolved_in - begun_in).as_millis() as u64,
+        commit_ms = (clock.elapsed() - resolved_in).as_millis() as u64,
+        "group phases"
+    );
     drop(rows);
     drop(rejects);
     let outcomes = members

@@ -15,7 +15,7 @@ const GROUP_CLEANUP_SQL: &str = include_str!("sql/group_cleanup.sql");
 const GROUP_PRESENT_SQL: &str = include_str!("sql/group_present.sql");
 const GROUP_LOADED_CONTENTS_SQL: &str = include_str!("sql/group_loaded_contents.sql");
 const GROUP_INSERT_SQL: &str = include_str!("sql/group_insert.sql");
-const LAKE_NEXT_LEDGER_IDS_SQL: &str = include_str!("sql/lake_next_ledger_ids.sql");
+pub(super) const LAKE_NEXT_LEDGER_IDS_SQL: &str = include_str!("sql/lake_next_ledger_ids.sql");
 
 /// One ledger row the group writes: the entry, its ledger id and, for a file whose load ran
 /// to the end, the highest vote Id after it.

@@ -9,6 +9,7 @@ const LEDGER_UNARCHIVED_SOURCES_SQL: &str = include_str!("sql/ledger_unarchived_
 const LEDGER_FIND_UNARCHIVED_SQL: &str = include_str!("sql/ledger_find_unarchived.sql");
 const LEDGER_FIND_CLAIM_SQL: &str = include_str!("sql/ledger_find_claim.sql");
 const LEDGER_MARK_REPORTED_SQL: &str = include_str!("sql/ledger_mark_reported.sql");
+const LEDGER_REPORTED_STAGE_SQL: &str = include_str!("sql/ledger_reported_stage.sql");
 const LEDGER_SET_ARCHIVED_SQL: &str = include_str!("sql/ledger_set_archived.sql");
 const LEDGER_LAST_LOAD_SQL: &str = include_str!("sql/ledger_last_load.sql");
 const LEDGER_LOADS_SINCE_SQL: &str = include_str!("sql/ledger_loads_since.sql");
@@ -118,12 +119,18 @@ impl Warehouse {
         if ids.is_empty() {
             return Ok(());
         }
+        // One statement for the batch, whatever its size: on a lake every statement that
+        // changes rows is costly. The ids go in through a temp table.
         self.write("cannot update the ledger", |c| {
-            let mut stmt = c.prepare(LEDGER_MARK_REPORTED_SQL)?;
-            for id in ids {
-                stmt.execute(params![id])?;
+            c.execute_batch(LEDGER_REPORTED_STAGE_SQL)?;
+            {
+                let mut app = c.appender_to_catalog_and_db("vw_reported", "temp", "main")?;
+                for id in ids {
+                    app.append_row(params![id])?;
+                }
+                app.flush()?;
             }
-            Ok(())
+            c.execute_batch(LEDGER_MARK_REPORTED_SQL)
         })
     }
 

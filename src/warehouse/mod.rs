@@ -445,7 +445,11 @@ mod tests {
     /// its caller passes leave no `{name}` behind, and comment lines are dropped.
     #[test]
     fn templates_render_with_every_placeholder_filled() {
-        let cases: [(&str, &[(&str, &str)]); 6] = [
+        let cases: [(&str, &[(&str, &str)]); 7] = [
+            (
+                group::LAKE_NEXT_LEDGER_IDS_SQL,
+                &[("sequence", "s"), ("n", "3")],
+            ),
             (LEDGER_STATE_SQL, &[("loaded_content", "TRUE")]),
             (RESOLVE_SQL, &[("direct", "temp.vw_direct")]),
             (INSERT_VOTES_SQL, &[("target", "blog_analysis.votes")]),

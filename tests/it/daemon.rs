@@ -1201,6 +1201,75 @@ fn a_crash_before_commit_or_before_the_move_is_recovered_exactly_once() {
     }
 }
 
+/// Issue 20, item 2: a crash in a batch of small files loaded as one group (group commit).
+/// Before the shared commit nothing of any file is recorded and every claim waits in work/;
+/// after it, every file has its ledger row with its destination. Either way the restart
+/// finishes each file exactly once: one ledger row, its votes once, one report line, the
+/// rejected file in failed/ and its duplicate named as such.
+#[test]
+fn a_crash_in_a_grouped_batch_leaves_each_file_all_or_nothing() {
+    for (point, recorded) in [("before_commit", 0), ("before_archive", 12)] {
+        let env = Env::new();
+        for k in 0..10 {
+            drop_file(&env, &format!("f{k:02}.jsonl"), votes(1 + k * 100, 5));
+        }
+        drop_file(&env, "bad.jsonl", "{\"Id\":\"x\"}\n{\"Id\":\"y\"}");
+        drop_file(&env, "copy.jsonl", votes(1, 5));
+        let d = Daemon::start_with(&env, &[(votewatch::testing::failpoint::ENV, point)]);
+        assert!(d.wait_exit(WAIT).is_some(), "{point}: no crash");
+        assert_eq!(claims(&env).len(), 12, "{point}");
+        // All or nothing, for every file of the group at once.
+        assert_eq!(
+            env.count("SELECT count(*) FROM blog_analysis.ingested_files"),
+            recorded,
+            "{point}"
+        );
+        assert_eq!(env.votes(), if recorded == 0 { 0 } else { 50 }, "{point}");
+        let d = Daemon::start(&env);
+        assert!(
+            wait_until(WAIT, || processed(&env).len() == 11
+                && names(&env.path("failed")).len() == 2),
+            "{point}: {}",
+            d.log()
+        );
+        assert_eq!(d.stop().0, 0);
+        assert!(claims(&env).is_empty(), "{point}");
+        assert_eq!(env.votes(), 50, "{point}");
+        assert_eq!(
+            env.count("SELECT count(DISTINCT id) FROM blog_analysis.votes"),
+            50,
+            "{point}"
+        );
+        let mut statuses = env.rows(
+            "SELECT file_name, status FROM blog_analysis.ingested_files \
+             WHERE archived_to IS NOT NULL ORDER BY file_name",
+        );
+        statuses.dedup();
+        assert_eq!(statuses.len(), 12, "{point}: {statuses:?}");
+        assert_eq!(statuses[0], vec!["bad.jsonl", "rejected"], "{point}");
+        assert_eq!(statuses[1], vec!["copy.jsonl", "duplicate_file"], "{point}");
+        assert!(
+            statuses[2..].iter().all(|r| r[1] == "loaded"),
+            "{point}: {statuses:?}"
+        );
+        assert_eq!(
+            env.count("SELECT count(*) FROM blog_analysis.ingested_files"),
+            12,
+            "{point}"
+        );
+        // Each file is in exactly one report.
+        let texts = eml_texts(&env).join("\n").replace("\r\n", "\n");
+        for k in 0..10 {
+            let name = format!("f{k:02}.jsonl");
+            assert_eq!(
+                texts.matches(&format!("{name}\n  status loaded")).count(),
+                1,
+                "{point}: {name} in {texts}"
+            );
+        }
+    }
+}
+
 #[test]
 fn kill_9_during_a_large_load_then_restart() {
     let env = Env::new();
@@ -1544,9 +1613,15 @@ fn kill_9_at_many_moments_while_files_flow_loses_and_doubles_nothing() {
         d.kill9();
     }
     let d = Daemon::start(&env);
+    // Archived, and the last batch's report delivered (it is sent after the move).
+    let all_reported = || {
+        let texts = eml_texts(&env);
+        (0..files).all(|k| texts.iter().any(|t| t.contains(&format!("f{k:02}.jsonl"))))
+    };
     assert!(
         wait_until(Duration::from_secs(120), || processed(&env).len()
-            == files as usize),
+            == files as usize
+            && all_reported()),
         "{:?}\n{}",
         processed(&env),
         d.log()

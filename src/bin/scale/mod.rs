@@ -97,19 +97,8 @@ fn one(exe: &Path, dir: &Path, rows: u64, lone: usize, burst: usize) -> Result<F
     let fill = clock.elapsed();
     let db_bytes = std::fs::metadata(dir.join("warehouse.db"))?.len();
 
-    let mut child = std::process::Command::new(exe)
-        .args(["run", "--config", "votewatch.toml"])
-        .current_dir(dir)
-        .env("VOTEWATCH_LOG", "warn")
-        .spawn()?;
-    let pid = child.id();
-    let measured = measure(dir, lone, burst);
-    let peak_rss_mb = peak_rss_mb(pid);
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    child.wait()?;
-    let (lone_p50, lone_max, big_file, burst_files_per_s) = measured?;
+    let (measured, peak_rss_mb) = with_daemon(exe, dir, || measure(dir, lone, burst))?;
+    let (lone_p50, lone_max, big_file, burst_files_per_s) = measured;
     Ok(Figures {
         rows,
         fill,
@@ -118,8 +107,26 @@ fn one(exe: &Path, dir: &Path, rows: u64, lone: usize, burst: usize) -> Result<F
         lone_max,
         big_file,
         burst_files_per_s,
-        peak_rss_mb: peak_rss_mb.unwrap_or(0.0),
+        peak_rss_mb,
     })
+}
+
+/// Runs `measure` while the daemon runs in `dir` (its configuration in `votewatch.toml`),
+/// then stops the daemon; returns what was measured and the daemon's peak RSS in MB.
+fn with_daemon<T>(exe: &Path, dir: &Path, measure: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let mut child = std::process::Command::new(exe)
+        .args(["run", "--config", "votewatch.toml"])
+        .current_dir(dir)
+        .env("VOTEWATCH_LOG", "warn")
+        .spawn()?;
+    let pid = child.id();
+    let measured = measure();
+    let peak = peak_rss_mb(pid).unwrap_or(0.0);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    child.wait()?;
+    Ok((measured?, peak))
 }
 
 /// The daemon's peak resident set (VmHWM), in MB.
@@ -188,9 +195,23 @@ fn measure(dir: &Path, lone: usize, burst: usize) -> Result<(Duration, Duration,
     wait_until(Duration::from_secs(600), || count(&processed) > done)?;
     let big_file = clock.elapsed();
 
+    let burst_files_per_s = drop_burst(dir, burst, next)?;
+    Ok((
+        lones[lones.len() / 2],
+        *lones.last().unwrap_or(&Duration::ZERO),
+        big_file,
+        burst_files_per_s,
+    ))
+}
+
+/// Drops `burst` files of 5 rows (Ids from `first`) into the running daemon's landing/ at
+/// once (written aside, then renamed in) and returns how many it archived per second.
+fn drop_burst(dir: &Path, burst: usize, first: i64) -> Result<f64> {
+    let (landing, processed) = (dir.join("landing"), dir.join("processed"));
     let staging = dir.join("staging");
     std::fs::create_dir_all(&staging)?;
     let mut names = Vec::new();
+    let mut next = first;
     for k in 0..burst {
         let name = format!("burst-{k:05}.jsonl");
         super::generate(&staging.join(&name), 5, 1000 + k as u64, next, 0.0)?;
@@ -205,11 +226,57 @@ fn measure(dir: &Path, lone: usize, burst: usize) -> Result<(Duration, Duration,
     wait_until(Duration::from_secs(3600), || {
         count(&processed) >= before + burst
     })?;
-    let t = clock.elapsed();
-    Ok((
-        lones[lones.len() / 2],
-        *lones.last().unwrap_or(&Duration::ZERO),
-        big_file,
-        burst as f64 / t.as_secs_f64(),
-    ))
+    Ok(burst as f64 / clock.elapsed().as_secs_f64())
+}
+
+/// The small-files throughput on DuckLake, beside the same on a DuckDB file, in one run: a
+/// daemon on a fresh lake (a private PostgreSQL cluster, Parquet in a temporary folder) and
+/// one on a fresh DuckDB file, each given `burst` files of 5 rows at once.
+pub fn lake_burst(exe: &Path, repo: &Path, burst: usize) -> Result<()> {
+    let pg = super::pg_cluster::PgCluster::start().map_err(anyhow::Error::msg)?;
+    let mut rates = Vec::new();
+    for lake in [false, true] {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path();
+        // The shipped configuration, on a lake for the second daemon.
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/votewatch.toml");
+        let mut config: toml::Table = std::fs::read_to_string(shipped)?.parse()?;
+        if lake {
+            let mut ducklake = toml::Table::new();
+            let catalog = pg.create_database("burst").map_err(anyhow::Error::msg)?;
+            for (key, value) in [
+                ("catalog", catalog),
+                ("data_path", format!("{}/", dir.join("lake").display())),
+                ("extension_repository", repo.display().to_string()),
+                ("host_id", "bench".to_string()),
+            ] {
+                ducklake.insert(key.into(), value.into());
+            }
+            let warehouse = config
+                .entry("warehouse")
+                .or_insert_with(|| toml::Table::new().into());
+            if let Some(w) = warehouse.as_table_mut() {
+                w.insert("kind".into(), "ducklake".into());
+                w.insert("ducklake".into(), ducklake.into());
+            }
+        }
+        std::fs::write(dir.join("votewatch.toml"), toml::to_string(&config)?)?;
+        let (rate, peak) = with_daemon(exe, dir, || {
+            wait_until(Duration::from_secs(120), || {
+                dir.join("landing").is_dir() && dir.join("processed").is_dir()
+            })?;
+            drop_burst(dir, burst, DROP_IDS)
+        })?;
+        println!(
+            "{burst} files of 5 rows on {}: {rate:.0} files/s (goal >= {}); daemon peak RSS {peak:.0} MB",
+            if lake { "DuckLake" } else { "a DuckDB file" },
+            if lake { 300 } else { 1000 }
+        );
+        rates.push(rate);
+    }
+    println!(
+        "DuckLake / DuckDB file, small files: {:.2}x",
+        rates[1] / rates[0]
+    );
+    Ok(())
 }
