@@ -17,10 +17,10 @@ use std::time::Instant;
 use crate::config::IngestConfig;
 use crate::datasets::votes::arrow::{key_column, parsed_schema, staged_rows};
 use crate::datasets::votes::Vote;
-use crate::model::{Counts, FileOutcome, LedgerEntry, RejectRow, Status};
+use crate::model::{FileOutcome, LedgerEntry, RejectRow};
 use crate::pipeline::load::{
-    judged, log_outcome, new_entry, now_micros, outcome_of, plan_archive, read_into, unreadable,
-    IngestError, IngestOptions,
+    duplicate, judged, log_outcome, new_entry, now_micros, outcome_of, plan_archive, read_into,
+    unreadable, IngestError, IngestOptions,
 };
 use crate::pipeline::read::{Changed, Digest256, Source};
 use crate::pipeline::route::{parse_guarded, read_limits, Tally};
@@ -274,17 +274,7 @@ fn resolve(
         };
         let earlier = loaded.get(&sha).or_else(|| loaded_here.get(&sha));
         if let (false, Some(&earlier)) = (force, earlier) {
-            let e = &mut m.entry;
-            e.status = Status::DuplicateFile;
-            e.duplicate_of = Some(earlier);
-            e.counts = Counts {
-                lines: e.counts.lines,
-                ..Counts::default()
-            };
-            e.error = Some(format!(
-                "same content (SHA-256 {}) was loaded before as ledger row {earlier}",
-                &sha[..12]
-            ));
+            duplicate(&mut m.entry, &sha, earlier);
             continue;
         }
         m.store_rejects = true;
@@ -328,6 +318,7 @@ fn resolve(
 mod tests {
     use super::*;
     use crate::config::WarehouseConfig;
+    use crate::model::Status;
     use crate::pipeline::load::ingest_file;
 
     /// A small deterministic generator: a seed makes a failing sequence reproducible.

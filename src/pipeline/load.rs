@@ -192,6 +192,9 @@ fn load_file(
     mut entry: LedgerEntry,
 ) -> Result<FileOutcome, IngestError> {
     let name = entry.file_name.clone();
+    if let Some(copy) = early_duplicate(wh, path, opts, &entry)? {
+        return recorded(wh, copy, path, opts, clock);
+    }
     let source = match Source::open(path, opts.follow_symlinks) {
         Ok(s) => s,
         Err(e) => {
@@ -254,16 +257,7 @@ fn load_file(
         if let Some(earlier) = load.find_loaded(&digest.sha256)? {
             entry.ledger_id = Some(load.file_id);
             drop(load);
-            entry.status = Status::DuplicateFile;
-            entry.duplicate_of = Some(earlier);
-            entry.counts = Counts {
-                lines: staged.tally.counts.lines,
-                ..Counts::default()
-            };
-            entry.error = Some(format!(
-                "same content (SHA-256 {}) was loaded before as ledger row {earlier}",
-                &digest.sha256[..12]
-            ));
+            duplicate(&mut entry, &digest.sha256, earlier);
             return recorded(wh, entry, path, opts, clock);
         }
     }
@@ -389,6 +383,73 @@ pub(crate) fn outcome_of(
         sample_rejects: samples,
         archived_to: entry.archived_to.map(PathBuf::from),
     }
+}
+
+/// Makes `entry` (its counts as read) the ledger row of a re-sent copy of the content
+/// `sha256`, first loaded as ledger row `earlier`: only the records read count.
+pub(crate) fn duplicate(entry: &mut LedgerEntry, sha256: &str, earlier: i64) {
+    entry.status = Status::DuplicateFile;
+    entry.duplicate_of = Some(earlier);
+    entry.counts = Counts {
+        lines: entry.counts.lines,
+        ..Counts::default()
+    };
+    entry.error = Some(format!(
+        "same content (SHA-256 {}) was loaded before as ledger row {earlier}",
+        &sha256[..12]
+    ));
+}
+
+/// Files at least this large are first looked up in the ledger by their size: when an
+/// arrival of the same size counts as loaded, the file is hashed before anything else, and a
+/// re-sent copy is recorded as a duplicate without being parsed or staged.
+const EARLY_CHECK_BYTES: u64 = 16 << 20;
+
+/// The ledger row of a large file that is a re-sent copy of loaded content, found by hashing
+/// it before it is read (see [`EARLY_CHECK_BYTES`]); `None` when it is not one, or cannot be
+/// told without reading it (the full load decides then).
+fn early_duplicate(
+    wh: &mut Warehouse,
+    path: &Path,
+    opts: &IngestOptions,
+    entry: &LedgerEntry,
+) -> Result<Option<LedgerEntry>, IngestError> {
+    let meta = match opts.follow_symlinks {
+        true => std::fs::metadata(path),
+        false => std::fs::symlink_metadata(path),
+    };
+    match meta {
+        Ok(m) if m.is_file() && m.len() >= EARLY_CHECK_BYTES && !opts.force => {
+            if !wh.loaded_size_seen(m.len())? {
+                return Ok(None);
+            }
+        }
+        _ => return Ok(None),
+    }
+    let digest = crate::pipeline::read::hash_file_with(path, opts.follow_symlinks, || {
+        if let Some(i) = &opts.interrupt {
+            i.beat();
+        }
+        !opts.stop_requested()
+    });
+    let digest = match digest {
+        Ok(d) => d,
+        Err(_) if opts.stop_requested() => return Err(IngestError::Stopped),
+        Err(_) => return Ok(None),
+    };
+    let Some(earlier) = wh.loaded_arrival(&digest.sha256)? else {
+        return Ok(None);
+    };
+    // What reading the same bytes found before: the records, the layout, the unknown fields.
+    let mut e = entry.clone();
+    e.sha256 = Some(digest.sha256.clone());
+    e.size = Some(digest.size);
+    e.format = earlier.format;
+    e.unknown_fields = earlier.unknown_fields;
+    e.counts.lines = earlier.lines;
+    duplicate(&mut e, &digest.sha256, earlier.id);
+    tracing::info!(file = %crate::text::escape(&e.file_name), earlier = earlier.id, "a re-sent copy, recognised by its SHA-256 before reading");
+    Ok(Some(e))
 }
 
 /// Why a file that was read must be rejected whole, or `None` when it is loaded. The reject

@@ -331,6 +331,29 @@ pub fn hash_file(path: &Path) -> io::Result<Digest256> {
     HashingReader::new(open_regular(path, false)?)?.finish()
 }
 
+/// Hashes the whole file at `path` (a symlink followed only with `follow_symlinks`), asking
+/// `go_on` between blocks of 1 MiB whether to go on (`Interrupted` when not); fails with
+/// [`Changed`] when the file changed meanwhile.
+pub fn hash_file_with(
+    path: &Path,
+    follow_symlinks: bool,
+    mut go_on: impl FnMut() -> bool,
+) -> io::Result<Digest256> {
+    let mut r = HashingReader::new(open_regular(path, follow_symlinks)?)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        if !go_on() {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "hashing was stopped",
+            ));
+        }
+        if r.read(&mut buf)? == 0 {
+            return r.finish();
+        }
+    }
+}
+
 impl Source {
     /// Opens `path`; the compression comes from the name and must match the content. With
     /// `follow_symlinks` false a symlink is refused rather than followed.

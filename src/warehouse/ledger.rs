@@ -15,6 +15,8 @@ const LEDGER_LAST_LOAD_SQL: &str = include_str!("sql/ledger_last_load.sql");
 const LEDGER_LOADS_SINCE_SQL: &str = include_str!("sql/ledger_loads_since.sql");
 const LEDGER_STATUS_COUNTS_SQL: &str = include_str!("sql/ledger_status_counts.sql");
 const VOTES_MAX_ID_ABOVE_SQL: &str = include_str!("sql/votes_max_id_above.sql");
+const LEDGER_LOADED_SIZE_SQL: &str = include_str!("sql/ledger_loaded_size.sql");
+const LEDGER_LOADED_ARRIVAL_SQL: &str = include_str!("sql/ledger_loaded_arrival.sql");
 const LEDGER_NEXT_FILE_ID_SQL: &str = include_str!("sql/ledger_next_file_id.sql");
 
 impl Warehouse {
@@ -165,6 +167,34 @@ impl Warehouse {
         run().map_err(|e| self.err("cannot read the ledger", e))
     }
 
+    /// Whether an arrival of exactly `size` bytes counts as loaded now.
+    pub fn loaded_size_seen(&self, size: u64) -> Result<bool> {
+        self.conn
+            .query_row(LEDGER_LOADED_SIZE_SQL, params![size as i64], |r| r.get(0))
+            .map_err(|e| self.err("cannot read the ledger", e))
+    }
+
+    /// The first arrival of the content `sha256` that counts as loaded now, with what reading
+    /// it found.
+    pub fn loaded_arrival(&self, sha256: &str) -> Result<Option<EarlierLoad>> {
+        let run = || -> duckdb::Result<Option<EarlierLoad>> {
+            let mut stmt = self.conn.prepare(LEDGER_LOADED_ARRIVAL_SQL)?;
+            let mut rows = stmt.query_map(params![sha256], |r| {
+                let unknown: Option<String> = r.get(3)?;
+                Ok(EarlierLoad {
+                    id: r.get(0)?,
+                    lines: r.get::<_, i64>(1)? as u64,
+                    format: r.get(2)?,
+                    unknown_fields: unknown
+                        .and_then(|u| serde_json::from_str(&u).ok())
+                        .unwrap_or_default(),
+                })
+            })?;
+            rows.next().transpose()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
     /// Ledger rows per status, most frequent first.
     pub fn status_counts(&self, filter: &LedgerFilter) -> Result<Vec<(String, i64)>> {
         let run = || -> duckdb::Result<Vec<(String, i64)>> {
@@ -193,6 +223,16 @@ impl Warehouse {
             Ok(id)
         })
     }
+}
+
+/// An earlier arrival of some content that counts as loaded, and what reading it found: the
+/// same bytes are read the same way, so a re-sent copy is recorded with these.
+#[derive(Debug, Clone)]
+pub struct EarlierLoad {
+    pub id: i64,
+    pub lines: u64,
+    pub format: Option<String>,
+    pub unknown_fields: Vec<String>,
 }
 
 /// The seven ledger counters, in the column order of `ingested_files`, from column `first`.

@@ -28,6 +28,85 @@ fn same_content_under_another_name_is_a_duplicate_file() {
     assert_eq!(env.votes(), 10);
 }
 
+/// Issue 24: a large file (16 MiB or more) whose size matches a loaded arrival is hashed
+/// before it is read; a re-sent copy is recorded as a duplicate without being parsed or
+/// staged, with the ledger row the full read would have given it (records read, format,
+/// unknown fields, the same reason).
+#[test]
+fn a_large_re_sent_file_is_recognised_before_it_is_read() {
+    let env = Env::new();
+    let lines: Vec<String> = (1..=200_000)
+        .map(|i| {
+            format!(
+                r#"{{"Id":"{i}","PostId":"7","VoteTypeId":"2","Note":"x","CreationDate":"2022-01-03T00:00:00.000"}}"#
+            )
+        })
+        .collect();
+    let body = lines.join("\n");
+    assert!(body.len() >= 16 << 20, "{}", body.len());
+    env.write("big.jsonl", &body);
+    env.write("again.jsonl", &body);
+    // The same size, other content: read whole, and loaded (its Ids are new).
+    env.write("other.jsonl", body.replace("\"Id\":\"1", "\"Id\":\"9"));
+    let ingest = |files: &[&str]| {
+        let out = env
+            .command()
+            .env("VOTEWATCH_LOG", "info")
+            .arg("ingest")
+            .args(files)
+            .bounded_output()
+            .expect("run votewatch");
+        crate::harness::Run::from(out)
+    };
+    let first = ingest(&["big.jsonl"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(!first.stderr.contains("before reading"), "{}", first.stderr);
+    let again = ingest(&["again.jsonl", "other.jsonl"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("recognised by its SHA-256 before reading"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        again.stderr.matches("before reading").count(),
+        1,
+        "{}",
+        again.stderr
+    );
+    let ledger = env.rows(
+        "SELECT file_name, status, coalesce(duplicate_of, 0)::VARCHAR, lines_read::VARCHAR, \
+         format, unknown_fields::VARCHAR, coalesce(error, ''), sha256 \
+         FROM blog_analysis.ingested_files ORDER BY id",
+    );
+    assert_eq!(
+        ledger[0][..7],
+        ["big.jsonl", "loaded", "0", "200000", "jsonl", "[Note]", ""]
+    );
+    let reason = format!(
+        "same content (SHA-256 {}) was loaded before as ledger row 1",
+        &ledger[0][7][..12]
+    );
+    assert_eq!(
+        ledger[1][..7],
+        [
+            "again.jsonl",
+            "duplicate_file",
+            "1",
+            "200000",
+            "jsonl",
+            "[Note]",
+            reason.as_str()
+        ]
+    );
+    assert_eq!(
+        env.rows("SELECT file_name, status FROM blog_analysis.ingested_files WHERE id = 3"),
+        [["other.jsonl", "loaded"]]
+    );
+}
+
 #[test]
 fn a_reused_name_with_new_content_is_a_new_file() {
     let env = Env::new();
