@@ -64,6 +64,13 @@ struct Args {
     /// row, one-byte bad lines, a gzip bomb), each about this many MiB decompressed
     #[arg(long)]
     hostile: Option<u64>,
+    /// Measure the limit only: read + hash + parse + route of the generated file without
+    /// DuckDB, beside votewatch's load of it
+    #[arg(long)]
+    limit: bool,
+    /// Internal: a contender's DuckDB threads and parser threads (0: one per core)
+    #[arg(long, hide = true, default_value_t = 0)]
+    threads: usize,
     /// Benchmark the warehouse's growth instead: warehouses of these sizes (rows, comma
     /// separated) filled through `votewatch ingest`, then the daemon on each
     #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_value = "2000000,20000000,100000000")]
@@ -99,6 +106,7 @@ enum Contender {
     Votewatch,
     SameJob,
     Bare,
+    Limit,
 }
 
 /// What one contender's process reported.
@@ -176,6 +184,11 @@ fn main() -> Result<()> {
         clock.elapsed().as_secs_f64()
     );
 
+    if args.limit {
+        limit_section(&args, &dir, &file, None)?;
+        std::fs::remove_file(&file).ok();
+        return Ok(());
+    }
     let contenders = [Contender::Votewatch, Contender::SameJob, Contender::Bare];
     let mut results: Vec<Vec<Measure>> = vec![Vec::new(); contenders.len()];
     for run in 0..args.runs {
@@ -224,6 +237,8 @@ fn main() -> Result<()> {
         rps(summary[0].0) / rps(summary[2].0)
     );
     resent(&dir, &file)?;
+    limit_section(&args, &dir, &file, Some(summary[0].0))?;
+    threads_section(&args, &dir, &file)?;
     std::fs::remove_file(&file).ok();
 
     if args.real_file.exists() {
@@ -279,6 +294,73 @@ fn remove_db(path: &Path) {
     let mut wal = path.as_os_str().to_owned();
     wal.push(".wal");
     std::fs::remove_file(PathBuf::from(wal)).ok();
+}
+
+/// The limit: read + hash + parse + route of `file` with the load's own threads, rows thrown
+/// away (median of the runs), beside votewatch's load of it (measured here when not given).
+fn limit_section(args: &Args, dir: &Path, file: &Path, load: Option<Duration>) -> Result<()> {
+    let mut limit = Vec::new();
+    let mut loads = Vec::new();
+    for run in 0..args.runs {
+        limit.push(
+            spawn_contender(Contender::Limit, file, &dir.join("limit.db"))?
+                .0
+                .time,
+        );
+        if load.is_none() {
+            let db = dir.join(format!("limit-load-{run}.db"));
+            loads.push(spawn_contender(Contender::Votewatch, file, &db)?.0.time);
+        }
+    }
+    let limit = median(&mut limit);
+    let load = load.unwrap_or_else(|| median(&mut loads));
+    let rps = |t: Duration| args.rows as f64 / t.as_secs_f64();
+    println!(
+        "limit, no DuckDB       : {:>8.3}s  {:>12.0} rows/s  (read + hash + parse + route, rows thrown away; median of {})",
+        limit.as_secs_f64(),
+        rps(limit),
+        args.runs
+    );
+    println!(
+        "load / limit           : {:.2}  (votewatch ingest runs at this share of the limit; the rest, {:.3}s, is the cost of writing)",
+        rps(load) / rps(limit),
+        load.saturating_sub(limit).as_secs_f64()
+    );
+    Ok(())
+}
+
+/// votewatch and DuckDB's bare statement with DuckDB (and votewatch's parsers) limited to 1,
+/// 2 and 4 threads: how each scales with cores.
+fn threads_section(args: &Args, dir: &Path, file: &Path) -> Result<()> {
+    let counts = [1usize, 2, 4];
+    let mut rows = Vec::new();
+    for &t in &counts {
+        let mut times = [Vec::new(), Vec::new()];
+        for run in 0..args.runs {
+            for (k, c) in [Contender::Votewatch, Contender::Bare]
+                .into_iter()
+                .enumerate()
+            {
+                let db = dir.join(format!("threads-{t}-{k}-{run}.db"));
+                times[k].push(spawn_contender_with(c, file, &db, t)?.0.time);
+            }
+        }
+        rows.push([median(&mut times[0]), median(&mut times[1])]);
+    }
+    for (t, [v, b]) in counts.iter().zip(&rows) {
+        println!(
+            "threads {t}              : votewatch {:>7.3}s (speedup {:.2}), DuckDB bare {:>7.3}s (speedup {:.2})",
+            v.as_secs_f64(),
+            rows[0][0].as_secs_f64() / v.as_secs_f64(),
+            b.as_secs_f64(),
+            rows[0][1].as_secs_f64() / b.as_secs_f64()
+        );
+    }
+    println!(
+        "  threads = DuckDB's threads setting and votewatch's parser threads; speedup against 1 thread, on {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    Ok(())
 }
 
 /// A re-sent identical file: `file` loaded, then a copy of it under another name into the
@@ -379,6 +461,16 @@ fn sql_path(file: &Path) -> String {
 /// Runs one contender in a child process (this executable) and reads what it reported: the
 /// measure, and votewatch's status line.
 fn spawn_contender(c: Contender, file: &Path, db: &Path) -> Result<(Measure, String)> {
+    spawn_contender_with(c, file, db, 0)
+}
+
+/// [`spawn_contender`] with `threads` DuckDB threads (and, for votewatch, parser threads).
+fn spawn_contender_with(
+    c: Contender,
+    file: &Path,
+    db: &Path,
+    threads: usize,
+) -> Result<(Measure, String)> {
     use clap::ValueEnum;
     let name = c.to_possible_value().expect("named").get_name().to_string();
     let out = std::process::Command::new(std::env::current_exe()?)
@@ -386,6 +478,7 @@ fn spawn_contender(c: Contender, file: &Path, db: &Path) -> Result<(Measure, Str
         .arg(file)
         .arg("--db")
         .arg(db)
+        .args(["--threads", &threads.to_string()])
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
@@ -425,11 +518,29 @@ fn contender(c: Contender, args: &Args) -> Result<()> {
     if c != Contender::Votewatch {
         settings.memory_limit.clear();
     }
+    let mut opts = IngestOptions::new(IngestConfig::default());
+    opts.parsers = args.threads;
+    if c == Contender::Limit {
+        let clock = Instant::now();
+        let (counts, rows) = votewatch::pipeline::route::read_only(file, &opts)?;
+        let t = clock.elapsed();
+        println!("status limit records {} rows {rows}", counts.lines);
+        println!(
+            "RESULT {} {}",
+            t.as_secs_f64(),
+            votewatch::pipeline::load::peak_rss_kb()
+        );
+        return Ok(());
+    }
     let mut wh = Warehouse::open(&settings)?;
+    if args.threads > 0 {
+        wh.execute_batch(&format!("SET threads = {}", args.threads))?;
+    }
     let clock = Instant::now();
     match c {
+        Contender::Limit => unreachable!("measured above"),
         Contender::Votewatch => {
-            let outcome = ingest_file(&mut wh, file, &IngestOptions::new(IngestConfig::default()))?;
+            let outcome = ingest_file(&mut wh, file, &opts)?;
             println!(
                 "status {} inserted {} error {:?}",
                 outcome.status, outcome.counts.inserted, outcome.error

@@ -84,6 +84,85 @@ pub(crate) struct StageState {
     pub(crate) seen: SeenIds,
 }
 
+/// Where the routed rows of a file go: the open load ([`crate::warehouse::FileLoad`]), or
+/// nowhere ([`read_only`], the limit a load is measured against).
+pub(crate) trait RowSink {
+    /// The highest Id in the warehouse when the file began.
+    fn max_id_before(&self) -> i64;
+    /// The file's ledger id, the lineage of its rows.
+    fn file_id(&self) -> i64;
+    /// Rows that are new for sure.
+    fn append_new_votes(&mut self, batch: RecordBatch) -> Result<(), WarehouseError>;
+    /// Rows to resolve at the end of the file.
+    fn append_staged(&mut self, batch: RecordBatch) -> Result<(), WarehouseError>;
+    /// Rejects to store.
+    fn append_rejects(&mut self, rows: &[RejectRow]) -> Result<(), WarehouseError>;
+}
+
+impl RowSink for crate::warehouse::FileLoad<'_> {
+    fn max_id_before(&self) -> i64 {
+        self.max_id_before
+    }
+    fn file_id(&self) -> i64 {
+        self.file_id
+    }
+    fn append_new_votes(&mut self, batch: RecordBatch) -> Result<(), WarehouseError> {
+        crate::warehouse::FileLoad::append_new_votes(self, batch)
+    }
+    fn append_staged(&mut self, batch: RecordBatch) -> Result<(), WarehouseError> {
+        crate::warehouse::FileLoad::append_staged(self, batch)
+    }
+    fn append_rejects(&mut self, rows: &[RejectRow]) -> Result<(), WarehouseError> {
+        crate::warehouse::FileLoad::append_rejects(self, rows)
+    }
+}
+
+/// Counts what it is given and keeps nothing.
+#[derive(Default)]
+struct Discard {
+    rows: u64,
+}
+
+impl RowSink for Discard {
+    fn max_id_before(&self) -> i64 {
+        0
+    }
+    fn file_id(&self) -> i64 {
+        0
+    }
+    fn append_new_votes(&mut self, batch: RecordBatch) -> Result<(), WarehouseError> {
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+    fn append_staged(&mut self, batch: RecordBatch) -> Result<(), WarehouseError> {
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+    fn append_rejects(&mut self, _: &[RejectRow]) -> Result<(), WarehouseError> {
+        Ok(())
+    }
+}
+
+/// Everything a load does but write: open, decompress, hash, split, parse and route the file
+/// with the load's own threads, the rows thrown away. The rate a load is measured against
+/// (`votewatch-bench --limit`): what is left is the cost of writing. Returns the counts and
+/// how many rows reached the sink (new and staged; exact repeats among the staged folded).
+pub fn read_only(path: &std::path::Path, opts: &IngestOptions) -> std::io::Result<(Counts, u64)> {
+    let source = Source::open(path, opts.follow_symlinks)?;
+    let mut sink = Discard::default();
+    let mut state = StageState {
+        tally: Tally::default(),
+        max_id: 0,
+        fold: Fold::default(),
+        seen: SeenIds::new(),
+    };
+    let read =
+        read_and_stage(source, opts, &mut sink, &mut state).map_err(std::io::Error::other)?;
+    read?;
+    flush_fold(&mut sink, &mut state).map_err(std::io::Error::other)?;
+    Ok((state.tally.counts, sink.rows))
+}
+
 /// What reading the file gave: its layout and digest, or the read error.
 type ReadResult = std::io::Result<(Layout, crate::pipeline::read::Digest256)>;
 
@@ -104,7 +183,7 @@ pub(crate) fn read_limits(opts: &IngestOptions) -> Limits {
 pub(crate) fn read_and_stage(
     source: Source,
     opts: &IngestOptions,
-    load: &mut crate::warehouse::FileLoad<'_>,
+    load: &mut impl RowSink,
     state: &mut StageState,
 ) -> Result<ReadResult, WarehouseError> {
     let parsers = match opts.parsers {
@@ -231,7 +310,7 @@ pub(crate) fn parse_guarded(
 }
 
 pub(crate) fn stage_chunk(
-    load: &mut crate::warehouse::FileLoad<'_>,
+    load: &mut impl RowSink,
     state: &mut StageState,
     mut parsed: ParsedChunk,
     max_stored: usize,
@@ -254,7 +333,7 @@ pub(crate) fn stage_chunk(
 /// ([`SeenIds`]); such a row goes straight into `votes`. Any other row is staged and resolved
 /// at commit. A file of new Ids stages only its repeats, in whatever order it comes.
 pub(crate) fn route_batch(
-    load: &mut crate::warehouse::FileLoad<'_>,
+    load: &mut impl RowSink,
     state: &mut StageState,
     batch: RecordBatch,
 ) -> Result<(), WarehouseError> {
@@ -264,7 +343,7 @@ pub(crate) fn route_batch(
     state.tally.widen(ids.values());
     for &id in ids.values() {
         let seen_maybe = state.seen.insert(id);
-        let new = id > state.max_id || (id > load.max_id_before && !seen_maybe);
+        let new = id > state.max_id || (id > load.max_id_before() && !seen_maybe);
         all_direct &= new;
         direct.append_value(new);
         state.max_id = state.max_id.max(id);
@@ -281,7 +360,8 @@ pub(crate) fn route_batch(
         )
     };
     if new_rows.num_rows() > 0 {
-        load.append_new_votes(as_votes_batch(&new_rows, load.file_id))?;
+        let file_id = load.file_id();
+        load.append_new_votes(as_votes_batch(&new_rows, file_id))?;
     }
     if let Some(staged) = staged.filter(|b| b.num_rows() > 0) {
         fold_staged(load, state, &staged)?;
@@ -332,7 +412,7 @@ pub(crate) struct Fold {
 }
 
 pub(crate) fn fold_staged(
-    load: &mut crate::warehouse::FileLoad<'_>,
+    load: &mut impl RowSink,
     state: &mut StageState,
     staged: &RecordBatch,
 ) -> Result<(), WarehouseError> {
@@ -354,7 +434,7 @@ pub(crate) fn fold_staged(
 
 /// Appends the held-back staged rows (columns as in `sql/stage.sql`).
 pub(crate) fn flush_fold(
-    load: &mut crate::warehouse::FileLoad<'_>,
+    load: &mut impl RowSink,
     state: &mut StageState,
 ) -> Result<(), WarehouseError> {
     let fold = std::mem::take(&mut state.fold);
@@ -362,4 +442,36 @@ pub(crate) fn flush_fold(
         return Ok(());
     }
     load.append_staged(staged_batch(fold.rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The limit reads, validates and routes like a load, keeping nothing: every record
+    /// counted, every valid row routed (straight in, or staged when its Id was seen before).
+    #[test]
+    fn read_only_counts_and_routes_like_a_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.jsonl");
+        let vote = |id: u32| {
+            format!(
+                r#"{{"Id":"{id}","PostId":"1","VoteTypeId":"2","CreationDate":"2022-01-03T00:00:00"}}"#
+            )
+        };
+        let body = [
+            vote(3),
+            vote(1),
+            "not json".into(),
+            vote(1),
+            String::new(),
+            vote(2),
+        ];
+        std::fs::write(&path, body.join("\n")).unwrap();
+        let opts = IngestOptions::new(crate::config::IngestConfig::default());
+        let (counts, rows) = read_only(&path, &opts).unwrap();
+        assert_eq!((counts.lines, counts.blank, counts.rejected), (6, 1, 1));
+        // Ids 3, 1 and 2 go straight in; the second 1 is staged for the dedupe.
+        assert_eq!(rows, 4);
+    }
 }
