@@ -38,6 +38,18 @@ pub fn read_secret(
     Ok(None)
 }
 
+/// Whether `listen` (`host:port`) names a loopback address: `localhost`, 127.0.0.0/8 or ::1.
+pub fn is_loopback(listen: &str) -> bool {
+    let host = match listen.rsplit_once(':') {
+        Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']'),
+        None => listen,
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Where the configuration is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/votewatch.toml";
 
@@ -218,6 +230,9 @@ pub struct DaemonConfig {
     pub quiet_secs: u64,
     /// Where `/metrics`, `/healthz` and `/status` are served; empty: nowhere.
     pub http_listen: String,
+    /// A file holding the bearer token the console's API asks for (`Authorization: Bearer
+    /// <token>`). Required when `http_listen` is not a loopback address.
+    pub http_token_file: Option<PathBuf>,
 }
 
 impl DaemonConfig {
@@ -263,6 +278,7 @@ impl Default for DaemonConfig {
             group_max_records: 100_000,
             quiet_secs: 300,
             http_listen: "127.0.0.1:9187".into(),
+            http_token_file: None,
         }
     }
 }
@@ -595,6 +611,15 @@ impl Config {
         if d.max_load_attempts == 0 {
             return Err("daemon.max_load_attempts must be at least 1".into());
         }
+        if !d.http_listen.is_empty() && !is_loopback(&d.http_listen) && d.http_token_file.is_none()
+        {
+            return Err(format!(
+                "daemon.http_listen = {:?} is not a loopback address: the console's API shows \
+                 file names and rejected records, so set daemon.http_token_file (a file holding \
+                 the bearer token it asks for)",
+                d.http_listen
+            ));
+        }
         self.check_folders()?;
         let r = &self.report;
         for (what, addr) in
@@ -653,6 +678,28 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The console's API shows file names and rejected records: a non-loopback address needs
+    /// the token file.
+    #[test]
+    fn a_non_loopback_http_address_needs_a_token_file() {
+        for loopback in [
+            "127.0.0.1:9187",
+            "localhost:80",
+            "[::1]:9187",
+            "127.1.2.3:1",
+        ] {
+            assert!(is_loopback(loopback), "{loopback}");
+        }
+        for other in ["0.0.0.0:9187", "10.0.0.5:80", "[::]:9187", "example.org:80"] {
+            assert!(!is_loopback(other), "{other}");
+        }
+        let e = Config::parse("[daemon]\nhttp_listen = \"0.0.0.0:9187\"\n").unwrap_err();
+        assert!(e.to_string().contains("daemon.http_token_file"), "{e}");
+        let ok = "[daemon]\nhttp_listen = \"0.0.0.0:9187\"\nhttp_token_file = \"t\"\n";
+        assert!(Config::parse(ok).is_ok());
+        assert!(Config::parse("[daemon]\nhttp_listen = \"\"\n").is_ok());
+    }
 
     #[test]
     fn shipped_config_is_valid_and_matches_defaults() {

@@ -147,6 +147,51 @@ pub struct HistoryRow {
     pub duplicate_of: Option<i64>,
 }
 
+impl HistoryRow {
+    /// The row as `history --format json` prints it (and the console's API answers it).
+    pub fn to_json(&self) -> serde_json::Value {
+        let c = &self.counts;
+        serde_json::json!({
+            "id": self.id,
+            "started_utc": self.started,
+            "status": self.status,
+            "file": self.file_name,
+            "read": c.lines,
+            "inserted": c.inserted,
+            "duplicates_in_file": c.duplicates_in_file,
+            "already_in_warehouse": c.already_in_warehouse,
+            "conflicting": c.conflicting,
+            "rejected": c.rejected,
+            "blank": c.blank,
+            "millis": self.millis,
+            "error": (!self.error.is_empty()).then_some(&self.error),
+            "duplicate_of": self.duplicate_of,
+        })
+    }
+}
+
+/// What the ledger holds about one arrival beyond its history row, for the operator console.
+#[derive(Debug, Clone, Default)]
+pub struct LoadDetail {
+    pub id: i64,
+    pub sha256: Option<String>,
+    pub size: Option<i64>,
+    pub format: Option<String>,
+    pub forced: bool,
+    pub archived_to: Option<String>,
+    pub unknown_fields: Vec<String>,
+    /// `Some(false)`: its report is owed; `Some(true)`: queued; `None`: none is due (the CLI).
+    pub report_queued: Option<bool>,
+    pub host_id: Option<String>,
+    /// UTC, `%Y-%m-%d %H:%M:%S`: when its load began and ended.
+    pub started: String,
+    pub finished: String,
+    /// Its first stored rejects, in file order.
+    pub rejects: Vec<RejectRow>,
+    /// When its votes were removed, why, and how many.
+    pub unload: Option<(String, Option<String>, i64)>,
+}
+
 /// This host's recent loads, for the freshness check: when the last load finished, and each
 /// load since a moment (finished, microseconds since the epoch; new votes).
 #[derive(Debug, Clone, Default)]
@@ -162,6 +207,29 @@ pub struct LedgerFilter {
     /// Arrivals started at or after this many microseconds since the epoch (UTC).
     pub since_micros: Option<i64>,
     pub file_name: Option<String>,
+}
+
+/// Parses `--since`: a UTC date (`2026-11-01`), date and time (`2026-11-01T10:00:00`, `Z` or
+/// an offset allowed), or an age as `humantime` reads it (`36h`, `7d`, `90m`, `1h 30m`).
+/// Returns microseconds since the epoch.
+pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64, String> {
+    let t = text.trim();
+    let parsed = if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        d.and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc().timestamp_micros())
+    } else if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        Some(d.timestamp_micros())
+    } else if let Ok(d) = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S") {
+        Some(d.and_utc().timestamp_micros())
+    } else {
+        humantime::parse_duration(t)
+            .ok()
+            .and_then(|age| i64::try_from(age.as_micros()).ok())
+            .map(|age| now.timestamp_micros().saturating_sub(age))
+    };
+    parsed.ok_or_else(|| {
+        format!("--since {text:?}: expected a date (2026-11-01), a UTC date and time (2026-11-01T10:00:00) or an age (36h, 7d, 90m)")
+    })
 }
 
 /// What happened to one file.
@@ -239,5 +307,42 @@ impl ArchivePlan {
             .map(|n| dir.join(suffixed(name, n)))
             .find(|p| std::fs::symlink_metadata(p).is_err())
             .expect("an unbounded range")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_date_a_date_and_time_or_an_age() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-05T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_micros()
+        };
+        assert_eq!(
+            parse_since("2026-11-01", now),
+            Ok(at("2026-11-01T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_since("2026-11-01T10:00:00", now),
+            Ok(at("2026-11-01T10:00:00Z"))
+        );
+        assert_eq!(
+            parse_since("2026-11-01T10:00:00+01:00", now),
+            Ok(at("2026-11-01T09:00:00Z"))
+        );
+        assert_eq!(parse_since("36h", now), Ok(at("2026-12-04T00:00:00Z")));
+        assert_eq!(parse_since("7d", now), Ok(at("2026-11-28T12:00:00Z")));
+        assert_eq!(parse_since("90m", now), Ok(at("2026-12-05T10:30:00Z")));
+        assert_eq!(parse_since(" 1h 30m ", now), Ok(at("2026-12-05T10:30:00Z")));
+        for bad in ["yesterday", "7", "-3d", "2026-13-01", ""] {
+            let e = parse_since(bad, now).unwrap_err();
+            assert!(e.contains("expected a date"), "{bad}: {e}");
+        }
     }
 }

@@ -37,29 +37,6 @@ pub fn outcome_line(o: &FileOutcome) -> String {
     line
 }
 
-/// Parses `--since`: a UTC date (`2026-11-01`), date and time (`2026-11-01T10:00:00`, `Z` or
-/// an offset allowed), or an age as `humantime` reads it (`36h`, `7d`, `90m`, `1h 30m`).
-/// Returns microseconds since the epoch.
-pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64, String> {
-    let t = text.trim();
-    let parsed = if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        d.and_hms_opt(0, 0, 0)
-            .map(|d| d.and_utc().timestamp_micros())
-    } else if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
-        Some(d.timestamp_micros())
-    } else if let Ok(d) = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S") {
-        Some(d.and_utc().timestamp_micros())
-    } else {
-        humantime::parse_duration(t)
-            .ok()
-            .and_then(|age| i64::try_from(age.as_micros()).ok())
-            .map(|age| now.timestamp_micros().saturating_sub(age))
-    };
-    parsed.ok_or_else(|| {
-        format!("--since {text:?}: expected a date (2026-11-01), a UTC date and time (2026-11-01T10:00:00) or an age (36h, 7d, 90m)")
-    })
-}
-
 /// Left-aligned text columns, numbers right-aligned.
 pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -112,38 +89,6 @@ pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn since_takes_a_date_a_date_and_time_or_an_age() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-12-05T12:00:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
-        let at = |s: &str| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .unwrap()
-                .timestamp_micros()
-        };
-        assert_eq!(
-            parse_since("2026-11-01", now),
-            Ok(at("2026-11-01T00:00:00Z"))
-        );
-        assert_eq!(
-            parse_since("2026-11-01T10:00:00", now),
-            Ok(at("2026-11-01T10:00:00Z"))
-        );
-        assert_eq!(
-            parse_since("2026-11-01T10:00:00+01:00", now),
-            Ok(at("2026-11-01T09:00:00Z"))
-        );
-        assert_eq!(parse_since("36h", now), Ok(at("2026-12-04T00:00:00Z")));
-        assert_eq!(parse_since("7d", now), Ok(at("2026-11-28T12:00:00Z")));
-        assert_eq!(parse_since("90m", now), Ok(at("2026-12-05T10:30:00Z")));
-        assert_eq!(parse_since(" 1h 30m ", now), Ok(at("2026-12-05T10:30:00Z")));
-        for bad in ["yesterday", "7", "-3d", "2026-13-01", ""] {
-            let e = parse_since(bad, now).unwrap_err();
-            assert!(e.contains("expected a date"), "{bad}: {e}");
-        }
-    }
 
     #[test]
     fn table_aligns_numbers_right() {

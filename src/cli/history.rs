@@ -18,25 +18,7 @@ pub fn history(
     if json {
         let doc: Vec<serde_json::Value> = history
             .iter()
-            .map(|h| {
-                let c = &h.counts;
-                serde_json::json!({
-                    "id": h.id,
-                    "started_utc": h.started,
-                    "status": h.status,
-                    "file": h.file_name,
-                    "read": c.lines,
-                    "inserted": c.inserted,
-                    "duplicates_in_file": c.duplicates_in_file,
-                    "already_in_warehouse": c.already_in_warehouse,
-                    "conflicting": c.conflicting,
-                    "rejected": c.rejected,
-                    "blank": c.blank,
-                    "millis": h.millis,
-                    "error": (!h.error.is_empty()).then_some(&h.error),
-                    "duplicate_of": h.duplicate_of,
-                })
-            })
+            .map(crate::model::HistoryRow::to_json)
             .collect();
         let _ = writeln!(
             out,

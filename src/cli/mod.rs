@@ -9,8 +9,9 @@ mod maintain;
 mod setup;
 mod unload;
 
+pub use crate::model::parse_since;
+pub use format::outcome_line;
 use format::table;
-pub use format::{outcome_line, parse_since};
 pub use history::{history, status};
 use ingest::send_queued;
 pub use ingest::{check, ingest};

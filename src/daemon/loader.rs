@@ -79,6 +79,8 @@ pub struct Loader {
     pub(super) freshness: crate::ops::freshness::Freshness,
     pub(super) interrupt: Interrupt,
     pub(super) metrics: Arc<Metrics>,
+    /// What the console's API shows, refreshed after each batch.
+    pub(super) console: Arc<crate::ops::console::Console>,
     pub(super) postman: Postman,
     /// Claims an earlier run (or a stop) left uncommitted: loaded before anything new.
     pub(super) claimed: Vec<PathBuf>,
@@ -97,6 +99,7 @@ impl Loader {
         config: tokio::sync::watch::Receiver<Arc<Config>>,
         interrupt: Interrupt,
         metrics: Arc<Metrics>,
+        console: Arc<crate::ops::console::Console>,
         postman: Postman,
     ) -> Self {
         let expect = config.borrow().expect;
@@ -107,6 +110,7 @@ impl Loader {
             next_maintain: None,
             interrupt,
             metrics,
+            console,
             postman,
             claimed: Vec::new(),
             totals: Totals::default(),
@@ -243,6 +247,7 @@ impl Loader {
             self.recover_claims(config, &mut wh)?;
             reconcile(config, &mut wh, &mut stuck)?;
             self.report_unreported(config, &mut wh)?;
+            self.refresh_console(&wh);
         }
         Ok(Reply::Started {
             stuck,
@@ -331,6 +336,17 @@ impl Loader {
             std::thread::sleep(Duration::from_millis(20).min(delay));
         }
         true
+    }
+
+    /// Publishes what the console shows, read from the warehouse this thread holds open.
+    fn refresh_console(&self, wh: &Warehouse) {
+        use crate::ops::console::{DETAILS, REJECTS, ROWS};
+        match wh.console(ROWS, DETAILS, REJECTS) {
+            Ok((rows, details)) => self.console.publish(rows, details),
+            Err(e) => {
+                warn!(error = %e, "cannot read the ledger for the console; it shows the last batch but one")
+            }
+        }
     }
 
     /// Moves a claimed file whose outcome is committed where its ledger row says.
@@ -629,6 +645,7 @@ impl Loader {
             } else if let Err(e) = wh.mark_reported(&ids) {
                 warn!(error = %e, "cannot record that the batch's report is queued; the next start queues it again");
             }
+            self.refresh_console(&wh);
         }
         Ok(())
     }

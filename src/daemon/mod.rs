@@ -79,7 +79,12 @@ async fn supervise(
 ) -> anyhow::Result<()> {
     let interrupt = Interrupt::default();
     let metrics = Arc::new(Metrics::new());
+    let console = Arc::new(crate::ops::console::Console::default());
     let http_listen = config.daemon.http_listen.clone();
+    let access = crate::ops::http::Access::from_config(config.daemon.http_token_file.as_deref());
+    if let crate::ops::http::Access::Broken(why) = &access {
+        error!(error = %why, "the console's token cannot be read; its API answers 503");
+    }
     let (config_tx, config_rx) = tokio::sync::watch::channel(Arc::new(config));
     // `stop`: take no more files. `shutdown`: the background tasks end (after the loader).
     let stop = CancellationToken::new();
@@ -107,6 +112,8 @@ async fn supervise(
                 tracker.spawn(crate::ops::http::serve(
                     listener,
                     metrics.clone(),
+                    console.clone(),
+                    access,
                     interrupt.clone(),
                     shutdown.clone(),
                 ));
@@ -140,6 +147,7 @@ async fn supervise(
         config_rx.clone(),
         interrupt.clone(),
         metrics.clone(),
+        console,
         postman,
     );
     let tick = lifecycle::loader_tick();

@@ -8,6 +8,7 @@
 //! connection; returns `model` types. Must not touch: files in landing/, work/ or the archive,
 //! the outbox, the metrics.
 
+mod console;
 mod error;
 mod group;
 mod lake;

@@ -13,7 +13,7 @@ use crate::harness::{votes, BoundedOutput, Env};
 /// How long a daemon may take to stop after SIGTERM before a test fails.
 const STOP_LIMIT: Duration = Duration::from_secs(60);
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [warehouse]
 path = "warehouse.db"
 [daemon]
@@ -212,7 +212,7 @@ fn landing(env: &Env) -> Vec<String> {
     names(&env.path("landing"))
 }
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn a_file_dropped_by_rename_is_loaded_and_archived() {

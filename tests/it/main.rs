@@ -3,6 +3,7 @@
 mod analysts;
 mod check;
 mod commands;
+mod console;
 mod contract;
 mod daemon;
 mod exactly_once;

@@ -1,0 +1,183 @@
+//! The operator console's API on the daemon's address: the ledger as `history --format json`
+//! shows it, one arrival in full, filters checked with a 400 that says why, and the security
+//! headers on every answer.
+
+use std::io::{Read, Write};
+
+use crate::daemon::{drop_file, http_addr, names, wait_until, Daemon, CONFIG, WAIT};
+use crate::harness::{votes, Env};
+
+/// One GET: (status, head, body).
+fn get(addr: &str, path: &str) -> (u16, String, String) {
+    get_with(addr, path, "")
+}
+
+/// One GET with more header lines (each ending in CRLF).
+fn get_with(addr: &str, path: &str, headers: &str) -> (u16, String, String) {
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).expect("an answer");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a head");
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, head.to_ascii_lowercase(), body.to_string())
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+const XSS: &str = r#"<img src=x onerror="document.title='pwned'">.jsonl"#;
+
+#[test]
+fn the_api_lists_loads_shows_one_and_refuses_bad_filters() {
+    let env = Env::new();
+    let d = Daemon::start(&env);
+    let addr = http_addr(&d);
+    drop_file(&env, "a.jsonl", votes(1, 5));
+    drop_file(&env, "b.jsonl", format!("{}\nnot json", votes(10, 3)));
+    drop_file(&env, XSS, "nonsense\nmore nonsense\n");
+    let loads = || json(&get(&addr, "/api/loads").2);
+    assert!(
+        wait_until(WAIT, || loads().as_array().is_some_and(|a| a.len() == 3)),
+        "{}\n{}",
+        loads(),
+        d.log()
+    );
+    assert_eq!(names(&env.path("failed")).len(), 2);
+
+    let (code, head, body) = get(&addr, "/api/loads");
+    assert_eq!(code, 200);
+    for h in [
+        "content-security-policy: default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'",
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+    ] {
+        assert!(head.contains(h), "{h} missing: {head}");
+    }
+    let all = json(&body);
+    let rows = all.as_array().unwrap();
+    // Newest first, the same objects as `history --format json`.
+    let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
+    let history = env.run(&["history", "--format", "json"]);
+    assert_eq!(all, json(&history.stdout));
+    let by_file = |f: &str| rows.iter().find(|r| r["file"] == f).unwrap().clone();
+    assert_eq!(by_file("a.jsonl")["status"], "loaded");
+    assert_eq!(by_file(XSS)["status"], "rejected");
+    let b = by_file("b.jsonl");
+    assert_eq!(
+        (b["status"].as_str(), b["rejected"].as_u64()),
+        (Some("partial"), Some(1))
+    );
+
+    let partial = json(&get(&addr, "/api/loads?status=partial").2);
+    assert_eq!(partial.as_array().unwrap().len(), 1);
+    assert_eq!(partial[0]["file"], "b.jsonl");
+    let named = json(&get(&addr, "/api/loads?file=a.jsonl&limit=5").2);
+    assert_eq!(named.as_array().unwrap().len(), 1);
+    let one = json(&get(&addr, "/api/loads?limit=1").2);
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    assert_eq!(
+        json(&get(&addr, "/api/loads?since=1h").2)
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // One arrival in full.
+    let id = b["id"].as_i64().unwrap();
+    let (code, head, body) = get(&addr, &format!("/api/loads/{id}"));
+    assert_eq!(code, 200, "{body}");
+    assert!(head.contains("x-frame-options: deny"));
+    let detail = json(&body);
+    assert_eq!(detail["file"], "b.jsonl");
+    assert_eq!(detail["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(detail["format"], "jsonl");
+    assert_eq!(detail["report"], "queued");
+    assert!(detail["archived_to"]
+        .as_str()
+        .unwrap()
+        .ends_with("processed/b.jsonl"));
+    assert_eq!(detail["first_rejects"][0]["line"], 4);
+    assert_eq!(detail["first_rejects"][0]["raw"], "not json");
+    assert_eq!(detail["commands"][0], format!("votewatch reingest {id}"));
+
+    // Bad requests say why; a missing arrival is a 404.
+    for (path, code, why) in [
+        (
+            "/api/loads?limit=0",
+            400,
+            "limit must be a whole number from 1 to 1000",
+        ),
+        ("/api/loads?status=done", 400, "status must be one of"),
+        ("/api/loads?bogus=1", 400, "unknown parameter"),
+        ("/api/loads?since=soon", 400, "--since"),
+        (
+            "/api/loads/abc",
+            400,
+            "the ledger id must be a whole number",
+        ),
+        ("/api/loads/999999", 404, "is not among the newest"),
+    ] {
+        let (got, head, body) = get(&addr, path);
+        assert_eq!(got, code, "{path}: {body}");
+        assert!(
+            json(&body)["error"].as_str().unwrap().contains(why),
+            "{path}: {body}"
+        );
+        assert!(head.contains("x-content-type-options: nosniff"), "{path}");
+    }
+    // The headers are on the operators' endpoints too.
+    let (code, head, _) = get(&addr, "/healthz");
+    assert_eq!(code, 200);
+    assert!(
+        head.contains("content-security-policy: default-src 'none'"),
+        "{head}"
+    );
+    assert_eq!(d.stop().0, 0);
+}
+
+/// With `daemon.http_token_file` set, the API answers only the bearer of the token (401
+/// otherwise, without a word of the ledger); `/healthz` and `/metrics` stay open.
+#[test]
+fn with_a_token_file_the_api_asks_for_the_token() {
+    let env = Env::new();
+    env.write("http-token", "s3cret-token\n");
+    env.write(
+        "votewatch.toml",
+        format!("{CONFIG}http_token_file = \"http-token\"\n"),
+    );
+    let d = Daemon::start(&env);
+    let addr = http_addr(&d);
+    drop_file(&env, "secret-name.jsonl", votes(1, 5));
+    let bearer = "Authorization: Bearer s3cret-token\r\n";
+    assert!(
+        wait_until(WAIT, || json(&get_with(&addr, "/api/loads", bearer).2)
+            .as_array()
+            .is_some_and(|a| a.len() == 1)),
+        "{}",
+        d.log()
+    );
+    for headers in [
+        "",
+        "Authorization: Bearer wrong\r\n",
+        "Authorization: s3cret-token\r\n",
+    ] {
+        let (code, _, body) = get_with(&addr, "/api/loads", headers);
+        assert_eq!(code, 401, "{headers:?}: {body}");
+        assert!(!body.contains("secret-name"), "{body}");
+        assert!(body.contains("daemon.http_token_file"), "{body}");
+    }
+    let (code, _, body) = get_with(&addr, "/api/loads/1", bearer);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    assert_eq!(get(&addr, "/metrics").0, 200);
+    assert_eq!(d.stop().0, 0);
+}
