@@ -192,6 +192,16 @@ pub struct LoadDetail {
     pub unload: Option<(String, Option<String>, i64)>,
 }
 
+/// Arrivals and their new rows of one status over the last day and the last week.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusCount {
+    pub status: String,
+    pub files_day: i64,
+    pub rows_day: i64,
+    pub files_week: i64,
+    pub rows_week: i64,
+}
+
 /// This host's recent loads, for the freshness check: when the last load finished, and each
 /// load since a moment (finished, microseconds since the epoch; new votes).
 #[derive(Debug, Clone, Default)]

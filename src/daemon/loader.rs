@@ -340,13 +340,42 @@ impl Loader {
 
     /// Publishes what the console shows, read from the warehouse this thread holds open.
     fn refresh_console(&self, wh: &Warehouse) {
-        use crate::ops::console::{DETAILS, REJECTS, ROWS};
-        match wh.console(ROWS, DETAILS, REJECTS) {
-            Ok((rows, details)) => self.console.publish(rows, details),
+        use crate::ops::console::{Overview, DETAILS, REJECTS, ROWS};
+        let now = chrono::Utc::now();
+        let ago = |d: chrono::Duration| (now - d).timestamp_micros();
+        let read = wh
+            .console(ROWS, DETAILS, REJECTS)
+            .and_then(|(rows, details)| {
+                let counts = wh.status_windows(
+                    ago(chrono::Duration::days(1)),
+                    ago(chrono::Duration::days(7)),
+                )?;
+                Ok((rows, details, counts))
+            });
+        let (rows, details, counts) = match read {
+            Ok(r) => r,
             Err(e) => {
-                warn!(error = %e, "cannot read the ledger for the console; it shows the last batch but one")
+                warn!(error = %e, "cannot read the ledger for the console; it shows what it read before");
+                return;
             }
-        }
+        };
+        let chart = wh.weekly_chart(&[]).ok().filter(|c| !c.weeks.is_empty());
+        let last_batch = self
+            .last_batch
+            .get("summary")
+            .and_then(|s| s.as_str())
+            .map(|s| {
+                let at = self.last_batch["finished_at"].as_str().unwrap_or_default();
+                format!("{s} ({at})")
+            });
+        let overview = Overview {
+            counts,
+            chart,
+            freshness: self.freshness.summary(now),
+            late: self.freshness.is_late(),
+            last_batch,
+        };
+        self.console.publish(rows, details, overview);
     }
 
     /// Moves a claimed file whose outcome is committed where its ledger row says.

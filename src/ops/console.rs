@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::model::{HistoryRow, LoadDetail};
+use crate::model::{HistoryRow, LoadDetail, StatusCount};
+use crate::report::chart::WeeklyChart;
 
 /// The newest ledger rows the console holds (the API filters within them; `votewatch
 /// history` reads the whole ledger).
@@ -21,8 +22,23 @@ pub struct Snapshot {
     /// Newest first.
     pub rows: Vec<HistoryRow>,
     pub details: HashMap<i64, LoadDetail>,
+    pub overview: Overview,
     /// When the loader read it (`None`: not yet).
     pub taken: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What the overview page shows besides health and the outbox.
+#[derive(Debug, Default, Clone)]
+pub struct Overview {
+    /// Per status, over the last day and week.
+    pub counts: Vec<StatusCount>,
+    /// The weekly votes (the last 52 weeks present), when there are any.
+    pub chart: Option<WeeklyChart>,
+    /// Deliveries against `[expect]`, and whether an alert stands.
+    pub freshness: String,
+    pub late: bool,
+    /// The last batch: its summary and when it ended.
+    pub last_batch: Option<String>,
 }
 
 /// The latest snapshot, shared by the loader (which replaces it) and the HTTP surface.
@@ -32,10 +48,11 @@ pub struct Console {
 }
 
 impl Console {
-    pub fn publish(&self, rows: Vec<HistoryRow>, details: Vec<LoadDetail>) {
+    pub fn publish(&self, rows: Vec<HistoryRow>, details: Vec<LoadDetail>, overview: Overview) {
         let snapshot = Snapshot {
             rows,
             details: details.into_iter().map(|d| (d.id, d)).collect(),
+            overview,
             taken: Some(chrono::Utc::now()),
         };
         if let Ok(mut c) = self.current.write() {
@@ -49,7 +66,7 @@ impl Console {
 }
 
 /// The statuses an arrival can have (`unloaded`: its votes were removed since).
-const STATUSES: [&str; 6] = [
+pub const STATUSES: [&str; 6] = [
     "loaded",
     "partial",
     "duplicate_file",
@@ -65,7 +82,20 @@ pub struct LoadsQuery {
     pub file: Option<String>,
     /// Arrivals started at or after this many microseconds since the epoch.
     pub since_micros: Option<i64>,
+    /// As given, for the pages' links and form.
+    pub since_text: Option<String>,
     pub limit: usize,
+    /// 1 for the newest `limit` rows that pass, 2 for the next, ...
+    pub page: usize,
+}
+
+/// `value` of parameter `key` as a whole number from 1 to [`ROWS`].
+fn whole(key: &str, value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=ROWS as usize).contains(n))
+        .ok_or_else(|| format!("{key} must be a whole number from 1 to {ROWS}"))
 }
 
 /// The most a query string may hold, and one value.
@@ -84,6 +114,7 @@ impl LoadsQuery {
         }
         let mut q = LoadsQuery {
             limit: 100,
+            page: 1,
             ..LoadsQuery::default()
         };
         let mut seen = std::collections::HashSet::new();
@@ -103,27 +134,57 @@ impl LoadsQuery {
                 "file" if value.is_empty() => {}
                 "file" => q.file = Some(value.clone()),
                 "since" if value.is_empty() => {}
-                "since" => q.since_micros = Some(crate::model::parse_since(value, now)?),
-                "limit" => {
-                    q.limit = value
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=ROWS as usize).contains(n))
-                        .ok_or_else(|| format!("limit must be a whole number from 1 to {ROWS}"))?
+                "since" => {
+                    q.since_micros = Some(crate::model::parse_since(value, now)?);
+                    q.since_text = Some(value.clone());
                 }
+                "page" => q.page = whole(key, value)?,
+                "limit" => q.limit = whole(key, value)?,
                 other => {
                     return Err(format!(
-                        "unknown parameter {:?}: the filters are status, file, since and limit",
-                        crate::text::truncate(other, 64)
-                    ))
+                    "unknown parameter {:?}: the filters are status, file, since, limit and page",
+                    crate::text::truncate(other, 64)
+                ))
                 }
             }
         }
         Ok(q)
     }
 
-    /// The rows of `rows` (newest first) that pass, at most `limit`.
+    /// The rows of `rows` (newest first) that pass: the `page`th `limit` of them.
     pub fn select<'r>(&self, rows: &'r [HistoryRow]) -> Vec<&'r HistoryRow> {
+        self.passing(rows)
+            .skip((self.page - 1) * self.limit)
+            .take(self.limit)
+            .collect()
+    }
+
+    /// Whether rows pass beyond this page.
+    pub fn has_more(&self, rows: &[HistoryRow]) -> bool {
+        self.passing(rows).nth(self.page * self.limit).is_some()
+    }
+
+    /// This query's parameters for another page, as a query string.
+    pub fn for_page(&self, page: usize) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = &self.status {
+            pairs.push(("status", s.clone()));
+        }
+        if let Some(f) = &self.file {
+            pairs.push(("file", f.clone()));
+        }
+        if let Some(s) = &self.since_text {
+            pairs.push(("since", s.clone()));
+        }
+        pairs.push(("limit", self.limit.to_string()));
+        pairs.push(("page", page.to_string()));
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    }
+
+    fn passing<'s, 'r: 's>(
+        &'s self,
+        rows: &'r [HistoryRow],
+    ) -> impl Iterator<Item = &'r HistoryRow> + 's {
         rows.iter()
             .filter(|r| self.status.as_ref().is_none_or(|s| &r.status == s))
             .filter(|r| self.file.as_ref().is_none_or(|f| &r.file_name == f))
@@ -133,9 +194,16 @@ impl LoadsQuery {
                         .is_ok_and(|t| t.and_utc().timestamp_micros() >= since)
                 })
             })
-            .take(self.limit)
-            .collect()
     }
+}
+
+/// The commands that act on arrival `id` (the console itself changes nothing).
+pub fn commands(id: i64) -> Vec<String> {
+    vec![
+        format!("votewatch reingest {id}"),
+        format!("votewatch unload {id} --dry-run"),
+        format!("votewatch unload {id} --reason '...'"),
+    ]
 }
 
 /// One arrival as `/api/loads/{id}` answers it: its history row's fields, then the rest of
@@ -168,10 +236,7 @@ pub fn detail_json(row: &HistoryRow, d: &LoadDetail) -> serde_json::Value {
             "reason": reason,
             "votes_removed": removed,
         })),
-        "commands": [
-            format!("votewatch reingest {}", row.id),
-            format!("votewatch unload {} --reason '...'", row.id),
-        ],
+        "commands": commands(row.id),
     });
     if let (Some(doc), serde_json::Value::Object(extra)) = (doc.as_object_mut(), extra) {
         doc.extend(extra);
@@ -213,6 +278,7 @@ mod tests {
             (vec![("limit", "x")], "limit must be"),
             (vec![("since", "yesterday-ish")], "--since"),
             (vec![("bogus", "1")], "unknown parameter \"bogus\""),
+            (vec![("page", "0")], "page must be"),
             (vec![("file", "a"), ("file", "b")], "file is given twice"),
         ] {
             let e = q(&params).unwrap_err();

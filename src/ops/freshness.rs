@@ -138,6 +138,24 @@ impl Freshness {
     pub fn is_late(&self) -> bool {
         self.late_since.is_some()
     }
+
+    /// One line for the console: late since when, on time (and the last file), or that
+    /// nothing is expected.
+    pub fn summary(&self, now: DateTime<Utc>) -> String {
+        let last = match self.last_file {
+            Some(t) => format!("last file {} ago", human(now - t)),
+            None => "no file loaded yet".to_string(),
+        };
+        match (self.enabled(), self.late_since) {
+            (false, _) => format!("nothing expected ([expect] is off); {last}"),
+            (true, Some(since)) => format!(
+                "late since {} ({} ago); {last}",
+                since.format("%Y-%m-%d %H:%M UTC"),
+                human(now - since)
+            ),
+            (true, None) => format!("on time; {last}"),
+        }
+    }
 }
 
 /// "3 h 20 min", "2 d 4 h", "45 s".

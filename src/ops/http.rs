@@ -130,7 +130,7 @@ async fn api_loads(
     raw: axum::extract::RawQuery,
 ) -> axum::response::Response {
     let raw = raw.0.unwrap_or_default();
-    let params: Vec<(String, String)> = match serde_urlencoded_pairs(&raw) {
+    let params: Vec<(String, String)> = match query_pairs(&raw) {
         Ok(p) => p,
         Err(why) => return bad_request(why),
     };
@@ -148,14 +148,8 @@ async fn api_loads(
 }
 
 /// The pairs of a query string, percent-decoded.
-fn serde_urlencoded_pairs(raw: &str) -> Result<Vec<(String, String)>, String> {
-    use axum::extract::Query;
-    let uri: axum::http::Uri = format!("/?{raw}")
-        .parse()
-        .map_err(|_| "the query string is not valid".to_string())?;
-    Query::<Vec<(String, String)>>::try_from_uri(&uri)
-        .map(|q| q.0)
-        .map_err(|e| format!("the query string is not valid: {e}"))
+pub(super) fn query_pairs(raw: &str) -> Result<Vec<(String, String)>, String> {
+    serde_urlencoded::from_str(raw).map_err(|e| format!("the query string is not valid: {e}"))
 }
 
 /// `GET /api/loads/{id}`: one arrival of the console's window, in full.
@@ -194,10 +188,20 @@ fn router(
     access: Arc<Access>,
     alive: Interrupt,
 ) -> Router {
+    let pages = Router::new()
+        .route("/", get(crate::ops::pages::overview))
+        .route("/loads", get(crate::ops::pages::loads))
+        .route("/loads/{id}", get(crate::ops::pages::load))
+        .with_state(crate::ops::pages::Pages {
+            console: console.clone(),
+            metrics: metrics.clone(),
+            alive: alive.clone(),
+        });
     let api = Router::new()
         .route("/api/loads", get(api_loads))
         .route("/api/loads/{id}", get(api_load))
         .with_state(console)
+        .merge(pages)
         .layer(axum::middleware::from_fn_with_state(access, require_token));
     let m = metrics.clone();
     let s = metrics;
@@ -247,7 +251,7 @@ fn router(
 /// `/healthz`: 503 when the loop has not beaten for [`ALIVE_WITHIN`] or waits on a warehouse
 /// that cannot be used; 200 otherwise, saying what it waits for when it waits (another
 /// process's or host's lock).
-fn health(alive: &Interrupt) -> (StatusCode, String) {
+pub(super) fn health(alive: &Interrupt) -> (StatusCode, String) {
     if !alive.alive_within(ALIVE_WITHIN) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

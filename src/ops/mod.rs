@@ -5,4 +5,5 @@ pub mod console;
 pub mod freshness;
 pub mod http;
 pub mod metrics;
+pub mod pages;
 pub mod preflight;

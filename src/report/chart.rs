@@ -93,9 +93,29 @@ impl WeeklyChart {
 
     /// Draws the chart into an RGB buffer of `WIDTH` × `HEIGHT`.
     pub fn draw(&self, buf: &mut [u8]) -> Result<(), String> {
+        self.draw_on(BitMapBackend::with_buffer(buf, (WIDTH, HEIGHT)).into_drawing_area())
+    }
+
+    /// The chart as an SVG document (`WIDTH` × `HEIGHT`), for the console's pages: the same
+    /// picture, text as text. Drawn from numbers and fixed words only.
+    pub fn svg(&self) -> String {
+        let mut out = String::new();
+        {
+            let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
+            if let Err(e) = self.draw_on(root) {
+                tracing::warn!(error = %e, "the weekly chart is incomplete");
+            }
+        }
+        out
+    }
+
+    /// Draws the chart on any of plotters' backends.
+    fn draw_on<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String> {
         register_font();
-        let err = |e: DrawingAreaErrorKind<_>| e.to_string();
-        let root = BitMapBackend::with_buffer(buf, (WIDTH, HEIGHT)).into_drawing_area();
+        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         root.fill(&WHITE).map_err(err)?;
         let n = self.weeks.len().max(1);
         let top = self
@@ -266,6 +286,35 @@ fn notes(w: &Week) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The console's chart is the same picture as SVG: its title, both axis descriptions and
+    /// the legend are text in it.
+    #[test]
+    fn the_svg_chart_has_its_title_axes_and_legend() {
+        let chart = WeeklyChart {
+            weeks: (1..=6)
+                .map(|w| Week {
+                    year: 2022,
+                    week: w,
+                    votes: if w == 3 { 40 } else { 10 },
+                    outlier: w == 3,
+                    in_batch: false,
+                })
+                .collect(),
+            mean: 15.0,
+        };
+        let svg = chart.svg();
+        assert!(svg.starts_with("<svg"), "{svg}");
+        for text in [
+            "Weekly votes, last 6 weeks",
+            "week (year-Www",
+            "\nvotes\n</text>",
+            "within 20% of the mean",
+            "outlier week",
+        ] {
+            assert!(svg.contains(text), "{text}: {svg}");
+        }
+    }
 
     fn chart() -> WeeklyChart {
         let weeks = (0..10)

@@ -6,13 +6,33 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::model::LoadDetail;
+use crate::model::{LoadDetail, StatusCount};
 
 const CONSOLE_DETAILS_SQL: &str = include_str!("sql/console_details.sql");
 const CONSOLE_REJECTS_SQL: &str = include_str!("sql/console_rejects.sql");
 const CONSOLE_UNLOADS_SQL: &str = include_str!("sql/console_unloads.sql");
+const CONSOLE_COUNTS_SQL: &str = include_str!("sql/console_counts.sql");
 
 impl Warehouse {
+    /// Arrivals and new rows per status since `day_ago` and since `week_ago` (microseconds
+    /// since the epoch).
+    pub fn status_windows(&self, day_ago: i64, week_ago: i64) -> Result<Vec<StatusCount>> {
+        let run = || -> duckdb::Result<Vec<StatusCount>> {
+            let mut stmt = self.conn.prepare(CONSOLE_COUNTS_SQL)?;
+            let rows = stmt.query_map(params![day_ago, week_ago], |r| {
+                Ok(StatusCount {
+                    status: r.get(0)?,
+                    files_day: r.get(1)?,
+                    rows_day: r.get(2)?,
+                    files_week: r.get(3)?,
+                    rows_week: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err("cannot read the ledger", e))
+    }
+
     /// The newest `rows` ledger rows (as `history`), and the newest `details` arrivals in full
     /// with at most `rejects` of their first rejects each.
     pub fn console(

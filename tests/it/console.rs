@@ -34,8 +34,9 @@ fn json(body: &str) -> serde_json::Value {
 
 const XSS: &str = r#"<img src=x onerror="document.title='pwned'">.jsonl"#;
 
-#[test]
-fn the_api_lists_loads_shows_one_and_refuses_bad_filters() {
+/// A daemon that loaded a good file, a partial one and a rejected one with a hostile name,
+/// once the console shows all three: the test folder, the daemon and its HTTP address.
+fn three_loads() -> (Env, Daemon, String) {
     let env = Env::new();
     let d = Daemon::start(&env);
     let addr = http_addr(&d);
@@ -49,6 +50,12 @@ fn the_api_lists_loads_shows_one_and_refuses_bad_filters() {
         loads(),
         d.log()
     );
+    (env, d, addr)
+}
+
+#[test]
+fn the_api_lists_loads_shows_one_and_refuses_bad_filters() {
+    let (env, d, addr) = three_loads();
     assert_eq!(names(&env.path("failed")).len(), 2);
 
     let (code, head, body) = get(&addr, "/api/loads");
@@ -65,8 +72,6 @@ fn the_api_lists_loads_shows_one_and_refuses_bad_filters() {
     // Newest first, the same objects as `history --format json`.
     let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
-    let history = env.run(&["history", "--format", "json"]);
-    assert_eq!(all, json(&history.stdout));
     let by_file = |f: &str| rows.iter().find(|r| r["file"] == f).unwrap().clone();
     assert_eq!(by_file("a.jsonl")["status"], "loaded");
     assert_eq!(by_file(XSS)["status"], "rejected");
@@ -179,5 +184,95 @@ fn with_a_token_file_the_api_asks_for_the_token() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(get(&addr, "/healthz").0, 200);
     assert_eq!(get(&addr, "/metrics").0, 200);
+    assert_eq!(d.stop().0, 0);
+}
+
+/// The pages: the overview with health, counts and the weekly chart (an SVG with its title
+/// and axis labels), the ledger with filters and links, one arrival with its rejects and the
+/// commands. A hostile file name is printed as text, never as markup.
+#[test]
+fn the_pages_show_the_loads_and_print_names_as_text() {
+    let (_env, d, addr) = three_loads();
+    let (code, head, page) = get(&addr, "/");
+    assert_eq!(code, 200, "{page}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(
+        head.contains("content-security-policy: default-src 'none'"),
+        "{head}"
+    );
+    assert!(!page.contains("<script"), "{page}");
+    for text in [
+        "Overview",
+        ">ok<",
+        "nothing expected",
+        "<svg",
+        "Weekly votes",
+        "votes",
+        "week (year-Www",
+        "within 20% of the mean",
+        "loaded",
+        "partial",
+        "rejected",
+    ] {
+        assert!(page.contains(text), "the overview lacks {text:?}: {page}");
+    }
+
+    let (code, _, page) = get(&addr, "/loads");
+    assert_eq!(code, 200);
+    for name in ["a.jsonl", "b.jsonl"] {
+        assert!(page.contains(name), "{name}: {page}");
+    }
+    assert!(!page.contains("<img"), "the name became markup: {page}");
+    assert!(
+        page.contains("&#60;img src=x onerror=&#34;document.title=&#39;pwned&#39;"),
+        "{page}"
+    );
+    let id = |name: &str| {
+        json(&get(&addr, &format!("/api/loads?file={name}")).2)[0]["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let b = id("b.jsonl");
+    assert!(page.contains(&format!("<a href=\"/loads/{b}\">")), "{page}");
+    let (_, _, partial) = get(&addr, "/loads?status=partial");
+    assert!(
+        partial.contains("b.jsonl") && !partial.contains("a.jsonl"),
+        "{partial}"
+    );
+    assert!(
+        partial.contains("<option value=\"partial\" selected>"),
+        "{partial}"
+    );
+    let (code, _, why) = get(&addr, "/loads?limit=0");
+    assert_eq!(
+        (code, why.trim()),
+        (400, "limit must be a whole number from 1 to 1000")
+    );
+    // One page of one row: a link to the next.
+    let (_, _, first) = get(&addr, "/loads?limit=1");
+    assert!(
+        first.contains("href=\"/loads?limit=1&#38;page=2\""),
+        "{first}"
+    );
+
+    let (code, _, page) = get(&addr, &format!("/loads/{b}"));
+    assert_eq!(code, 200, "{page}");
+    for text in [
+        "b.jsonl",
+        "partial",
+        "First rejects",
+        "not json",
+        "queued in the outbox",
+        &format!("votewatch reingest {b}"),
+    ] {
+        assert!(page.contains(text), "the page lacks {text:?}: {page}");
+    }
+    let x = id("%3Cimg%20src%3Dx%20onerror%3D%22document.title%3D%27pwned%27%22%3E.jsonl");
+    let (code, _, page) = get(&addr, &format!("/loads/{x}"));
+    assert_eq!(code, 200, "{page}");
+    assert!(!page.contains("<img"), "{page}");
+    assert!(page.contains("<title>&#60;img src=x"), "{page}");
+    assert_eq!(get(&addr, "/loads/abc").0, 400);
+    assert_eq!(get(&addr, "/loads/999999").0, 404);
     assert_eq!(d.stop().0, 0);
 }
