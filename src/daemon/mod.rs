@@ -137,8 +137,13 @@ async fn supervise(
             .name("votewatch-work".into())
             .spawn(move || work_runtime.block_on(done.cancelled()))?
     };
-    let postman =
-        crate::report::sender::start_sender(&tracker, &work, config_rx.clone(), shutdown.clone());
+    let postman = crate::report::sender::start_sender(
+        &tracker,
+        &work,
+        config_rx.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    );
 
     let (job_tx, job_rx) = std::sync::mpsc::channel();
     let (reply_tx, reply_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -370,7 +370,11 @@ impl Landing {
             t.loaded, t.not_loaded, t.batches,
         );
         notify_systemd(&[sd_notify::NotifyState::Status(&line)]);
-        let outbox = crate::report::outbox::Outbox::new(&config.report.outbox).len();
+        let pending = crate::report::outbox::Outbox::new(&config.report.outbox).pending();
+        let outbox = pending.len();
+        let oldest = pending
+            .first()
+            .and_then(|p| crate::report::outbox::queued_at(p));
         let in_work = std::fs::read_dir(&config.paths.work).map_or(0, |d| d.count());
         self.metrics.set_state(
             waiting,
@@ -379,6 +383,7 @@ impl Landing {
                 "waiting": waiting,
                 "in_work": in_work,
                 "outbox": outbox,
+                "outbox_oldest": oldest.map(|t| t.to_rfc3339()),
                 "files_handled": t.loaded,
                 "files_not_loaded": t.not_loaded,
                 "batches": t.batches,

@@ -31,6 +31,8 @@ pub struct Metrics {
     supplier_late: Gauge,
     /// What `/status` shows, as JSON.
     status: Mutex<serde_json::Value>,
+    /// The last failed delivery of a report (its error and when), until one succeeds.
+    delivery_error: Mutex<Option<(String, chrono::DateTime<chrono::Utc>)>>,
 }
 
 impl Default for Metrics {
@@ -110,6 +112,7 @@ impl Metrics {
             last_success,
             supplier_late,
             status: Mutex::new(serde_json::json!({})),
+            delivery_error: Mutex::new(None),
         }
     }
 
@@ -158,9 +161,33 @@ impl Metrics {
     }
 
     pub fn status(&self) -> serde_json::Value {
-        self.status
+        let mut doc = self
+            .status
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        let error = self
+            .delivery_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(doc) = doc.as_object_mut() {
+            doc.insert(
+                "last_delivery_error".into(),
+                match error {
+                    Some((e, at)) => serde_json::json!({ "error": e, "at": at.to_rfc3339() }),
+                    None => serde_json::Value::Null,
+                },
+            );
+        }
+        doc
+    }
+
+    /// A report's delivery failed with `error`; `None`: one was delivered since.
+    pub fn delivery_failed(&self, error: Option<String>) {
+        *self
+            .delivery_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = error.map(|e| (e, chrono::Utc::now()));
     }
 }

@@ -86,7 +86,18 @@ pub async fn overview(axum::extract::State(p): axum::extract::State<Pages>) -> R
     let snapshot = p.console.snapshot();
     let o = &snapshot.overview;
     let (code, health) = super::http::health(&p.alive);
-    let outbox = p.metrics.status()["outbox"].as_u64().unwrap_or(0);
+    let status = p.metrics.status();
+    let waiting = status["outbox"].as_u64().unwrap_or(0);
+    let mut outbox = crate::text::count(waiting, "report", "reports");
+    if let Some(oldest) = status["outbox_oldest"].as_str() {
+        outbox.push_str(&format!(", the oldest queued {oldest}"));
+    }
+    if let (Some(e), Some(at)) = (
+        status["last_delivery_error"]["error"].as_str(),
+        status["last_delivery_error"]["at"].as_str(),
+    ) {
+        outbox.push_str(&format!("; last delivery failed at {at}: {e}"));
+    }
     let page = OverviewPage {
         health: health.trim().to_string(),
         healthy: code == StatusCode::OK,
@@ -96,7 +107,7 @@ pub async fn overview(axum::extract::State(p): axum::extract::State<Pages>) -> R
             .last_batch
             .as_deref()
             .unwrap_or("none since the daemon started"),
-        outbox: crate::text::count(outbox, "report", "reports"),
+        outbox,
         counts: &o.counts,
         chart: o.chart.as_ref().map(|c| c.svg()),
         taken: snapshot

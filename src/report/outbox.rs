@@ -137,6 +137,15 @@ impl Outbox {
     }
 }
 
+/// When the entry at `path` was queued, from its name (`<time>-<tag>.json`).
+pub fn queued_at(path: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
+    let name = path.file_name()?.to_string_lossy();
+    let stamp = name.split('-').next()?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.6fZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
 /// The time an entry is queued, to the microsecond, strictly later than the last one this
 /// process queued (even when the clock steps back), so that the outbox's name order is the
 /// order reports were queued.

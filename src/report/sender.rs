@@ -27,11 +27,13 @@ pub struct Retries {
 }
 
 /// What one pass over the outbox did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Pass {
     pub sent: usize,
     pub failed: usize,
     pub waiting: usize,
+    /// The error of the last delivery that failed in this pass.
+    pub last_error: Option<String>,
 }
 
 /// Tries the pending reports in the order they were queued (oldest first, also across a
@@ -108,6 +110,7 @@ pub async fn deliver_pending(
                     warn!(subject = %entry.subject, attempts, retry_ms = wait.as_millis() as u64, error = %e, "report delivery failed; will retry");
                 }
                 pass.failed += 1;
+                pass.last_error = Some(e.to_string());
                 blocked = true;
             }
         }
@@ -170,16 +173,18 @@ pub fn start_sender(
     tracker: &TaskTracker,
     runtime: &tokio::runtime::Handle,
     config: watch::Receiver<Arc<crate::config::Config>>,
+    metrics: Arc<crate::ops::metrics::Metrics>,
     stop: CancellationToken,
 ) -> Postman {
     let wake = Arc::new(Notify::new());
-    tracker.spawn_on(sender_task(config, wake.clone(), stop), runtime);
+    tracker.spawn_on(sender_task(config, wake.clone(), metrics, stop), runtime);
     Postman { wake }
 }
 
 async fn sender_task(
     mut config: watch::Receiver<Arc<crate::config::Config>>,
     wake: Arc<Notify>,
+    metrics: Arc<crate::ops::metrics::Metrics>,
     stop: CancellationToken,
 ) {
     let mut cfg = config.borrow_and_update().report.clone();
@@ -188,7 +193,13 @@ async fn sender_task(
     loop {
         let outbox = Outbox::new(&cfg.outbox);
         if let Some(m) = &mailer {
-            deliver_pending(&outbox, m, &cfg, &mut retries, Instant::now(), &stop).await;
+            let pass = deliver_pending(&outbox, m, &cfg, &mut retries, Instant::now(), &stop).await;
+            // The console shows the last failure until a delivery succeeds.
+            match (pass.last_error, pass.sent) {
+                (Some(e), _) => metrics.delivery_failed(Some(e)),
+                (None, sent) if sent > 0 => metrics.delivery_failed(None),
+                _ => {}
+            }
         }
         let wait = match (&mailer, next_due(&retries, &outbox)) {
             (Some(_), Some(at)) => at.saturating_duration_since(Instant::now()),
@@ -343,7 +354,8 @@ mod tests {
             Pass {
                 sent: 1,
                 failed: 0,
-                waiting: 0
+                waiting: 0,
+                last_error: None,
             }
         );
         assert!(outbox.is_empty());

@@ -276,3 +276,45 @@ fn the_pages_show_the_loads_and_print_names_as_text() {
     assert_eq!(get(&addr, "/loads/999999").0, 404);
     assert_eq!(d.stop().0, 0);
 }
+
+/// The overview says how many reports wait in the outbox, since when, and why the last
+/// delivery failed (a mail server that is not there); so does `/status`.
+#[test]
+fn the_overview_shows_reports_waiting_and_the_last_delivery_error() {
+    let env = Env::new();
+    let port = crate::smtp::free_port();
+    env.write(
+        "votewatch.toml",
+        format!(
+            "{CONFIG}[report]\nfrom = \"vw@example.com\"\nto = [\"ops@example.com\"]\n\
+             transport = \"smtp\"\nretry_initial_ms = 100\nretry_max_ms = 400\n\
+             [report.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n"
+        ),
+    );
+    let d = Daemon::start(&env);
+    let addr = http_addr(&d);
+    drop_file(&env, "a.jsonl", votes(1, 5));
+    let overview = || get(&addr, "/").2;
+    assert!(
+        wait_until(WAIT, || {
+            let page = overview();
+            page.contains("last delivery failed at")
+                && page.contains("1 report, the oldest queued 20")
+        }),
+        "{}\n{}",
+        overview(),
+        d.log()
+    );
+    let status = json(&get(&addr, "/status").2);
+    assert!(
+        status["outbox_oldest"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("20")),
+        "{status}"
+    );
+    assert!(
+        status["last_delivery_error"]["error"].as_str().is_some(),
+        "{status}"
+    );
+    assert_eq!(d.stop().0, 0);
+}
