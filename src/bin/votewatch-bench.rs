@@ -51,6 +51,9 @@ struct Args {
     /// Only write the generated file here and exit (for profiling by hand)
     #[arg(long)]
     generate_to: Option<PathBuf>,
+    /// The first Id of a generated file (`--generate-to`)
+    #[arg(long, default_value_t = 0)]
+    first_id: i64,
     /// Benchmark the daemon instead: drop-to-commit latency and small-file throughput
     #[arg(long)]
     daemon: bool,
@@ -64,6 +67,10 @@ struct Args {
     /// row, one-byte bad lines, a gzip bomb), each about this many MiB decompressed
     #[arg(long)]
     hostile: Option<u64>,
+    /// Benchmark the console instead: its pages and API while a 10M-row file loads into a
+    /// warehouse of 2M rows (each route's p50 and p95)
+    #[arg(long)]
+    console: bool,
     /// Measure the limit only: read + hash + parse + route of the generated file without
     /// DuckDB, beside votewatch's load of it
     #[arg(long)]
@@ -125,7 +132,7 @@ fn main() -> Result<()> {
             .init();
     }
     if let Some(path) = &args.generate_to {
-        let repeats = generate(path, args.rows, args.seed, 0, args.repeat_share)?;
+        let repeats = generate(path, args.rows, args.seed, args.first_id, args.repeat_share)?;
         println!(
             "wrote {} rows ({repeats} repeats) to {}",
             args.rows,
@@ -152,6 +159,10 @@ fn main() -> Result<()> {
     }
     if args.lake {
         return lake::bench(&args);
+    }
+    if args.console {
+        let exe = std::env::current_exe()?.with_file_name("votewatch");
+        return scale::console(&exe, 2_000_000, 10_000_000);
     }
     if let Some(mib) = args.hostile {
         return hostile_bench(mib);

@@ -71,7 +71,27 @@ fn ms(d: Duration) -> f64 {
 fn one(exe: &Path, dir: &Path, rows: u64, lone: usize, burst: usize) -> Result<Figures> {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/votewatch.toml");
     std::fs::copy(&shipped, dir.join("votewatch.toml"))?;
-    // Fill: Ids 1..=rows, in files of at most FILL_STEP rows.
+    let (fill, _) = fill_warehouse(exe, dir, rows)?;
+    let db_bytes = std::fs::metadata(dir.join("warehouse.db"))?.len();
+
+    let (measured, peak_rss_mb) = with_daemon(exe, dir, || measure(dir, lone, burst))?;
+    let (lone_p50, lone_max, big_file, burst_files_per_s) = measured;
+    Ok(Figures {
+        rows,
+        fill,
+        mb_per_million: db_bytes as f64 / 1e6 / (rows as f64 / 1e6),
+        lone_p50,
+        lone_max,
+        big_file,
+        burst_files_per_s,
+        peak_rss_mb,
+    })
+}
+
+/// Fills the warehouse of `dir` (its configuration in `votewatch.toml`) with `rows` votes
+/// through `votewatch ingest`: Ids from 1, in files of at most `FILL_STEP` rows. Returns how
+/// long that took and the first Id above them.
+fn fill_warehouse(exe: &Path, dir: &Path, rows: u64) -> Result<(Duration, i64)> {
     let clock = Instant::now();
     let mut first = 1i64;
     let mut left = rows;
@@ -94,30 +114,18 @@ fn one(exe: &Path, dir: &Path, rows: u64, lone: usize, burst: usize) -> Result<F
         left -= n;
         seed += 1;
     }
-    let fill = clock.elapsed();
-    let db_bytes = std::fs::metadata(dir.join("warehouse.db"))?.len();
-
-    let (measured, peak_rss_mb) = with_daemon(exe, dir, || measure(dir, lone, burst))?;
-    let (lone_p50, lone_max, big_file, burst_files_per_s) = measured;
-    Ok(Figures {
-        rows,
-        fill,
-        mb_per_million: db_bytes as f64 / 1e6 / (rows as f64 / 1e6),
-        lone_p50,
-        lone_max,
-        big_file,
-        burst_files_per_s,
-        peak_rss_mb,
-    })
+    Ok((clock.elapsed(), first))
 }
 
 /// Runs `measure` while the daemon runs in `dir` (its configuration in `votewatch.toml`),
 /// then stops the daemon; returns what was measured and the daemon's peak RSS in MB.
 fn with_daemon<T>(exe: &Path, dir: &Path, measure: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    // The daemon logs warnings (VOTEWATCH_BENCH_LOG sets another level, to see its phases).
+    let level = std::env::var("VOTEWATCH_BENCH_LOG").unwrap_or_else(|_| "warn".into());
     let mut child = std::process::Command::new(exe)
         .args(["run", "--config", "votewatch.toml"])
         .current_dir(dir)
-        .env("VOTEWATCH_LOG", "warn")
+        .env("VOTEWATCH_LOG", level)
         .spawn()?;
     let pid = child.id();
     let measured = measure();
@@ -279,4 +287,112 @@ pub fn lake_burst(exe: &Path, repo: &Path, burst: usize) -> Result<()> {
         rates[1] / rates[0]
     );
     Ok(())
+}
+
+/// The console while a large load runs: a warehouse of `rows` votes, the daemon on it (the
+/// shipped configuration, HTTP on a free port), a file of `big` rows dropped, and while it
+/// loads each page and API route asked in turn, a round every 50 ms; prints each one's p50
+/// and p95.
+pub fn console(exe: &Path, rows: u64, big: u64) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/votewatch.toml");
+    let mut config: toml::Table = std::fs::read_to_string(shipped)?.parse()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    if let Some(d) = config.get_mut("daemon").and_then(|d| d.as_table_mut()) {
+        d.insert("http_listen".into(), addr.clone().into());
+    }
+    std::fs::write(dir.join("votewatch.toml"), toml::to_string(&config)?)?;
+    let (fill, next) = fill_warehouse(exe, dir, rows)?;
+    println!(
+        "warehouse of {rows} rows filled in {:.0}s",
+        fill.as_secs_f64()
+    );
+    // The large file's Ids are above every other (new rows, as a daily delivery brings).
+    let tmp_file = dir.join("big.jsonl.tmp");
+    super::generate(&tmp_file, big, 7, next + 1000, 0.0)?;
+    let ((), _) = with_daemon(exe, dir, || {
+        wait_until(Duration::from_secs(120), || {
+            get(&addr, "/api/loads").0 == 200
+        })?;
+        // One small load first, so that the pages have an arrival to show.
+        drop_file(dir, "first.jsonl", 10, 3, next)?;
+        wait_until(Duration::from_secs(120), || {
+            get(&addr, "/api/loads").1.contains("first.jsonl")
+        })?;
+        let id = get(&addr, "/api/loads?limit=1").1;
+        let id: serde_json::Value = serde_json::from_str(&id)?;
+        let id = id[0]["id"].as_i64().context("an arrival")?;
+        let processed = count(&dir.join("processed"));
+        std::fs::rename(&tmp_file, dir.join("landing/big.jsonl"))?;
+        let paths = [
+            "/".to_string(),
+            "/loads".into(),
+            format!("/loads/{id}"),
+            "/api/loads".into(),
+            format!("/api/loads/{id}"),
+        ];
+        let mut times: Vec<Vec<Duration>> = vec![Vec::new(); paths.len()];
+        let clock = Instant::now();
+        while count(&dir.join("processed")) == processed {
+            if clock.elapsed() > Duration::from_secs(600) {
+                bail!("the large file did not load");
+            }
+            for (k, p) in paths.iter().enumerate() {
+                let asked = Instant::now();
+                let (code, _) = get(&addr, p);
+                if code != 200 {
+                    bail!("{p}: {code}");
+                }
+                times[k].push(asked.elapsed());
+            }
+            // An operator's pace, not a flood: a round of every route each 50 ms.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!(
+            "a {big}-row file loaded in {:.1}s; the console meanwhile (goal p95 <= 100 ms):",
+            clock.elapsed().as_secs_f64()
+        );
+        for (p, t) in paths.iter().zip(times.iter_mut()) {
+            t.sort();
+            let at = |q: f64| t[((t.len() as f64 * q) as usize).min(t.len() - 1)];
+            println!(
+                "  {p:<16} {:>4} requests, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+                t.len(),
+                ms(at(0.5)),
+                ms(at(0.95)),
+                ms(*t.last().unwrap_or(&Duration::ZERO))
+            );
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// One HTTP GET: the status and the body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut raw = String::new();
+    let _ = conn.read_to_string(&mut raw);
+    match raw.split_once("\r\n\r\n") {
+        Some((head, body)) => (
+            head.split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+            body.to_string(),
+        ),
+        None => (0, raw),
+    }
 }
