@@ -92,6 +92,10 @@ pub struct Loader {
     /// When old rejects are next deleted (`ingest.reject_retention_days`): at the first idle
     /// moment, then daily.
     pub(super) next_reject_expiry: Option<chrono::DateTime<chrono::Utc>>,
+    /// A lake stays open between batches (with the configuration it was opened with): opening
+    /// one costs extensions, a catalog attach and schema checks, and no other process waits
+    /// for it to close. A DuckDB file is closed after each batch, so analysts can take it.
+    pub(super) kept: Option<(crate::config::WarehouseConfig, Warehouse)>,
 }
 
 impl Loader {
@@ -117,6 +121,7 @@ impl Loader {
             last_batch: serde_json::Value::Null,
             reports_owed: false,
             next_reject_expiry: None,
+            kept: None,
         }
     }
 
@@ -170,12 +175,15 @@ impl Loader {
         self.next_maintain = at.map(|t| crate::config::next_daily(now, t));
         match self.open_warehouse(&config) {
             Ok(Some(wh)) => match wh.maintain(d.retention_days) {
-                Ok((before, after)) => info!(
-                    files_before = before,
-                    files_after = after,
-                    retention_days = d.retention_days,
-                    "lake maintained"
-                ),
+                Ok((before, after)) => {
+                    info!(
+                        files_before = before,
+                        files_after = after,
+                        retention_days = d.retention_days,
+                        "lake maintained"
+                    );
+                    self.put_back(&config, wh);
+                }
                 Err(e) => warn!(error = %e, "lake maintenance failed; it runs again tomorrow"),
             },
             Ok(None) => {}
@@ -248,6 +256,7 @@ impl Loader {
             reconcile(config, &mut wh, &mut stuck)?;
             self.report_unreported(config, &mut wh)?;
             self.refresh_console(&wh);
+            self.put_back(config, wh);
         }
         Ok(Reply::Started {
             stuck,
@@ -258,6 +267,11 @@ impl Loader {
     /// Opens the warehouse, waiting with backoff while another process holds it. Returns
     /// `None` when a stop was requested while waiting.
     fn open_warehouse(&mut self, config: &Config) -> anyhow::Result<Option<Warehouse>> {
+        if let Some((opened_with, wh)) = self.kept.take() {
+            if opened_with == config.warehouse {
+                return Ok(Some(wh));
+            }
+        }
         let mut delays =
             crate::retry::doubling(Duration::from_millis(50), config.daemon.max_backoff());
         let mut waited = Duration::ZERO;
@@ -308,6 +322,13 @@ impl Loader {
                 return Ok(None);
             }
             waited += delay;
+        }
+    }
+
+    /// Keeps a lake open for the next batch; closes a DuckDB file.
+    fn put_back(&mut self, config: &Config, wh: Warehouse) {
+        if config.warehouse.kind == crate::config::WarehouseKind::Ducklake {
+            self.kept = Some((config.warehouse.clone(), wh));
         }
     }
 
@@ -676,6 +697,7 @@ impl Loader {
             }
             self.refresh_console(&wh);
         }
+        self.put_back(config, wh);
         Ok(())
     }
 }
