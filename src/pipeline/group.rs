@@ -321,24 +321,13 @@ mod tests {
     use crate::model::Status;
     use crate::pipeline::load::ingest_file;
 
-    /// A small deterministic generator: a seed makes a failing sequence reproducible.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 33) % n
-        }
-    }
+    use crate::testing::synth::Rng;
 
     /// A small file of one of the shapes a group meets: votes with Ids in a narrow range (so
     /// that files repeat and contradict each other and the warehouse), repeats inside a file,
     /// bad records (a partial file, or one rejected whole), a copy of an earlier file, an
     /// empty file, a file that cannot be decompressed.
-    fn random_file(rng: &mut Lcg, earlier: &[Vec<u8>]) -> (String, Vec<u8>) {
+    fn random_file(rng: &mut Rng, earlier: &[Vec<u8>]) -> (String, Vec<u8>) {
         let shape = rng.below(12);
         if shape == 0 && !earlier.is_empty() {
             let k = rng.below(earlier.len() as u64) as usize;
@@ -412,7 +401,7 @@ mod tests {
         let mut statuses = std::collections::BTreeSet::new();
         for seed in 1..=12u64 {
             let dir = tempfile::tempdir().unwrap();
-            let mut rng = Lcg(seed);
+            let mut rng = Rng::new(seed);
             let mut files: Vec<PathBuf> = Vec::new();
             let mut bodies: Vec<Vec<u8>> = Vec::new();
             for k in 0..30 {

@@ -18,22 +18,11 @@ const OUTLIERS_RECOMPUTED: &str = "WITH weekly AS (SELECT year(creation_date) AS
 const OUTLIERS: &str = "SELECT \"Year\"::VARCHAR, \"WeekNumber\"::VARCHAR, \"VoteCount\"::VARCHAR \
      FROM blog_analysis.outlier_weeks";
 
-/// A small deterministic generator (a seed makes a failing sequence reproducible).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-}
+use votewatch::testing::synth::Rng;
 
 /// A file of up to 40 votes with Ids in 1..300 (so files overlap), dates over about 20 weeks
 /// and vote types 1..3 (so a repeated Id may conflict), sometimes with a repeat inside.
-fn random_file(rng: &mut Lcg) -> String {
+fn random_file(rng: &mut Rng) -> String {
     let n = 1 + rng.below(40);
     let base = 1 + rng.below(260);
     let mut lines = Vec::new();
@@ -59,7 +48,7 @@ fn random_sequence(
     steps: usize,
     mut check: impl FnMut(&str),
 ) {
-    let mut rng = Lcg(seed);
+    let mut rng = Rng::new(seed);
     let mut files: Vec<String> = Vec::new();
     let mut ledger_rows = 0i64;
     let run = |args: &[&str]| {
