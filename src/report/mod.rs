@@ -274,6 +274,15 @@ mod tests {
         assert_ne!(a[0].key, b[0].key);
     }
 
+    /// The report's HTML is styled by the console's stylesheet.
+    #[test]
+    fn the_html_carries_the_consoles_stylesheet() {
+        let r = BatchReport::new(vec![(outcome("a.jsonl", Status::Loaded, 0), None)], None);
+        let html = r.to_html();
+        let css = include_str!("../../templates/style.css");
+        assert!(html.contains(&format!("<style>\n{css}</style>")), "{html}");
+    }
+
     /// The HTML table gives every file its ledger id, as the text part does.
     #[test]
     fn the_html_table_has_each_files_ledger_id() {
@@ -283,7 +292,7 @@ mod tests {
         let html = r.to_html();
         assert!(html.contains("<th>Ledger</th>"), "{html}");
         assert!(
-            html.contains("<tr><td>a.jsonl</td><td>41</td><td>loaded</td>"),
+            html.contains("<tr><td>a.jsonl</td><td class=\"n\">41</td><td class=\"status loaded\">loaded</td>"),
             "{html}"
         );
         assert!(r.to_text().contains("(ledger 41)"));

@@ -62,11 +62,12 @@ impl BatchReport {
         s
     }
 
+    /// The report as HTML, styled by the console's stylesheet (`templates/style.css`).
     pub fn to_html(&self) -> String {
         let mut s = format!(
-            "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n\
-             <p><strong>{}</strong></p>\n\
-             <table border=\"1\" cellpadding=\"4\" style=\"border-collapse: collapse\">\n\
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><style>\n{STYLE}</style></head>\n\
+             <body>\n<main>\n<p><strong>{}</strong></p>\n\
+             <table>\n\
              <tr><th>File</th><th>Ledger</th><th>Status</th><th>Read</th><th>Inserted</th><th>Duplicates</th>\
              <th>Already</th><th>Conflicting</th><th>Rejected</th><th>Time</th><th>Moved to</th></tr>\n",
             html(&self.verdict())
@@ -75,9 +76,10 @@ impl BatchReport {
             let c = &o.counts;
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}s</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"status {}\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}s</td><td>{}</td></tr>",
                 html(&one_line(&o.name)),
                 o.file_id,
+                o.status,
                 o.status,
                 c.lines,
                 c.inserted,
@@ -147,10 +149,13 @@ impl BatchReport {
                 c.to_html_table()
             );
         }
-        s.push_str("</body></html>\n");
+        s.push_str("</main></body></html>\n");
         s
     }
 }
+
+/// The stylesheet the console's pages and the reports' HTML share.
+const STYLE: &str = include_str!("../../templates/style.css");
 
 pub(super) fn status_words(o: &FileOutcome) -> String {
     o.status.as_str().replace('_', " ")

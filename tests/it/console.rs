@@ -201,6 +201,11 @@ fn the_pages_show_the_loads_and_print_names_as_text() {
         "{head}"
     );
     assert!(!page.contains("<script"), "{page}");
+    // The stylesheet the e-mailed reports carry too.
+    assert!(
+        page.contains(include_str!("../../templates/style.css")),
+        "{page}"
+    );
     for text in [
         "Overview",
         ">ok<",
