@@ -138,15 +138,7 @@ impl<'w> GroupLoad<'w> {
             if hashes.is_empty() {
                 return Ok(HashMap::new());
             }
-            {
-                let mut app =
-                    self.conn
-                        .appender_to_catalog_and_db("vw_group_shas", "temp", "main")?;
-                for h in hashes {
-                    app.append_row(params![h])?;
-                }
-                app.flush()?;
-            }
+            fill_temp(self.conn, "vw_group_shas", hashes)?;
             let mut stmt = self.conn.prepare(GROUP_LOADED_CONTENTS_SQL)?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
             rows.collect()
@@ -160,15 +152,7 @@ impl<'w> GroupLoad<'w> {
             if ids.is_empty() {
                 return Ok(HashMap::new());
             }
-            {
-                let mut app =
-                    self.conn
-                        .appender_to_catalog_and_db("vw_group_ids", "temp", "main")?;
-                for id in ids {
-                    app.append_row(params![id])?;
-                }
-                app.flush()?;
-            }
+            fill_temp(self.conn, "vw_group_ids", ids)?;
             let mut stmt = self.conn.prepare(GROUP_PRESENT_SQL)?;
             let rows = stmt.query_map([], |r| {
                 Ok(Vote {
@@ -220,14 +204,7 @@ impl<'w> GroupLoad<'w> {
                 let mut app =
                     conn.appender_to_catalog_and_db("vw_group_rejects", "temp", "main")?;
                 for (file_id, r) in rejects {
-                    app.append_row(params![
-                        file_id,
-                        r.line as i64,
-                        r.element.map(|e| e as i64),
-                        r.raw,
-                        r.truncated,
-                        r.reason
-                    ])?;
+                    append_reject(&mut app, *file_id, r)?;
                 }
                 app.flush()?;
             }

@@ -125,13 +125,7 @@ impl Warehouse {
         // changes rows is costly. The ids go in through a temp table.
         self.write("cannot update the ledger", |c| {
             c.execute_batch(LEDGER_REPORTED_STAGE_SQL)?;
-            {
-                let mut app = c.appender_to_catalog_and_db("vw_reported", "temp", "main")?;
-                for id in ids {
-                    app.append_row(params![id])?;
-                }
-                app.flush()?;
-            }
+            fill_temp(c, "vw_reported", ids)?;
             c.execute_batch(LEDGER_MARK_REPORTED_SQL)
         })
     }

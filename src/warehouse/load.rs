@@ -305,14 +305,7 @@ impl<'w> FileLoad<'w> {
             .expect("reject appender open until commit");
         let mut run = || -> duckdb::Result<()> {
             for r in rows {
-                app.append_row(params![
-                    file_id,
-                    r.line as i64,
-                    r.element.map(|e| e as i64),
-                    r.raw,
-                    r.truncated,
-                    r.reason
-                ])?;
+                append_reject(app, file_id, r)?;
             }
             Ok(())
         };

@@ -426,6 +426,28 @@ fn host_id(cfg: &WarehouseConfig) -> String {
 /// A statement of `sql/` with its `{name}` placeholders replaced. The values are fixed text of
 /// votewatch's own (table names, a condition of `sql/`, literals made by `lake::sql_literal`),
 /// never data from a file. The leading `--` comment lines of a template are dropped.
+/// Appends `values` as the rows of the one-column temp table `table` (keys a statement then
+/// joins on: the group's Ids and hashes, the reported ledger ids).
+fn fill_temp<T: duckdb::ToSql>(conn: &Connection, table: &str, values: &[T]) -> duckdb::Result<()> {
+    let mut app = conn.appender_to_catalog_and_db(table, "temp", "main")?;
+    for v in values {
+        app.append_row([v])?;
+    }
+    app.flush()
+}
+
+/// Appends one reject of ledger row `file_id` (the columns of `rejected_votes`).
+fn append_reject(app: &mut Appender<'_>, file_id: i64, r: &RejectRow) -> duckdb::Result<()> {
+    app.append_row(params![
+        file_id,
+        r.line as i64,
+        r.element.map(|e| e as i64),
+        r.raw,
+        r.truncated,
+        r.reason
+    ])
+}
+
 pub(crate) fn render(template: &str, values: &[(&str, &str)]) -> String {
     let mut sql: String = template
         .lines()
