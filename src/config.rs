@@ -62,7 +62,33 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub report: ReportConfig,
     pub expect: ExpectConfig,
+    pub datasets: DatasetsConfig,
 }
+
+/// `[datasets.votes]` and `[datasets.posts]`: which files of landing/ each dataset takes.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatasetsConfig {
+    pub votes: DatasetConfig,
+    pub posts: DatasetConfig,
+}
+
+/// One dataset's settings.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatasetConfig {
+    /// File names of this dataset (case-insensitive globs); unset: the dataset's default
+    /// (for votes, `daemon.patterns`).
+    pub patterns: Option<Vec<String>>,
+}
+
+/// The posts files' names when `[datasets.posts] patterns` is not set.
+pub const DEFAULT_POSTS_PATTERNS: [&str; 4] = [
+    "posts*.jsonl",
+    "posts*.jsonl.gz",
+    "posts*.jsonl.zst",
+    "*Posts*.json*",
+];
 
 /// `[expect]`: what the supplier is expected to send; the daemon alerts (once, then at most
 /// once a period) when it does not, and says when it does again. Zero turns a check off.
@@ -524,6 +550,31 @@ impl Config {
         Ok(config)
     }
 
+    /// Each dataset's file-name patterns, as configured or by default.
+    pub fn dataset_patterns(&self) -> Vec<(crate::datasets::Dataset, Vec<String>)> {
+        use crate::datasets::Dataset;
+        let votes = self
+            .datasets
+            .votes
+            .patterns
+            .clone()
+            .unwrap_or_else(|| self.daemon.patterns.clone());
+        let posts = self
+            .datasets
+            .posts
+            .patterns
+            .clone()
+            .unwrap_or_else(|| DEFAULT_POSTS_PATTERNS.map(String::from).to_vec());
+        vec![(Dataset::Votes, votes), (Dataset::Posts, posts)]
+    }
+
+    /// Which dataset takes a file of which name.
+    pub fn dataset_names(&self) -> crate::datasets::names::DatasetNames {
+        // Validated when the configuration was loaded.
+        crate::datasets::names::DatasetNames::new(&self.dataset_patterns())
+            .expect("patterns validated with the configuration")
+    }
+
     fn validate(&self) -> Result<(), String> {
         let e = &self.expect;
         if !(0.0..=24.0 * 366.0).contains(&e.file_every_hours) {
@@ -583,6 +634,25 @@ impl Config {
                 return Err("daemon.patterns: an empty pattern matches nothing".into());
             }
             globset::Glob::new(p).map_err(|e| format!("daemon.patterns: {e}"))?;
+        }
+        if let (Some(v), false) = (
+            &self.datasets.votes.patterns,
+            d.patterns == DaemonConfig::default().patterns,
+        ) {
+            if *v != d.patterns {
+                return Err("daemon.patterns and datasets.votes.patterns are both set and differ; keep one (datasets.votes.patterns is the new name)".into());
+            }
+        }
+        for (dataset, list) in self.dataset_patterns() {
+            if list.is_empty() {
+                return Err(format!(
+                    "datasets.{dataset}.patterns needs at least one pattern"
+                ));
+            }
+        }
+        let names = crate::datasets::names::DatasetNames::new(&self.dataset_patterns())?;
+        if let Some(first) = names.ambiguities().into_iter().next() {
+            return Err(format!("datasets: {first}"));
         }
         if d.ignore_suffixes.iter().any(|s| s.is_empty()) {
             return Err("daemon.ignore_suffixes: an empty suffix would ignore every file".into());

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use votewatch::cli::{self, EXIT_FATAL, EXIT_OK};
 use votewatch::config::Config;
+use votewatch::datasets::Dataset;
 use votewatch::pipeline::load::IngestOptions;
 use votewatch::warehouse::Warehouse;
 
@@ -15,6 +16,14 @@ use votewatch::warehouse::Warehouse;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// A dataset's name, as `--dataset` takes it.
+fn parse_dataset(name: &str) -> Result<Dataset, String> {
+    Dataset::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Dataset::ALL.iter().map(|d| d.name()).collect();
+        format!("no dataset {name:?}; there are {}", names.join(", "))
+    })
 }
 
 /// Options every command that opens the warehouse takes.
@@ -40,6 +49,9 @@ struct FilterArgs {
     /// Only arrivals of a file of this name
     #[arg(long = "file")]
     file_name: Option<String>,
+    /// Only arrivals of this dataset (votes, posts)
+    #[arg(long, value_parser = parse_dataset)]
+    dataset: Option<Dataset>,
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
@@ -56,6 +68,7 @@ impl FilterArgs {
                 .transpose()
                 .map_err(|e| anyhow::anyhow!(e))?,
             file_name: self.file_name.clone(),
+            dataset: self.dataset.map(|d| d.name().to_string()),
         })
     }
 }
@@ -81,6 +94,9 @@ enum Command {
         /// Also send the status report of these files, as the daemon does
         #[arg(long)]
         report: bool,
+        /// Load every file as this dataset (votes, posts) [default: by its name, as the daemon]
+        #[arg(long, value_parser = parse_dataset)]
+        dataset: Option<Dataset>,
         /// Files to load (.jsonl, .ndjson, .json, optionally .gz or .zst)
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -113,6 +129,9 @@ enum Command {
         /// Output format
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+        /// Check every file as this dataset (votes, posts) [default: by its name]
+        #[arg(long, value_parser = parse_dataset)]
+        dataset: Option<Dataset>,
         /// Files to check
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -252,11 +271,14 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
             wh,
             force,
             report,
+            dataset,
             files,
         } => {
             let (config, mut wh) = open(&wh)?;
             let mut opts = IngestOptions::new(config.ingest);
             opts.force = force;
+            opts.dataset = dataset;
+            opts.names = Some(std::sync::Arc::new(config.dataset_names()));
             let report = report.then_some(&config.report);
             cli::ingest(&mut wh, &files, &opts, report, &mut out)?
         }
@@ -281,10 +303,12 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
         Command::Check {
             config,
             format,
+            dataset,
             files,
         } => {
             let config = Config::load(config.as_deref())?;
-            cli::check(&config, &files, format == OutputFormat::Json, &mut out)?
+            let json = format == OutputFormat::Json;
+            cli::check(&config, &files, dataset, json, &mut out)?
         }
         Command::Unload {
             wh,

@@ -67,11 +67,14 @@ pub struct Counts {
     pub conflicting: u64,
     pub rejected: u64,
     pub blank: u64,
+    /// Rows whose current version the file replaced (posts; always 0 for votes).
+    pub updated: u64,
 }
 
 /// One ledger row.
 #[derive(Debug, Clone)]
 pub struct LedgerEntry {
+    pub dataset: crate::datasets::Dataset,
     pub file_name: String,
     pub source_path: String,
     pub sha256: Option<String>,
@@ -122,6 +125,7 @@ pub struct OutlierWeek {
 #[derive(Debug, Clone)]
 pub struct LedgerRow {
     pub id: i64,
+    pub dataset: crate::datasets::Dataset,
     pub file_name: String,
     pub status: String,
     pub counts: Counts,
@@ -138,6 +142,7 @@ pub struct LedgerRow {
 #[derive(Debug, Clone)]
 pub struct HistoryRow {
     pub id: i64,
+    pub dataset: crate::datasets::Dataset,
     pub file_name: String,
     pub status: String,
     pub counts: Counts,
@@ -156,8 +161,10 @@ impl HistoryRow {
             "started_utc": self.started,
             "status": self.status,
             "file": self.file_name,
+            "dataset": self.dataset.name(),
             "read": c.lines,
             "inserted": c.inserted,
+            "updated": c.updated,
             "duplicates_in_file": c.duplicates_in_file,
             "already_in_warehouse": c.already_in_warehouse,
             "conflicting": c.conflicting,
@@ -217,6 +224,8 @@ pub struct LedgerFilter {
     /// Arrivals started at or after this many microseconds since the epoch (UTC).
     pub since_micros: Option<i64>,
     pub file_name: Option<String>,
+    /// Only arrivals of this dataset (its name).
+    pub dataset: Option<String>,
 }
 
 /// Parses `--since`: a UTC date (`2026-11-01`), date and time (`2026-11-01T10:00:00`, `Z` or
@@ -246,6 +255,7 @@ pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64
 #[derive(Debug, Clone)]
 pub struct FileOutcome {
     pub file_id: i64,
+    pub dataset: crate::datasets::Dataset,
     pub path: PathBuf,
     pub name: String,
     pub status: Status,

@@ -78,11 +78,14 @@ pub(super) fn send_queued(cfg: &ReportConfig, queued: usize, out: &mut impl Writ
 pub fn check(
     cfg: &crate::config::Config,
     files: &[PathBuf],
+    dataset: Option<crate::datasets::Dataset>,
     json: bool,
     out: &mut impl Write,
 ) -> Result<u8, IngestError> {
     let mut status = EXIT_OK;
-    let opts = IngestOptions::new(cfg.ingest);
+    let mut opts = IngestOptions::new(cfg.ingest);
+    opts.dataset = dataset;
+    opts.names = Some(std::sync::Arc::new(cfg.dataset_names()));
     let mut reports = Vec::new();
     for path in files {
         let mut scratch = Warehouse::open_scratch(&cfg.warehouse)?;
@@ -99,10 +102,10 @@ pub fn check(
             let c = &o.counts;
             reports.push(serde_json::json!({
                 "file": path.display().to_string(),
+                "dataset": o.dataset.name(),
                 "verdict": verdict,
                 "status": o.status.as_str(),
                 "records": c.lines,
-                "votes": c.inserted,
                 "duplicates_in_file": c.duplicates_in_file,
                 "conflicting": c.conflicting,
                 "rejected": c.rejected,
@@ -116,13 +119,18 @@ pub fn check(
                     "reason": r.reason,
                 })).collect::<Vec<_>>(),
             }));
+            if let Some(obj) = reports.last_mut().and_then(|r| r.as_object_mut()) {
+                // What the file would add: "votes" or "posts".
+                obj.insert(o.dataset.name().into(), c.inserted.into());
+            }
         } else {
             let c = &o.counts;
             let _ = writeln!(
                 out,
-                "{verdict:<24} {}  records {}  votes {}  duplicates {}  conflicting {}  rejected {}  blank {}",
+                "{verdict:<24} {}  records {}  {} {}  duplicates {}  conflicting {}  rejected {}  blank {}",
                 crate::text::path(path),
                 c.lines,
+                o.dataset,
                 c.inserted,
                 c.duplicates_in_file,
                 c.conflicting,

@@ -3,7 +3,7 @@
 //! its own transaction, archives it where its ledger row says, and posts the batch's report.
 //! Every path it is given is one votewatch chose (a claim), never a supplier's name.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -519,6 +519,7 @@ impl Loader {
             }
         }
         let mut opts = IngestOptions::new(config.ingest);
+        opts.names = Some(std::sync::Arc::new(config.dataset_names()));
         opts.follow_symlinks = false;
         opts.interrupt = Some(self.interrupt.clone());
         opts.archive = Some(archive_plan(config));
@@ -706,20 +707,33 @@ impl Loader {
 const GROUP_FILE_BYTES: u64 = 1 << 20;
 
 /// Takes the group of files the front of the queue starts with: fresh claims (no load of
-/// theirs began before) of regular files up to [`GROUP_FILE_BYTES`], at most
-/// `daemon.group_max_files`, in queue order, stopping at the first file that must go alone.
+/// theirs began before) of votes files up to [`GROUP_FILE_BYTES`] (group commit is the
+/// votes load's; other datasets load alone), at most `daemon.group_max_files`, in queue
+/// order, stopping at the first file that must go alone.
 fn take_group(
     queue: &mut std::collections::VecDeque<Claimed>,
     alone: &std::collections::HashSet<PathBuf>,
     config: &Config,
 ) -> Vec<Claimed> {
     let max = usize::try_from(config.daemon.group_max_files).unwrap_or(usize::MAX);
+    let names = config.dataset_names();
+    let votes = |path: &Path| {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        matches!(
+            names.of(&name),
+            Ok(crate::datasets::Dataset::Votes) | Err(crate::datasets::names::Unrouted::NoPattern)
+        )
+    };
     let mut group = Vec::new();
     while group.len() < max {
         let Some(front) = queue.front() else { break };
         let small = std::fs::symlink_metadata(&front.path)
             .is_ok_and(|m| m.file_type().is_file() && m.len() <= GROUP_FILE_BYTES);
-        if !small || alone.contains(&front.path) || claim::attempts(&front.path) > 0 {
+        if !small
+            || !votes(&front.path)
+            || alone.contains(&front.path)
+            || claim::attempts(&front.path) > 0
+        {
             break;
         }
         group.extend(queue.pop_front());

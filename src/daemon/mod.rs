@@ -252,43 +252,34 @@ pub(crate) fn stamp(path: &Path) -> Option<Stamp> {
 /// Which names in landing/ are taken: not hidden, no temporary suffix, and matching one of
 /// the configured patterns.
 pub struct NameFilter {
-    patterns: globset::GlobSet,
+    names: crate::datasets::names::DatasetNames,
     ignore_suffixes: Vec<String>,
 }
 
 impl NameFilter {
     pub fn new(config: &Config) -> Self {
-        let mut b = globset::GlobSetBuilder::new();
-        for p in &config.daemon.patterns {
-            // Patterns were validated when the configuration was loaded.
-            if let Ok(g) = globset::GlobBuilder::new(p).case_insensitive(true).build() {
-                b.add(g);
-            }
-        }
         NameFilter {
-            patterns: b.build().unwrap_or_else(|_| globset::GlobSet::empty()),
+            names: config.dataset_names(),
             ignore_suffixes: config.daemon.ignore_suffixes.clone(),
         }
     }
 
-    pub fn check(&self, path: &Path) -> Result<(), &'static str> {
+    /// The dataset of a file to take, or why it is left alone.
+    pub fn check(&self, path: &Path) -> Result<crate::datasets::Dataset, String> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         if name.starts_with('.') {
-            return Err("hidden file");
+            return Err("hidden file".into());
         }
         if self
             .ignore_suffixes
             .iter()
             .any(|s| name.ends_with(s.as_str()))
         {
-            return Err("temporary name");
+            return Err("temporary name".into());
         }
-        if !self.patterns.is_match(&name) {
-            return Err("name matches no configured pattern");
-        }
-        Ok(())
+        self.names.of(&name).map_err(|e| e.to_string())
     }
 }

@@ -142,6 +142,7 @@ pub(super) fn outcome_from_ledger(row: crate::model::LedgerRow) -> (FileOutcome,
     let archived = row.archived_to.map(PathBuf::from);
     let outcome = FileOutcome {
         file_id: row.id,
+        dataset: row.dataset,
         path: archived
             .clone()
             .unwrap_or_else(|| PathBuf::from(&row.file_name)),

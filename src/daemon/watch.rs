@@ -214,9 +214,9 @@ impl Landing {
     /// Decides whether a landing entry is a candidate at all.
     fn candidate(&mut self, path: &Path) -> bool {
         match self.filter.check(path) {
-            Ok(()) => true,
+            Ok(_) => true,
             Err(why) => {
-                self.log_once(path, why);
+                self.log_once(path, &why);
                 false
             }
         }

@@ -214,8 +214,8 @@ fn read_member(path: &Path, opts: &IngestOptions, room: usize) -> Result<Member,
                 return false;
             }
         };
-        let store = tally.add(&mut parsed, max_stored, &keep);
-        member.rejects.extend(parsed.rejects.drain(..store));
+        let store = tally.add(&mut parsed.records, max_stored, &keep);
+        member.rejects.extend(parsed.records.rejects.drain(..store));
         if let Some(batch) = &parsed.votes {
             tally.widen(key_column(batch).values());
             member.rows.extend(staged_rows(batch).map(|(_, v)| v));

@@ -8,6 +8,8 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use crate::config::IngestConfig;
+use crate::datasets::names::{DatasetNames, Unrouted};
+use crate::datasets::Dataset;
 use crate::interrupt::Interrupt;
 use crate::model::FileOutcome;
 use crate::model::{Counts, LedgerEntry, RejectRow, Status};
@@ -40,6 +42,11 @@ pub struct IngestOptions {
     /// Where the file will be archived (the daemon): decided before the commit and recorded
     /// in the ledger row with it.
     pub archive: Option<crate::model::ArchivePlan>,
+    /// The dataset every file is loaded as (`ingest --dataset`); `None`: by its name.
+    pub dataset: Option<Dataset>,
+    /// Which dataset a name belongs to (the configured patterns); `None`, or a name no
+    /// pattern matches: votes.
+    pub names: Option<std::sync::Arc<DatasetNames>>,
 }
 
 /// Why a file has no outcome: nothing about it was recorded, and it should be tried again.
@@ -63,6 +70,24 @@ impl IngestOptions {
             follow_symlinks: true,
             interrupt: None,
             archive: None,
+            dataset: None,
+            names: None,
+        }
+    }
+
+    /// The dataset `path` is loaded as: the one given, else the one its name belongs to,
+    /// else votes; a name two datasets' patterns match equally is an error.
+    pub fn dataset_for(&self, path: &Path) -> Result<Dataset, String> {
+        if let Some(d) = self.dataset {
+            return Ok(d);
+        }
+        let name = file_name(path);
+        match self.names.as_ref().map(|n| n.of(&name)) {
+            Some(Ok(d)) => Ok(d),
+            Some(Err(e @ Unrouted::Ambiguous(..))) => Err(format!(
+                "{e}; load it with --dataset, or change datasets.*.patterns"
+            )),
+            Some(Err(Unrouted::NoPattern)) | None => Ok(Dataset::Votes),
         }
     }
 
@@ -109,7 +134,14 @@ pub fn ingest_file(
     opts: &IngestOptions,
 ) -> Result<FileOutcome, IngestError> {
     let clock = Instant::now();
-    let entry = new_entry(path, opts);
+    let mut entry = new_entry(path, opts);
+    match opts.dataset_for(path) {
+        Ok(d) => entry.dataset = d,
+        Err(why) => {
+            entry.error = Some(why);
+            return recorded(wh, entry, path, opts, clock);
+        }
+    }
     // On a lake, another host's load overlapped this one and won: nothing of this one was
     // kept, and loading it again sees the winner's rows.
     let loaded = crate::retry::at_once(
@@ -164,6 +196,7 @@ pub(crate) fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
     let started_at = now_micros();
     let source_path = recorded_path(path);
     LedgerEntry {
+        dataset: Dataset::Votes,
         file_name: file_name(path),
         source_path,
         sha256: None,
@@ -204,19 +237,29 @@ fn load_file(
     };
     let compression = source.compression;
 
-    let mut load = wh.begin_file()?;
-    let mut staged = StageState {
-        tally: Tally::default(),
-        max_id: load.max_id_before,
-        fold: Fold::default(),
-        seen: SeenIds::new(),
-    };
-    let read = read_and_stage(source, opts, &mut load, &mut staged).and_then(|read| {
-        if read.is_ok() {
-            flush_fold(&mut load, &mut staged)?;
+    let mut load = wh.begin_file_of(entry.dataset)?;
+    let (read, tally) = match entry.dataset {
+        Dataset::Votes => {
+            let mut staged = StageState {
+                tally: Tally::default(),
+                max_id: load.max_id_before,
+                fold: Fold::default(),
+                seen: SeenIds::new(),
+            };
+            let read = read_and_stage(source, opts, &mut load, &mut staged).and_then(|read| {
+                if read.is_ok() {
+                    flush_fold(&mut load, &mut staged)?;
+                }
+                Ok(read)
+            });
+            (read, staged.tally)
         }
-        Ok(read)
-    });
+        Dataset::Posts => {
+            let mut tally = Tally::default();
+            let read = crate::pipeline::posts::read_posts(source, opts, &mut load, &mut tally);
+            (read, tally)
+        }
+    };
     let staged_in = clock.elapsed();
     let (layout, digest) = match read {
         Ok(Ok(v)) => v,
@@ -231,19 +274,19 @@ fn load_file(
         Ok(Err(read_error)) => {
             entry.ledger_id = Some(load.file_id);
             load.rollback();
-            let entry = unreadable(entry, path, &read_error, staged.tally.counts);
+            let entry = unreadable(entry, path, &read_error, tally.counts);
             return Ok(record_without_load(
                 wh,
                 entry,
                 path,
                 opts,
                 clock,
-                staged.tally.samples,
+                tally.samples,
             )?);
         }
         Err(warehouse_error) => return Err(warehouse_error.into()),
     };
-    read_into(&mut entry, &digest, layout, compression, &staged.tally);
+    read_into(&mut entry, &digest, layout, compression, &tally);
 
     // On a lake: the write lock, so that the checks below see every host's loads.
     load.lock(Some(&digest.sha256))?;
@@ -266,7 +309,7 @@ fn load_file(
         return Err(IngestError::Stopped);
     }
 
-    let finish = judged(&mut entry, digest.size, &opts.limits, &staged.tally.samples);
+    let finish = judged(&mut entry, digest.size, &opts.limits, &tally.samples);
     entry.finished_at = now_micros();
     plan_archive(&mut entry, opts);
     let file_id = load.file_id;
@@ -274,7 +317,7 @@ fn load_file(
     let counts = load.commit(entry.clone(), finish)?;
     tracing::debug!(file = %crate::text::escape(&name), stage_ms = staged_in.as_millis() as u64, commit_ms = commit_clock.elapsed().as_millis() as u64, "load phases");
     entry.counts = counts;
-    let outcome = outcome_of(entry, file_id, path, staged.tally.samples, clock);
+    let outcome = outcome_of(entry, file_id, path, tally.samples, clock);
     log_outcome(&outcome);
     Ok(outcome)
 }
@@ -371,6 +414,7 @@ pub(crate) fn outcome_of(
 ) -> FileOutcome {
     FileOutcome {
         file_id,
+        dataset: entry.dataset,
         path: path.to_path_buf(),
         name: entry.file_name,
         status: entry.status,

@@ -12,6 +12,7 @@
 //! DuckDB only through `warehouse`.
 pub mod group;
 pub mod load;
+pub mod posts;
 pub mod read;
 pub mod route;
 pub mod split;

@@ -15,6 +15,7 @@ use crate::datasets::votes::arrow::{
     as_votes_batch, key_column, parse_chunk, parsed_schema, staged_batch, staged_rows, ParsedChunk,
 };
 use crate::datasets::votes::{UnknownFields, Vote};
+use crate::datasets::RecordTally;
 use crate::model::{Counts, RejectRow};
 use crate::pipeline::read::{Layout, Limits, Source};
 use crate::pipeline::split::Chunk;
@@ -39,7 +40,7 @@ impl Tally {
     /// clears `keep_rejects` once nothing more would be kept.
     pub(crate) fn add(
         &mut self,
-        parsed: &mut ParsedChunk,
+        parsed: &mut RecordTally,
         max_stored: usize,
         keep_rejects: &AtomicBool,
     ) -> usize {
@@ -316,9 +317,11 @@ pub(crate) fn stage_chunk(
     max_stored: usize,
     keep_rejects: &AtomicBool,
 ) -> Result<(), WarehouseError> {
-    let store = state.tally.add(&mut parsed, max_stored, keep_rejects);
+    let store = state
+        .tally
+        .add(&mut parsed.records, max_stored, keep_rejects);
     if store > 0 {
-        load.append_rejects(&parsed.rejects[..store])?;
+        load.append_rejects(&parsed.records.rejects[..store])?;
     }
     if let Some(batch) = parsed.votes {
         route_batch(load, state, batch)?;

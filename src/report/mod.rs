@@ -182,6 +182,7 @@ mod tests {
 
     fn outcome(name: &str, status: Status, rejected: u64) -> FileOutcome {
         FileOutcome {
+            dataset: crate::datasets::Dataset::Votes,
             file_id: 7,
             path: PathBuf::from(name),
             name: name.to_string(),

@@ -15,7 +15,7 @@ impl BatchReport {
         let _ = writeln!(s, "{}\n", self.verdict());
         for (o, placed) in &self.files {
             let c = &o.counts;
-            let _ = writeln!(s, "{}", one_line(&o.name));
+            let _ = writeln!(s, "{} ({})", one_line(&o.name), o.dataset);
             let _ = writeln!(
                 s,
                 "  status {} (ledger {}); read {}, inserted {}, duplicates {}, already in warehouse {}, conflicting {}, rejected {}; {:.2}s",
@@ -29,6 +29,13 @@ impl BatchReport {
                 c.rejected,
                 o.elapsed.as_secs_f64()
             );
+            if c.updated > 0 {
+                let _ = writeln!(
+                    s,
+                    "  {} replaced by a newer version (the old ones kept in {}_history)",
+                    c.updated, o.dataset
+                );
+            }
             if let Some(e) = &o.error {
                 let _ = writeln!(s, "  {}", one_line(e));
             }
@@ -39,7 +46,7 @@ impl BatchReport {
                 let _ = writeln!(s, "  reject {}", one_line(&describe_reject(r)));
             }
             if c.rejected > 0 {
-                let _ = writeln!(s, "  all rejects: {}", rejects_query(o.file_id));
+                let _ = writeln!(s, "  all rejects: {}", rejects_query(o));
             }
             if !o.unknown_fields.is_empty() {
                 let _ = writeln!(
@@ -68,7 +75,7 @@ impl BatchReport {
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><style>\n{STYLE}</style></head>\n\
              <body>\n<main>\n<p><strong>{}</strong></p>\n\
              <table>\n\
-             <tr><th>File</th><th>Ledger</th><th>Status</th><th>Read</th><th>Inserted</th><th>Duplicates</th>\
+             <tr><th>File</th><th>Dataset</th><th>Ledger</th><th>Status</th><th>Read</th><th>Inserted</th><th>Duplicates</th>\
              <th>Already</th><th>Conflicting</th><th>Rejected</th><th>Time</th><th>Moved to</th></tr>\n",
             html(&self.verdict())
         );
@@ -76,8 +83,9 @@ impl BatchReport {
             let c = &o.counts;
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"status {}\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}s</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"status {}\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}s</td><td>{}</td></tr>",
                 html(&one_line(&o.name)),
+                o.dataset,
                 o.file_id,
                 o.status,
                 o.status,
@@ -123,7 +131,7 @@ impl BatchReport {
                 let _ = writeln!(
                     s,
                     "<p>All rejects: <code>{}</code></p>",
-                    html(&rejects_query(o.file_id))
+                    html(&rejects_query(o))
                 );
             }
             if !o.unknown_fields.is_empty() {
@@ -161,9 +169,10 @@ pub(super) fn status_words(o: &FileOutcome) -> String {
     o.status.as_str().replace('_', " ")
 }
 
-pub(super) fn rejects_query(file_id: i64) -> String {
+pub(super) fn rejects_query(o: &FileOutcome) -> String {
     format!(
-        "SELECT line_number, reason, raw FROM blog_analysis.rejected_votes WHERE file_id = {file_id} ORDER BY line_number;"
+        "SELECT line_number, reason, raw FROM blog_analysis.rejected_{} WHERE file_id = {} ORDER BY line_number;",
+        o.dataset, o.file_id
     )
 }
 

@@ -230,7 +230,7 @@ impl<'w> GroupLoad<'w> {
             conn.execute_batch(GROUP_INSERT_SQL)?;
             if !votes.is_empty() {
                 let weeks = weekly::Delta::begin(conn)?;
-                weeks.add(weekly::GROUP_ROWS, 1, [])?;
+                weeks.add(weekly::GROUP_ROWS, 1, &[])?;
                 weeks.apply()?;
             }
             if lake {

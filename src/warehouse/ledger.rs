@@ -25,17 +25,27 @@ impl Warehouse {
             let mut stmt = self.conn.prepare(HISTORY_SQL)?;
             let f = filter;
             let rows = stmt.query_map(
-                params![limit as i64, f.status, f.since_micros, f.file_name],
+                params![
+                    limit as i64,
+                    f.status,
+                    f.since_micros,
+                    f.file_name,
+                    f.dataset
+                ],
                 |r| {
                     Ok(HistoryRow {
                         id: r.get(0)?,
                         file_name: r.get(1)?,
                         status: r.get(2)?,
-                        counts: counts_at(r, 3)?,
+                        counts: Counts {
+                            updated: r.get::<_, i64>(15)? as u64,
+                            ..counts_at(r, 3)?
+                        },
                         started: r.get(10)?,
                         millis: r.get(11)?,
                         error: r.get(12)?,
                         duplicate_of: r.get(13)?,
+                        dataset: dataset_at(r, 14)?,
                     })
                 },
             )?;
@@ -102,7 +112,11 @@ impl Warehouse {
                     id: r.get(0)?,
                     file_name: r.get(1)?,
                     status: r.get(2)?,
-                    counts: counts_at(r, 3)?,
+                    counts: Counts {
+                        updated: r.get::<_, i64>(17)? as u64,
+                        ..counts_at(r, 3)?
+                    },
+                    dataset: dataset_at(r, 16)?,
                     unknown_fields: r.get(10)?,
                     millis: r.get(11)?,
                     error: r.get(12)?,
@@ -194,9 +208,10 @@ impl Warehouse {
         let run = || -> duckdb::Result<Vec<(String, i64)>> {
             let mut stmt = self.conn.prepare(LEDGER_STATUS_COUNTS_SQL)?;
             let f = filter;
-            let rows = stmt.query_map(params![f.status, f.since_micros, f.file_name], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+            let rows = stmt.query_map(
+                params![f.status, f.since_micros, f.file_name, f.dataset],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
             rows.collect()
         };
         run().map_err(|e| self.err("cannot read the ledger", e))
@@ -229,6 +244,15 @@ pub struct EarlierLoad {
     pub unknown_fields: Vec<String>,
 }
 
+/// The dataset named in column `i` (a name this version does not know reads as votes).
+pub(super) fn dataset_at(
+    r: &duckdb::Row<'_>,
+    i: usize,
+) -> duckdb::Result<crate::datasets::Dataset> {
+    let name: String = r.get(i)?;
+    Ok(crate::datasets::Dataset::from_name(&name).unwrap_or_default())
+}
+
 /// The seven ledger counters, in the column order of `ingested_files`, from column `first`.
 pub(super) fn counts_at(r: &duckdb::Row<'_>, first: usize) -> duckdb::Result<Counts> {
     let n = |i: usize| -> duckdb::Result<u64> { Ok(r.get::<_, i64>(first + i)? as u64) };
@@ -240,6 +264,7 @@ pub(super) fn counts_at(r: &duckdb::Row<'_>, first: usize) -> duckdb::Result<Cou
         conflicting: n(4)?,
         rejected: n(5)?,
         blank: n(6)?,
+        updated: 0,
     })
 }
 
@@ -328,5 +353,7 @@ pub(super) fn with_ledger_params<T>(
         e.report_queued,
         host_id,
         max_vote_id,
+        e.dataset.name(),
+        c.updated as i64,
     ])
 }

@@ -4,6 +4,8 @@
 //! the view, or rolls all of it back.
 
 use super::*;
+use crate::datasets::posts::Post;
+use crate::datasets::Dataset;
 
 const LEDGER_CONTENT_SEEN_SQL: &str = include_str!("sql/ledger_content_seen.sql");
 const LOAD_DIRECT_RANGE_SQL: &str = include_str!("sql/load_direct_range.sql");
@@ -20,10 +22,18 @@ const LOAD_INSERT_DIRECT_SQL: &str = include_str!("sql/load_insert_direct.sql");
 const LOAD_INSERT_REJECTS_SQL: &str = include_str!("sql/load_insert_rejects.sql");
 const LOAD_MAX_ID_AFTER_SQL: &str = include_str!("sql/load_max_id_after.sql");
 const LOAD_ID_RANGE_SQL: &str = include_str!("sql/load_id_range.sql");
+const POSTS_STAGE_SQL: &str = include_str!("sql/posts_stage.sql");
+const POSTS_RESOLVE_SQL: &str = include_str!("sql/posts_resolve.sql");
+const POSTS_COUNTS_SQL: &str = include_str!("sql/posts_counts.sql");
 
 impl Warehouse {
-    /// Begins the transaction that loads one file.
+    /// Begins the transaction that loads one votes file.
     pub fn begin_file(&mut self) -> Result<FileLoad<'_>> {
+        self.begin_file_of(Dataset::Votes)
+    }
+
+    /// Begins the transaction that loads one file of `dataset`.
+    pub fn begin_file_of(&mut self, dataset: Dataset) -> Result<FileLoad<'_>> {
         let conn = &self.conn;
         let path = &self.path;
         let secret = self.secret.as_deref();
@@ -63,11 +73,20 @@ impl Warehouse {
                 }
                 None => (
                     conn.appender_to_db("votes", "blog_analysis")?,
-                    conn.appender_to_db("rejected_votes", "blog_analysis")?,
+                    conn.appender_to_db(rejects_table(dataset), "blog_analysis")?,
                 ),
+            };
+            let posts = match dataset {
+                Dataset::Posts => {
+                    conn.execute_batch(POSTS_STAGE_SQL)?;
+                    Some(conn.appender_to_catalog_and_db("vw_posts_stage", "temp", "main")?)
+                }
+                Dataset::Votes => None,
             };
             Ok(FileLoad {
                 conn,
+                dataset,
+                posts,
                 lake,
                 secret,
                 host_id: &self.host_id,
@@ -123,6 +142,9 @@ pub enum Finish {
 /// The open transaction of one file. Dropping it without [`FileLoad::commit`] rolls back.
 pub struct FileLoad<'w> {
     conn: &'w Connection,
+    dataset: Dataset,
+    /// A posts file: appends its valid records to `temp.vw_posts_stage`.
+    posts: Option<Appender<'w>>,
     /// On a lake: the lock connection and timeout; the lock is held from [`FileLoad::lock`]
     /// until the file ends.
     lake: Option<&'w Lake>,
@@ -296,6 +318,20 @@ impl<'w> FileLoad<'w> {
             .map_err(|e| self.err("cannot stage votes", e))
     }
 
+    /// Stages a posts file's valid records, each with its position in the file.
+    pub fn append_posts(&mut self, rows: &[(u64, Post)]) -> Result<()> {
+        let Some(app) = self.posts.as_mut() else {
+            return Ok(());
+        };
+        let mut run = || -> duckdb::Result<()> {
+            for (pos, post) in rows {
+                app.append_row(duckdb::appender_params_from_iter(post_values(*pos, post)))?;
+            }
+            Ok(())
+        };
+        run().map_err(|e| self.err("cannot stage posts", e))
+    }
+
     pub fn append_rejects(&mut self, rows: &[RejectRow]) -> Result<()> {
         let file_id = self.file_id;
         self.reject_rows += rows.len() as u64;
@@ -338,9 +374,14 @@ impl<'w> FileLoad<'w> {
                 .try_for_each(|b| votes.append_record_batch(b));
             staged.map_err(|e| self.err("cannot stage votes", e))?;
         }
-        for mut a in [self.votes.take(), self.stage.take(), self.rejects.take()]
-            .into_iter()
-            .flatten()
+        for mut a in [
+            self.votes.take(),
+            self.stage.take(),
+            self.rejects.take(),
+            self.posts.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             a.flush().map_err(|e| self.err("cannot stage votes", e))?;
         }
@@ -383,6 +424,8 @@ impl<'w> FileLoad<'w> {
         let votes = self.votes.take();
         let stage = self.stage.take();
         let rejects = self.rejects.take();
+        let posts = self.posts.take();
+        let dataset = self.dataset;
         let conn = self.conn;
         let file_id = self.file_id;
         let (direct_rows, staged_rows) = (self.direct_rows, self.staged_rows);
@@ -399,10 +442,29 @@ impl<'w> FileLoad<'w> {
             .map(|p| format!("read_parquet({})", lake::sql_literal(p)));
         let run = || -> duckdb::Result<(Counts, i64, bool)> {
             // Appenders flush when dropped; flush explicitly to see errors.
-            for mut a in [votes, stage, rejects].into_iter().flatten() {
+            for mut a in [votes, stage, rejects, posts].into_iter().flatten() {
                 a.flush()?;
             }
             let mut counts = entry.counts;
+            if dataset == Dataset::Posts {
+                if finish == Finish::Insert {
+                    counts = commit_posts(conn, file_id, counts)?;
+                }
+                if lake && reject_rows > 0 {
+                    conn.execute_batch(&render(
+                        LOAD_INSERT_REJECTS_SQL,
+                        &[("rejects", rejects_table(dataset))],
+                    ))?;
+                }
+                entry.counts = counts;
+                insert_ledger(conn, file_id, &entry, host_id, Some(max_id_locked))?;
+                if lake {
+                    conn.execute_batch(lake::FENCE_SQL)?;
+                }
+                crate::testing::failpoint::hit("before_commit");
+                conn.execute_batch("COMMIT")?;
+                return Ok((counts, max_id_locked, false));
+            }
             // Where this file's new rows are: votes itself, or on a lake the Parquet file or
             // the temp table that goes into the lake with one INSERT below.
             let direct = match (&parquet, lake) {
@@ -491,7 +553,10 @@ impl<'w> FileLoad<'w> {
                 }
             }
             if lake && reject_rows > 0 {
-                conn.execute_batch(LOAD_INSERT_REJECTS_SQL)?;
+                conn.execute_batch(&render(
+                    LOAD_INSERT_REJECTS_SQL,
+                    &[("rejects", rejects_table(dataset))],
+                ))?;
             }
             entry.counts = counts;
             // The highest Id after this load (rows at or below the old maximum cannot raise it;
@@ -577,6 +642,7 @@ impl<'w> FileLoad<'w> {
 impl Drop for FileLoad<'_> {
     fn drop(&mut self) {
         // Appenders must go before the rollback; their rows are discarded with it.
+        self.posts.take();
         self.votes.take();
         self.stage.take();
         self.rejects.take();
@@ -591,4 +657,76 @@ impl Drop for FileLoad<'_> {
             self.remove_unadded_file();
         }
     }
+}
+
+/// The table a dataset's rejects are stored in.
+fn rejects_table(dataset: Dataset) -> &'static str {
+    match dataset {
+        Dataset::Votes => "rejected_votes",
+        Dataset::Posts => "rejected_posts",
+    }
+}
+
+/// A staged post as the row of `temp.vw_posts_stage`: its position, then its fields.
+fn post_values(pos: u64, post: &Post) -> Vec<duckdb::types::Value> {
+    use crate::datasets::posts::{Kind, Value as V, FIELDS};
+    use duckdb::types::{TimeUnit, Value};
+    let mut row = Vec::with_capacity(FIELDS.len() + 1);
+    row.push(Value::BigInt(pos as i64));
+    for (f, v) in FIELDS.iter().zip(&post.values) {
+        row.push(match (v, f.kind) {
+            (None, _) => Value::Null,
+            (Some(V::Text(s)), _) => Value::Text(s.clone()),
+            (Some(V::Int(t)), Kind::Date) => Value::Timestamp(TimeUnit::Microsecond, *t),
+            (Some(V::Int(n)), Kind::Type) => Value::SmallInt(*n as i16),
+            (Some(V::Int(n)), Kind::Signed | Kind::Count) => Value::Int(*n as i32),
+            (Some(V::Int(n)), _) => Value::BigInt(*n),
+        });
+    }
+    row
+}
+
+/// The end of a posts file that is loaded: each Id's version resolved against the file and
+/// the table (new, the same, newer, older), replaced versions kept in `posts_history`, the
+/// per-post weekly counts given the votes of the new posts. Returns the counts.
+fn commit_posts(conn: &Connection, file_id: i64, mut counts: Counts) -> duckdb::Result<Counts> {
+    use crate::datasets::posts::FIELDS;
+    let same = |a: &str, b: &str| {
+        FIELDS
+            .iter()
+            .map(|f| format!("{a}.{c} IS NOT DISTINCT FROM {b}.{c}", c = f.column))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    let file = file_id.to_string();
+    conn.execute_batch(&render(
+        POSTS_RESOLVE_SQL,
+        &[
+            ("file_id", &file),
+            ("same_in_file", &same("s", "w")),
+            ("same_as_current", &same("w", "p")),
+        ],
+    ))?;
+    let (new, updated, same_rows, older, copies, others): (i64, i64, i64, i64, i64, i64) = conn
+        .query_row(POSTS_COUNTS_SQL, [], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?;
+    counts.inserted = new as u64;
+    counts.updated = updated as u64;
+    counts.already_in_warehouse = same_rows as u64;
+    counts.conflicting = (older + others) as u64;
+    counts.duplicates_in_file = copies as u64;
+    if new > 0 {
+        let weeks = weekly::Delta::begin(conn)?;
+        weeks.add_new_posts()?;
+        weeks.apply()?;
+    }
+    Ok(counts)
 }

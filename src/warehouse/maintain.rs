@@ -17,7 +17,12 @@ impl Warehouse {
         }
         let cutoff = (now - chrono::Duration::days(i64::from(days))).timestamp_micros();
         self.write("cannot delete old rejects", |c| {
-            c.execute(REJECTS_EXPIRE_SQL, params![cutoff])
+            let mut n = 0;
+            for table in ["rejected_votes", "rejected_posts"] {
+                let sql = render(REJECTS_EXPIRE_SQL, &[("rejects", table)]);
+                n += c.execute(&sql, params![cutoff])?;
+            }
+            Ok(n)
         })
         .map(|n| n as u64)
     }

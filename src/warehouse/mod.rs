@@ -51,6 +51,7 @@ const LEDGER_MAX_ID_SQL: &str = include_str!("sql/ledger_max_id.sql");
 const SCHEMA_SQL: &str = include_str!("sql/schema.sql");
 const SCHEMA_LAKE_SQL: &str = include_str!("sql/schema_lake.sql");
 const SCHEMA_TABLES_SQL: &str = include_str!("sql/schema_tables.sql");
+const SCHEMA_POSTS_SQL: &str = include_str!("sql/schema_posts.sql");
 const STAGE_LAKE_SQL: &str = include_str!("sql/stage_lake.sql");
 const OUTLIER_WEEKS_SQL: &str = include_str!("sql/outlier_weeks.sql");
 const STAGE_SQL: &str = include_str!("sql/stage.sql");
@@ -269,7 +270,9 @@ impl Warehouse {
     /// leaves the whole schema or none of it).
     fn create_file_schema(&self) -> Result<()> {
         self.write("cannot create the schema", |c| {
-            c.execute_batch(&format!("{SCHEMA_SQL}\n{SCHEMA_TABLES_SQL}"))?;
+            c.execute_batch(&format!(
+                "{SCHEMA_SQL}\n{SCHEMA_TABLES_SQL}\n{SCHEMA_POSTS_SQL}"
+            ))?;
             weekly::ensure(c, false)
         })?;
         self.refresh_view()
@@ -310,10 +313,12 @@ impl Warehouse {
         // concurrent loads conflict (and add a catalog row per load).
         let once = |sql: &str| sql.replace("CREATE OR REPLACE VIEW", "CREATE VIEW IF NOT EXISTS");
         let (tables, outlier_weeks) = (once(SCHEMA_TABLES_SQL), once(OUTLIER_WEEKS_SQL));
+        let posts = once(SCHEMA_POSTS_SQL);
         stream::register(&wh.conn).map_err(|e| wh.err("cannot register the Parquet stream", e))?;
         wh.write("cannot create the schema", |c| {
             c.execute_batch(SCHEMA_LAKE_SQL)?;
             c.execute_batch(&tables)?;
+            c.execute_batch(&posts)?;
             weekly::ensure(c, true)?;
             c.execute_batch(&outlier_weeks)?;
             let max_id: i64 = c.query_row(LEDGER_MAX_ID_SQL, [], |r| r.get(0))?;

@@ -122,7 +122,7 @@ impl Warehouse {
             let (already, conflicting): (i64, i64) =
                 conn.query_row(UNLOAD_LATER_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let weeks = super::weekly::Delta::begin(conn)?;
-            weeks.add(super::weekly::REMOVED_ROWS, -1, [])?;
+            weeks.add(super::weekly::REMOVED_ROWS, -1, &[])?;
             let removed = conn.execute(VOTES_DELETE_FILE_SQL, params![id])? as u64;
             let reloaded = if reload {
                 conn.execute(UNLOAD_RELOAD_LATER_SQL, [])? as u64
@@ -130,7 +130,7 @@ impl Warehouse {
                 0
             };
             if reloaded > 0 {
-                weeks.add(super::weekly::RELOADED_ROWS, 1, [])?;
+                weeks.add(super::weekly::RELOADED_ROWS, 1, &[])?;
             }
             weeks.apply()?;
             let counts = UnloadCounts {

@@ -12,6 +12,10 @@ const WEEKLY_DELTA_BEGIN_SQL: &str = include_str!("sql/weekly_delta_begin.sql");
 const WEEKLY_DELTA_ADD_SQL: &str = include_str!("sql/weekly_delta_add.sql");
 const WEEKLY_DELTA_APPLY_SQL: &str = include_str!("sql/weekly_delta_apply.sql");
 const WEEKLY_VERIFY_SQL: &str = include_str!("sql/weekly_verify.sql");
+const WEEKLY_POST_DELTA_BEGIN_SQL: &str = include_str!("sql/weekly_post_delta_begin.sql");
+const WEEKLY_POST_DELTA_ADD_SQL: &str = include_str!("sql/weekly_post_delta_add.sql");
+const WEEKLY_POST_DELTA_APPLY_SQL: &str = include_str!("sql/weekly_post_delta_apply.sql");
+const POSTS_ANY_SQL: &str = include_str!("sql/posts_any.sql");
 
 /// The rows of one load: its own votes (parameter: the ledger id).
 pub(super) const LOAD_ROWS: &str = "blog_analysis.votes WHERE file_id = ?";
@@ -22,6 +26,9 @@ pub(super) const REMOVED_ROWS: &str = "temp.vw_removed";
 /// The votes an unload loaded again from later files: the removed Ids, now theirs.
 pub(super) const RELOADED_ROWS: &str =
     "blog_analysis.votes WHERE id IN (SELECT id FROM temp.vw_removed)";
+/// The votes on the posts a posts load added (new Ids, not new versions).
+pub(super) const NEW_POSTS_VOTES: &str =
+    "blog_analysis.votes WHERE post_id IN (SELECT id FROM temp.vw_posts_cmp WHERE verdict = 'new')";
 
 /// Creates `weekly_votes` when the warehouse has none (a new one, or one of an earlier
 /// version: then it is built from `votes` once), in the schema's transaction. A lake's view,
@@ -39,16 +46,32 @@ pub(super) fn ensure(conn: &Connection, lake: bool) -> duckdb::Result<()> {
     Ok(())
 }
 
-/// The changes of one transaction to the weekly counts: gathered with [`Delta::add`], then
+/// The changes of one transaction to the weekly counts (`weekly_votes`, and
+/// `weekly_post_votes` for the votes on posts present): gathered with [`Delta::add`], then
 /// applied to the weeks they touch.
 pub(super) struct Delta<'c> {
     conn: &'c Connection,
+    /// The warehouse holds posts: votes changes touch the per-post counts too (with no posts,
+    /// a votes load costs no join).
+    posts: bool,
 }
 
 impl<'c> Delta<'c> {
     pub(super) fn begin(conn: &'c Connection) -> duckdb::Result<Delta<'c>> {
         conn.execute_batch(WEEKLY_DELTA_BEGIN_SQL)?;
-        Ok(Delta { conn })
+        let posts: bool = conn.query_row(POSTS_ANY_SQL, [], |r| r.get(0))?;
+        if posts {
+            conn.execute_batch(WEEKLY_POST_DELTA_BEGIN_SQL)?;
+        }
+        Ok(Delta { conn, posts })
+    }
+
+    /// Adds the per-post weekly counts of the votes on posts a posts load added.
+    pub(super) fn add_new_posts(&self) -> duckdb::Result<()> {
+        if self.posts {
+            self.conn.execute(&post_delta(NEW_POSTS_VOTES, "1"), [])?;
+        }
+        Ok(())
     }
 
     /// Adds (`sign` 1) or takes away (-1) the weekly counts of `rows`, one of this module's
@@ -57,19 +80,43 @@ impl<'c> Delta<'c> {
         &self,
         rows: &'static str,
         sign: i8,
-        params: impl duckdb::Params,
+        params: &[&dyn duckdb::ToSql],
     ) -> duckdb::Result<()> {
-        let sql = render(
-            WEEKLY_DELTA_ADD_SQL,
-            &[("rows", rows), ("sign", if sign < 0 { "-1" } else { "1" })],
-        );
-        self.conn.execute(&sql, params)?;
+        let sign = if sign < 0 { "-1" } else { "1" };
+        let sql = render(WEEKLY_DELTA_ADD_SQL, &[("rows", rows), ("sign", sign)]);
+        match self.posts {
+            // The relation is read once more only when there are posts.
+            true => {
+                self.conn.execute(&sql, params)?;
+                self.conn.execute(&post_delta(rows, sign), params)?;
+            }
+            false => {
+                self.conn.execute(&sql, params)?;
+            }
+        }
         Ok(())
     }
 
     pub(super) fn apply(self) -> duckdb::Result<()> {
-        self.conn.execute_batch(WEEKLY_DELTA_APPLY_SQL)
+        self.conn.execute_batch(WEEKLY_DELTA_APPLY_SQL)?;
+        if self.posts {
+            self.conn.execute_batch(WEEKLY_POST_DELTA_APPLY_SQL)?;
+        }
+        Ok(())
     }
+}
+
+/// The per-post delta statement of `rows` (a relation with or without its own WHERE).
+fn post_delta(rows: &str, sign: &str) -> String {
+    let and = if rows.contains(" WHERE ") {
+        "AND"
+    } else {
+        "WHERE"
+    };
+    render(
+        WEEKLY_POST_DELTA_ADD_SQL,
+        &[("rows", rows), ("sign", sign), ("and", and)],
+    )
 }
 
 /// A week where `weekly_votes` and a recomputation from `votes` differ.

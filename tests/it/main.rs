@@ -12,6 +12,7 @@ mod hostile;
 mod inputs;
 mod lake;
 mod mail;
+mod posts;
 mod smtp;
 mod unload;
 mod weekly;

@@ -12,19 +12,14 @@ use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
 
 use crate::config::IngestConfig;
-use crate::datasets::votes::{parse_vote, RejectReason, UnknownFields, Vote};
-use crate::model::RejectRow;
+use crate::datasets::votes::{parse_vote, Vote};
+use crate::datasets::{each_record, RecordTally};
 use crate::pipeline::split::Chunk;
 
-/// A chunk after validation: its votes as one Arrow batch, plus its rejects.
+/// A chunk after validation: its votes as one Arrow batch, plus what else its records were.
 pub(crate) struct ParsedChunk {
     pub(crate) votes: Option<RecordBatch>,
-    pub(crate) rejects: Vec<RejectRow>,
-    /// Rejects counted but not kept: the file has stored and sampled all it needs.
-    pub(crate) unkept_rejects: u64,
-    pub(crate) lines: u64,
-    pub(crate) blank: u64,
-    pub(crate) unknown: UnknownFields,
+    pub(crate) records: RecordTally,
 }
 
 /// The columns of `temp.vw_stage`: the parsed columns plus `copies`.
@@ -154,67 +149,26 @@ pub(crate) fn parse_chunk(
     schema: &SchemaRef,
     keep_rejects: &AtomicBool,
 ) -> ParsedChunk {
-    let keep = limits.reject_keep_bytes;
-    let keep_rejects = keep_rejects.load(Ordering::Relaxed);
     let n = chunk.records.len();
     let mut pos = Int64Builder::with_capacity(n);
     let mut votes = VoteBuilders::with_capacity(n);
+    let mut tally = RecordTally::default();
+    each_record(
+        chunk,
+        limits.max_record_bytes,
+        limits.reject_keep_bytes,
+        keep_rejects.load(Ordering::Relaxed),
+        &mut tally,
+        parse_vote,
+        |p, v| {
+            pos.append_value(p as i64);
+            votes.append(&v);
+        },
+    );
     let mut out = ParsedChunk {
         votes: None,
-        rejects: Vec::new(),
-        unkept_rejects: 0,
-        lines: n as u64,
-        blank: 0,
-        unknown: UnknownFields::default(),
+        records: tally,
     };
-    for r in &chunk.records {
-        let bytes = &chunk.data[r.start..r.end];
-        if let Some(what) = r.structure {
-            if !keep_rejects {
-                out.unkept_rejects += 1;
-                continue;
-            }
-            out.rejects.push(RejectRow {
-                line: r.line,
-                element: r.element,
-                raw: String::new(),
-                truncated: false,
-                reason: what.to_string(),
-            });
-            continue;
-        }
-        let result = if let Some(bytes_total) = r.oversize {
-            Err(RejectReason::TooLong {
-                bytes: bytes_total,
-                limit: limits.max_record_bytes as u64,
-            })
-        } else if bytes.iter().all(u8::is_ascii_whitespace) {
-            if r.element.is_none() {
-                out.blank += 1;
-                continue;
-            }
-            Err(RejectReason::NotJson("empty array element".into()))
-        } else {
-            parse_vote(bytes, &mut out.unknown)
-        };
-        match result {
-            Ok(v) => {
-                pos.append_value(r.pos as i64);
-                votes.append(&v);
-            }
-            Err(_) if !keep_rejects => out.unkept_rejects += 1,
-            Err(reason) => {
-                let cut = bytes.len().min(keep);
-                out.rejects.push(RejectRow {
-                    line: r.line,
-                    element: r.element,
-                    raw: String::from_utf8_lossy(&bytes[..cut]).into_owned(),
-                    truncated: r.oversize.is_some() || cut < bytes.len(),
-                    reason: reason.to_string(),
-                });
-            }
-        }
-    }
     if votes.len() > 0 {
         let mut columns: Vec<ArrayRef> = vec![Arc::new(pos.finish())];
         columns.extend(votes.finish());

@@ -2,7 +2,6 @@
 //! record can be wrong (not JSON, a field missing, twice, out of range, not an integer, a date
 //! refused) and the unknown fields it carries.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -10,29 +9,11 @@ use serde_json::value::RawValue;
 
 use super::timestamp::parse_timestamp;
 use super::{RejectReason, UnknownFields, Vote};
+use crate::datasets::contract::{optional_int, positive, quote, required_int, Scalar};
 
 /// The full parser: any JSON, every rule, a specific reason for each failure.
 pub(crate) fn parse_full(record: &[u8], unknown: &mut UnknownFields) -> Result<Vote, RejectReason> {
-    if let Some(offset) = memchr::memchr(0, record) {
-        return Err(RejectReason::BinaryData { offset });
-    }
-    let text = std::str::from_utf8(record).map_err(|e| RejectReason::InvalidUtf8 {
-        offset: e.valid_up_to(),
-    })?;
-    let first = text.trim_start().as_bytes().first().copied();
-    if first != Some(b'{') {
-        // Tell "valid JSON but not an object" apart from "not JSON at all".
-        return Err(match serde_json::from_str::<IgnoredAny>(text) {
-            Ok(_) => RejectReason::NotObject(match first {
-                Some(b'[') => "an array",
-                Some(b'"') => "a string",
-                Some(b't' | b'f') => "a boolean",
-                Some(b'n') => "null",
-                _ => "a number",
-            }),
-            Err(e) => RejectReason::NotJson(e.to_string()),
-        });
-    }
+    let text = crate::datasets::contract::json_text(record)?;
     let mut de = serde_json::Deserializer::from_str(text);
     let fields = RawFieldsSeed { unknown }
         .deserialize(&mut de)
@@ -60,6 +41,7 @@ impl RawFields<'_> {
         let creation_date = match self.creation_date {
             None | Some(Scalar::Null) => return Err(RejectReason::Missing("CreationDate")),
             Some(Scalar::Str(s)) => parse_timestamp(&s).map_err(|why| RejectReason::BadDate {
+                field: "CreationDate",
                 found: quote(&s),
                 why,
             })?,
@@ -95,129 +77,6 @@ impl RawFields<'_> {
             user_id,
             bounty_amount,
             creation_date,
-        })
-    }
-}
-
-pub(crate) fn positive(value: i64, field: &'static str) -> Result<(), RejectReason> {
-    if value > 0 {
-        Ok(())
-    } else {
-        Err(RejectReason::OutOfRange {
-            field,
-            value: value.to_string(),
-            rule: "must be > 0",
-        })
-    }
-}
-
-pub(crate) fn required_int(
-    value: Option<Scalar<'_>>,
-    field: &'static str,
-) -> Result<i64, RejectReason> {
-    match value {
-        None | Some(Scalar::Null) => Err(RejectReason::Missing(field)),
-        Some(v) => v.to_int(field),
-    }
-}
-
-/// Absent, `null` and `""` all mean "no value".
-pub(crate) fn optional_int(
-    value: Option<Scalar<'_>>,
-    field: &'static str,
-) -> Result<Option<i64>, RejectReason> {
-    match value {
-        None | Some(Scalar::Null) => Ok(None),
-        Some(Scalar::Str(s)) if s.is_empty() => Ok(None),
-        Some(v) => v.to_int(field).map(Some),
-    }
-}
-
-/// Longest found value a reason quotes, so that a reason stays one readable line.
-pub(crate) const MAX_QUOTED: usize = 40;
-
-/// Quotes a found value for a reason text, cut to `MAX_QUOTED` characters.
-pub(crate) fn quote(s: &str) -> String {
-    if s.chars().count() > MAX_QUOTED {
-        let cut: String = s.chars().take(MAX_QUOTED).collect();
-        format!("{:?}…", cut)
-    } else {
-        format!("{s:?}")
-    }
-}
-
-/// A number's literal text, cut like [`quote`] (a literal is ASCII).
-pub(crate) fn cut(literal: &str) -> String {
-    match literal.get(..MAX_QUOTED) {
-        Some(head) if head.len() < literal.len() => format!("{head}…"),
-        _ => literal.to_string(),
-    }
-}
-
-/// A JSON value as far as the contract cares about it. Numbers keep their literal text, so
-/// that an integer beyond 64 bits or `1e400` is reported as written, and `-0` means 0 exactly
-/// as it does on the fast path.
-pub(crate) enum Scalar<'de> {
-    Number(&'de str),
-    Str(Cow<'de, str>),
-    Bool(bool),
-    Null,
-    Array,
-    Object,
-}
-
-impl<'de> Scalar<'de> {
-    /// Classifies a syntactically valid JSON value by its text.
-    pub(crate) fn from_raw(raw: &'de RawValue) -> Result<Scalar<'de>, serde_json::Error> {
-        let text = raw.get();
-        Ok(match text.as_bytes().first() {
-            Some(b'"') => match serde_json::from_str::<&'de str>(text) {
-                Ok(s) => Scalar::Str(Cow::Borrowed(s)),
-                // Escapes: the unescaped text needs its own buffer.
-                Err(_) => Scalar::Str(Cow::Owned(serde_json::from_str::<String>(text)?)),
-            },
-            Some(b't') => Scalar::Bool(true),
-            Some(b'f') => Scalar::Bool(false),
-            Some(b'n') => Scalar::Null,
-            Some(b'[') => Scalar::Array,
-            Some(b'{') => Scalar::Object,
-            _ => Scalar::Number(text),
-        })
-    }
-
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Scalar::Number(n) => cut(n),
-            Scalar::Str(s) => quote(s),
-            Scalar::Bool(b) => b.to_string(),
-            Scalar::Null => "null".to_string(),
-            Scalar::Array => "an array".to_string(),
-            Scalar::Object => "an object".to_string(),
-        }
-    }
-
-    pub(crate) fn to_int(&self, field: &'static str) -> Result<i64, RejectReason> {
-        let (text, shown) = match self {
-            Scalar::Number(n) => (*n, cut(n)),
-            Scalar::Str(s) => (s.as_ref(), quote(s)),
-            other => {
-                return Err(RejectReason::NotInteger {
-                    field,
-                    found: other.describe(),
-                })
-            }
-        };
-        let digits = text.strip_prefix('-').unwrap_or(text);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(RejectReason::NotInteger {
-                field,
-                found: shown,
-            });
-        }
-        text.parse::<i64>().map_err(|_| RejectReason::OutOfRange {
-            field,
-            value: shown,
-            rule: "must fit a 64-bit integer",
         })
     }
 }

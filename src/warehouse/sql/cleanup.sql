@@ -7,3 +7,8 @@ DROP TABLE IF EXISTS temp.vw_file;
 DROP TABLE IF EXISTS temp.vw_present;
 DROP TABLE IF EXISTS temp.vw_direct;
 DROP TABLE IF EXISTS temp.vw_rejects;
+-- A posts file's.
+DROP TABLE IF EXISTS temp.vw_posts_stage;
+DROP TABLE IF EXISTS temp.vw_posts_win;
+DROP TABLE IF EXISTS temp.vw_posts_repeats;
+DROP TABLE IF EXISTS temp.vw_posts_cmp;

@@ -1,1 +1,1 @@
-INSERT INTO blog_analysis.rejected_votes SELECT * FROM temp.vw_rejects
+INSERT INTO blog_analysis.{rejects} SELECT * FROM temp.vw_rejects

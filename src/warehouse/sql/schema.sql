@@ -47,3 +47,8 @@ ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS host_id VARCHA
 -- The highest vote Id in the warehouse after the load (NULL for arrivals that loaded nothing,
 -- and for rows older than this column), so that the next load need not scan votes for it.
 ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS max_vote_id BIGINT;
+-- The dataset the arrival was loaded as (votes, posts); NULL in rows older than datasets, all
+-- of them votes.
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS dataset VARCHAR;
+-- Rows of the table whose current version the arrival replaced (posts); 0 for votes.
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS rows_updated BIGINT;

@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS blog_analysis.ingested_files (
     host_id              VARCHAR,
     max_vote_id          BIGINT
 );
+-- Lakes made before datasets (see schema.sql).
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS dataset VARCHAR;
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS rows_updated BIGINT;
 
 -- One row that every write transaction updates: DuckLake refuses the commit of any write
 -- that overlapped another, should the lock ever fail to keep them apart.

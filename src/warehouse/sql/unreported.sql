@@ -4,7 +4,8 @@ SELECT
     already_in_warehouse, conflicting, rejected, blank_lines,
     to_json(unknown_fields)::VARCHAR AS unknown_fields,
     epoch_ms(finished_at) - epoch_ms(started_at) AS millis,
-    error, duplicate_of, sha256, archived_to
+    error, duplicate_of, sha256, archived_to,
+    coalesce(dataset, 'votes') AS dataset, coalesce(rows_updated, 0) AS rows_updated
 FROM blog_analysis.ingested_files
 WHERE report_queued = false
   -- On a lake, this host's arrivals only ($1: the host, or NULL for a DuckDB file).
