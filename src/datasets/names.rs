@@ -29,10 +29,13 @@ impl std::fmt::Display for Unrouted {
     }
 }
 
+/// One dataset's patterns: each as written, compiled, and its weight.
+type Patterns = Vec<(String, GlobMatcher, usize)>;
+
 /// Every dataset's patterns, compiled.
 #[derive(Debug, Clone)]
 pub struct DatasetNames {
-    sets: Vec<(Dataset, Vec<(String, GlobMatcher, usize)>)>,
+    sets: Vec<(Dataset, Patterns)>,
 }
 
 /// How specific a pattern is: its characters that are not wildcards or glob syntax.

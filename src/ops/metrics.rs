@@ -19,8 +19,9 @@ type StatusLabel = Vec<(String, String)>;
 pub struct Metrics {
     registry: Registry,
     files: Family<StatusLabel, Counter>,
-    rows_inserted: Counter,
-    rejected: Counter,
+    rows_inserted: Family<StatusLabel, Counter>,
+    rows_updated: Family<StatusLabel, Counter>,
+    rejected: Family<StatusLabel, Counter>,
     file_seconds: Histogram,
     batch_seconds: Histogram,
     drop_to_commit_seconds: Histogram,
@@ -45,11 +46,29 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("votewatch");
         let files = Family::<StatusLabel, Counter>::default();
-        registry.register("files", "Files handled, by ledger status", files.clone());
-        let rows_inserted = Counter::default();
-        registry.register("rows_inserted", "Votes inserted", rows_inserted.clone());
-        let rejected = Counter::default();
-        registry.register("rejected_records", "Records rejected", rejected.clone());
+        registry.register(
+            "files",
+            "Files handled, by ledger status and dataset",
+            files.clone(),
+        );
+        let rows_inserted = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "rows_inserted",
+            "Rows inserted (votes, new posts), by dataset",
+            rows_inserted.clone(),
+        );
+        let rows_updated = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "rows_updated",
+            "Rows whose current version was replaced (posts), by dataset",
+            rows_updated.clone(),
+        );
+        let rejected = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "rejected_records",
+            "Records rejected, by dataset",
+            rejected.clone(),
+        );
         let file_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         registry.register(
             "file_load_seconds",
@@ -102,6 +121,7 @@ impl Metrics {
             registry,
             files,
             rows_inserted,
+            rows_updated,
             rejected,
             file_seconds,
             batch_seconds,
@@ -118,11 +138,23 @@ impl Metrics {
 
     /// Counts one committed file.
     pub fn file_done(&self, o: &FileOutcome) {
+        let dataset = ("dataset".to_string(), o.dataset.name().to_string());
         self.files
-            .get_or_create(&vec![("status".to_string(), o.status.as_str().to_string())])
+            .get_or_create(&vec![
+                ("status".to_string(), o.status.as_str().to_string()),
+                dataset.clone(),
+            ])
             .inc();
-        self.rows_inserted.inc_by(o.counts.inserted);
-        self.rejected.inc_by(o.counts.rejected);
+        let by_dataset = vec![dataset];
+        self.rows_inserted
+            .get_or_create(&by_dataset)
+            .inc_by(o.counts.inserted);
+        self.rows_updated
+            .get_or_create(&by_dataset)
+            .inc_by(o.counts.updated);
+        self.rejected
+            .get_or_create(&by_dataset)
+            .inc_by(o.counts.rejected);
         self.file_seconds.observe(o.elapsed.as_secs_f64());
         if o.status.is_handled() {
             self.last_success

@@ -293,7 +293,7 @@ mod tests {
         let html = r.to_html();
         assert!(html.contains("<th>Ledger</th>"), "{html}");
         assert!(
-            html.contains("<tr><td>a.jsonl</td><td class=\"n\">41</td><td class=\"status loaded\">loaded</td>"),
+            html.contains("<tr><td>a.jsonl</td><td>votes</td><td class=\"n\">41</td><td class=\"status loaded\">loaded</td>"),
             "{html}"
         );
         assert!(r.to_text().contains("(ledger 41)"));

@@ -15,10 +15,10 @@ impl BatchReport {
         let _ = writeln!(s, "{}\n", self.verdict());
         for (o, placed) in &self.files {
             let c = &o.counts;
-            let _ = writeln!(s, "{} ({})", one_line(&o.name), o.dataset);
+            let _ = writeln!(s, "{}", one_line(&o.name));
             let _ = writeln!(
                 s,
-                "  status {} (ledger {}); read {}, inserted {}, duplicates {}, already in warehouse {}, conflicting {}, rejected {}; {:.2}s",
+                "  status {} (ledger {}); read {}, inserted {}, duplicates {}, already in warehouse {}, conflicting {}, rejected {}; {:.2}s; dataset {}",
                 o.status,
                 o.file_id,
                 c.lines,
@@ -27,7 +27,8 @@ impl BatchReport {
                 c.already_in_warehouse,
                 c.conflicting,
                 c.rejected,
-                o.elapsed.as_secs_f64()
+                o.elapsed.as_secs_f64(),
+                o.dataset
             );
             if c.updated > 0 {
                 let _ = writeln!(

@@ -1733,10 +1733,16 @@ fn metrics_healthz_and_status_agree_with_the_ledger() {
     assert!(
         wait_until(WAIT, || {
             body = http_get(&addr, "/metrics").1;
-            metric(&body, "votewatch_files_total{status=\"loaded\"}")
-                + metric(&body, "votewatch_files_total{status=\"partial\"}")
-                + metric(&body, "votewatch_files_total{status=\"rejected\"}")
-                == 3.0
+            metric(
+                &body,
+                "votewatch_files_total{status=\"loaded\",dataset=\"votes\"}",
+            ) + metric(
+                &body,
+                "votewatch_files_total{status=\"partial\",dataset=\"votes\"}",
+            ) + metric(
+                &body,
+                "votewatch_files_total{status=\"rejected\",dataset=\"votes\"}",
+            ) == 3.0
         }),
         "{body}"
     );
@@ -1772,17 +1778,20 @@ fn metrics_healthz_and_status_agree_with_the_ledger() {
     };
     for st in ["loaded", "partial", "rejected"] {
         assert_eq!(
-            metric(&body, &format!("votewatch_files_total{{status=\"{st}\"}}")),
+            metric(
+                &body,
+                &format!("votewatch_files_total{{status=\"{st}\",dataset=\"votes\"}}")
+            ),
             by_status(st),
             "{st}\n{body}"
         );
     }
     assert_eq!(
-        metric(&body, "votewatch_rows_inserted_total"),
+        metric(&body, "votewatch_rows_inserted_total{dataset=\"votes\"}"),
         env.count("SELECT sum(rows_inserted) FROM blog_analysis.ingested_files") as f64
     );
     assert_eq!(
-        metric(&body, "votewatch_rejected_records_total"),
+        metric(&body, "votewatch_rejected_records_total{dataset=\"votes\"}"),
         env.count("SELECT sum(rejected) FROM blog_analysis.ingested_files") as f64
     );
     assert!(metric(&body, "votewatch_last_successful_load_timestamp_seconds") > 1.7e9);

@@ -556,7 +556,7 @@ fn the_shipped_file_transport_writes_parseable_eml_files() {
     );
     assert!(
         m.html
-            .contains("<td>a.jsonl</td><td class=\"n\">1</td><td class=\"status loaded\">loaded</td><td class=\"n\">3</td><td class=\"n\">3</td>"),
+            .contains("<td>a.jsonl</td><td>votes</td><td class=\"n\">1</td><td class=\"status loaded\">loaded</td><td class=\"n\">3</td><td class=\"n\">3</td>"),
         "{}",
         m.html
     );

@@ -36,9 +36,7 @@ fn direct_means(posts: &str, votes: &str) -> Vec<Vec<String>> {
         let date = &field(&v, "CreationDate")[..19];
         let t = chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%dT%H:%M:%S").unwrap();
         let week: u32 = t.format("%W").to_string().parse().unwrap();
-        let e = weeks
-            .entry((chrono::Datelike::year(&t), week))
-            .or_default();
+        let e = weeks.entry((chrono::Datelike::year(&t), week)).or_default();
         e.0.insert(post);
         e.1 += 1;
     }
@@ -58,7 +56,8 @@ fn direct_means(posts: &str, votes: &str) -> Vec<Vec<String>> {
 const VIEW: &str = "SELECT \"Year\"::VARCHAR, \"WeekNumber\"::VARCHAR, \"PostCount\"::VARCHAR, \
      \"VoteCount\"::VARCHAR FROM blog_analysis.mean_votes_per_post_per_week";
 /// Every table a load changes, as one hash per table (row order does not matter).
-const TABLES: &str = "SELECT (SELECT count(*) || ':' || coalesce(sum(hash(v)), 0) FROM blog_analysis.votes v), \
+const TABLES: &str =
+    "SELECT (SELECT count(*) || ':' || coalesce(sum(hash(v)), 0) FROM blog_analysis.votes v), \
      (SELECT count(*) || ':' || coalesce(sum(hash(p)), 0) FROM blog_analysis.posts p), \
      (SELECT count(*)::VARCHAR FROM blog_analysis.posts_history), \
      (SELECT count(*) || ':' || coalesce(sum(hash(w)), 0) FROM blog_analysis.weekly_post_votes w)";
@@ -73,13 +72,19 @@ fn posts_and_votes_in_either_order_fill_both_tables_and_the_weekly_means() {
     let want = direct_means(&posts, &votes);
     assert!(want.len() > 100, "{}", want.len());
     let mut seen = Vec::new();
-    for order in [["posts.jsonl", "votes.jsonl"], ["votes.jsonl", "posts.jsonl"]] {
+    for order in [
+        ["posts.jsonl", "votes.jsonl"],
+        ["votes.jsonl", "posts.jsonl"],
+    ] {
         let env = Env::new();
         env.write("posts.jsonl", &posts);
         env.write("votes.jsonl", &votes);
         let r = env.ingest(&order);
         assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-        assert_eq!(env.count("SELECT count(*) FROM blog_analysis.posts"), 13_721);
+        assert_eq!(
+            env.count("SELECT count(*) FROM blog_analysis.posts"),
+            13_721
+        );
         assert_eq!(env.votes(), 40_299);
         assert_eq!(env.rows(VIEW), want, "order {order:?}");
         // The mean is the quotient, as a DOUBLE.
@@ -105,7 +110,11 @@ fn posts_and_votes_in_either_order_fill_both_tables_and_the_weekly_means() {
         let before = env.rows(TABLES);
         for name in order {
             let r = env.ingest(&[name]);
-            assert!(r.line_for(name).starts_with("duplicate_file"), "{}", r.stdout);
+            assert!(
+                r.line_for(name).starts_with("duplicate_file"),
+                "{}",
+                r.stdout
+            );
         }
         assert_eq!(env.rows(TABLES), before);
         seen.push(env.rows(VALUES));
@@ -191,7 +200,10 @@ fn a_posts_file_with_changed_scores_updates_posts_and_keeps_each_replaced_versio
         ],
         "new, updated, the same, older"
     );
-    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.posts"), 13_721);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.posts"),
+        13_721
+    );
     assert_eq!(
         env.count("SELECT count(*) FROM blog_analysis.posts_history"),
         (later + tie) as i64,
@@ -236,8 +248,16 @@ fn a_posts_file_with_changed_scores_updates_posts_and_keeps_each_replaced_versio
     lines.reverse();
     env.write("posts-3.jsonl", lines.join("\n"));
     let r = env.ingest(&["posts-3.jsonl"]);
-    assert!(r.line_for("posts-3.jsonl").starts_with("loaded"), "{}", r.stdout);
-    assert_eq!(env.rows(TABLES), before, "an identical re-delivery changes nothing");
+    assert!(
+        r.line_for("posts-3.jsonl").starts_with("loaded"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        env.rows(TABLES),
+        before,
+        "an identical re-delivery changes nothing"
+    );
 }
 
 #[test]
@@ -267,7 +287,8 @@ fn the_daemon_routes_posts_and_votes_files_by_name() {
         .iter()
         .map(|n| std::fs::read_to_string(env.path("reports").join(n)).unwrap_or_default())
         .collect();
-    assert!(report.contains("posts"), "{report}");
+    assert!(report.contains("; dataset posts"), "{report}");
+    assert!(report.contains("; dataset votes"), "{report}");
 }
 
 #[test]
@@ -314,7 +335,10 @@ fn hostile_posts_get_a_reason_per_record_and_good_ones_load_whole() {
     };
     let lines = [
         ok(1, &format!(r#","Body":"{body}""#)),
-        ok(2, r#","Title":"<img src=x onerror=\"alert(1)\"><script>x</script>""#),
+        ok(
+            2,
+            r#","Title":"<img src=x onerror=\"alert(1)\"><script>x</script>""#,
+        ),
         ok(3, r#","Score":"-12""#),
         ok(4, r#","LastActivityDate":"2020-02-30T00:00:00""#),
         ok(5, r#","ViewCount":"-1""#),
@@ -340,7 +364,11 @@ fn hostile_posts_get_a_reason_per_record_and_good_ones_load_whole() {
         );
     }
     let r = env.ingest(&["posts-hostile.jsonl"]);
-    assert!(r.line_for("posts-hostile.jsonl").starts_with("partial"), "{}", r.stdout);
+    assert!(
+        r.line_for("posts-hostile.jsonl").starts_with("partial"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(
         env.rows("SELECT id::VARCHAR, length(coalesce(body, ''))::VARCHAR, coalesce(title, ''), coalesce(score, 0)::VARCHAR FROM blog_analysis.posts WHERE id <= 3 ORDER BY id"),
         [
@@ -353,5 +381,8 @@ fn hostile_posts_get_a_reason_per_record_and_good_ones_load_whole() {
         env.count("SELECT count(*) FROM blog_analysis.rejected_posts WHERE file_id = 1"),
         4
     );
-    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.rejected_votes"), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.rejected_votes"),
+        0
+    );
 }
