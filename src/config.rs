@@ -259,6 +259,9 @@ pub struct DaemonConfig {
     /// A file holding the bearer token the console's API asks for (`Authorization: Bearer
     /// <token>`). Required when `http_listen` is not a loopback address.
     pub http_token_file: Option<PathBuf>,
+    /// Started on a DuckDB warehouse that does not exist while the archive journal names
+    /// files, the daemon first rebuilds it from them (as `votewatch rebuild`).
+    pub rebuild_on_missing: bool,
 }
 
 impl DaemonConfig {
@@ -305,6 +308,7 @@ impl Default for DaemonConfig {
             quiet_secs: 300,
             http_listen: "127.0.0.1:9187".into(),
             http_token_file: None,
+            rebuild_on_missing: true,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod datasets;
 pub mod files;
 pub mod interrupt;
+pub mod journal;
 pub mod model;
 pub mod ops;
 pub mod pipeline;

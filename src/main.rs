@@ -180,6 +180,16 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Re-create a lost DuckDB warehouse from the archive journal: every archived file loaded
+    /// again, in arrival order, as it was loaded the first time; exits 1 when a file is
+    /// missing or changed
+    Rebuild {
+        #[command(flatten)]
+        wh: WarehouseArgs,
+        /// Build a new DuckDB file here instead of the configured warehouse (which may exist)
+        #[arg(long)]
+        into: Option<PathBuf>,
+    },
     /// List the ledger of ingested files, newest first
     History {
         #[command(flatten)]
@@ -334,6 +344,12 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
             cli::reingest(&mut wh, id, &opts, &config.report, &mut out)?
         }
         Command::CheckConfig { config } => cli::check_config(config.as_deref(), &mut out),
+        Command::Rebuild { wh, into } => {
+            let config = Config::load(wh.config.as_deref())?;
+            let cfg = warehouse_config(&config, &wh);
+            let target = into.unwrap_or_else(|| cfg.path.clone());
+            cli::rebuild(&config, &cfg, &target, &mut out)?
+        }
         Command::Maintain {
             wh,
             retention_days,

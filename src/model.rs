@@ -101,6 +101,8 @@ pub struct LedgerEntry {
     /// The lowest and highest Id of the file's valid records (`None` when it had none), so
     /// that an unload reads again only the later files that can hold its Ids.
     pub id_range: Option<(i64, i64)>,
+    /// Loaded again by a rebuild: the arrival's ledger id in the archive journal.
+    pub journal_id: Option<i64>,
 }
 
 /// A record that is not a vote.
@@ -256,6 +258,8 @@ pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64
 pub struct FileOutcome {
     pub file_id: i64,
     pub dataset: crate::datasets::Dataset,
+    /// Loaded with `--force` (content loaded before taken again).
+    pub forced: bool,
     pub path: PathBuf,
     pub name: String,
     pub status: Status,

@@ -165,3 +165,38 @@ pub fn check(
     }
     Ok(status)
 }
+
+/// `votewatch rebuild`: the archive journal's files loaded again into a new warehouse at
+/// `target`, one line per file, then what could not be loaded again. Exit status:
+/// `EXIT_FILE_NOT_LOADED` when a file was missing or changed.
+pub fn rebuild(
+    config: &crate::config::Config,
+    warehouse: &crate::config::WarehouseConfig,
+    target: &std::path::Path,
+    out: &mut impl Write,
+) -> anyhow::Result<u8> {
+    let journal = crate::journal::Journal::in_folder(&config.paths.processed);
+    if !journal.has_entries() {
+        anyhow::bail!(
+            "the archive journal {} names no file: nothing to rebuild from",
+            journal.path().display()
+        );
+    }
+    let mut opts = IngestOptions::new(config.ingest);
+    opts.follow_symlinks = false;
+    let rebuilt = crate::pipeline::rebuild::rebuild_into(warehouse, target, &journal, &opts)?;
+    for (o, _) in &rebuilt.loaded {
+        let _ = writeln!(out, "{}", outcome_line(o));
+    }
+    for line in rebuilt.summary(&journal) {
+        let _ = writeln!(out, "{}", crate::text::escape(&line));
+    }
+    let _ = writeln!(out, "rebuilt {}", target.display());
+    Ok(
+        if rebuilt.not_loaded.is_empty() && rebuilt.unreadable_lines.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_FILE_NOT_LOADED
+        },
+    )
+}

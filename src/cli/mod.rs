@@ -14,7 +14,7 @@ pub use format::outcome_line;
 use format::table;
 pub use history::{history, status};
 use ingest::send_queued;
-pub use ingest::{check, ingest};
+pub use ingest::{check, ingest, rebuild};
 pub use maintain::{maintain, outliers};
 pub use setup::{check_config, send_test_email};
 pub use unload::{reingest, unload};

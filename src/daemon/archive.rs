@@ -2,6 +2,7 @@
 //! in a folder per day) or to failed/ with a reason file beside it. A name that exists
 //! already gets a numbered suffix; nothing is ever overwritten.
 
+use crate::journal::{Journal, JournalEntry};
 use tracing::{error, warn};
 
 use super::claim::{ATTEMPTS, LAST_ERROR};
@@ -193,19 +194,36 @@ pub(super) fn archive_plan(config: &Config) -> crate::model::ArchivePlan {
 /// Moves a claimed file whose outcome is committed to the destination its ledger row
 /// recorded (a reason file beside it in failed/). If that fails, the file stays in work/
 /// and the next start finishes the move. Returns where it went.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn archive_claimed(
     wh: &mut Warehouse,
     claimed: &Path,
-    file_id: i64,
-    status: Status,
-    dest: &Path,
+    entry: &JournalEntry,
     outcome: Option<&FileOutcome>,
     sync: bool,
+    journal: &Journal,
+    journaled: bool,
 ) -> Option<PathBuf> {
+    let (file_id, status, dest) = (entry.ledger_id, entry.status, entry.archived.as_path());
+    // The journal line is durable before the file reaches the archive (unless the caller
+    // wrote the lines of several files at once).
+    if !journaled {
+        if let Err(e) = journal.append(std::slice::from_ref(entry)) {
+            error!(file = %crate::text::path(claimed), journal = %crate::text::path(journal.path()), error = %e, "cannot write the archive journal; the file stays in work/ and the next start archives it");
+            return None;
+        }
+    }
     crate::testing::failpoint::hit("before_archive");
     match finish_claim(claimed, dest, sync) {
         Ok(placed) => {
             if placed != dest {
+                let moved = JournalEntry {
+                    archived: placed.clone(),
+                    ..entry.clone()
+                };
+                if let Err(e) = journal.append(&[moved]) {
+                    warn!(ledger_id = file_id, error = %e, "cannot record where the file went in the archive journal");
+                }
                 if let Err(e) = wh.set_archived(file_id, &placed.display().to_string()) {
                     warn!(ledger_id = file_id, error = %e, "cannot record where the file went");
                 }

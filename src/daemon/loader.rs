@@ -241,6 +241,14 @@ impl Loader {
 
     fn start(&mut self, config: &Config) -> anyhow::Result<Reply> {
         let mut stuck = Vec::new();
+        if !self.rebuild_if_missing(config)? {
+            // Stopped during the rebuild: nothing is opened (an empty warehouse would stop the
+            // next start from rebuilding).
+            return Ok(Reply::Started {
+                stuck,
+                claims_left: false,
+            });
+        }
         if let Some(mut wh) = self.open_warehouse(config)? {
             // What the ledger says about recent loads, for the freshness check.
             let day_ago = chrono::Utc::now() - chrono::Duration::days(1);
@@ -262,6 +270,57 @@ impl Loader {
             stuck,
             claims_left: !self.claimed.is_empty(),
         })
+    }
+
+    /// A DuckDB warehouse that does not exist, while the archive journal names files: rebuilt
+    /// from them first (unless `daemon.rebuild_on_missing` is off), logged and reported.
+    /// Returns false when a stop came during the rebuild.
+    fn rebuild_if_missing(&mut self, config: &Config) -> anyhow::Result<bool> {
+        let journal = crate::journal::Journal::in_folder(&config.paths.processed);
+        let wanted = config.warehouse.kind == crate::config::WarehouseKind::Duckdb
+            && !config.warehouse.path.exists()
+            && journal.has_entries();
+        if !wanted {
+            return Ok(true);
+        }
+        if !config.daemon.rebuild_on_missing {
+            warn!(warehouse = %crate::text::path(&config.warehouse.path), journal = %crate::text::path(journal.path()), "the warehouse is missing and daemon.rebuild_on_missing is off: starting with an empty one (votewatch rebuild --into NEW rebuilds it beside)");
+            return Ok(true);
+        }
+        warn!(warehouse = %crate::text::path(&config.warehouse.path), journal = %crate::text::path(journal.path()), "the warehouse is missing: rebuilding it from the archive journal");
+        let mut opts = IngestOptions::new(config.ingest);
+        opts.follow_symlinks = false;
+        opts.interrupt = Some(self.interrupt.clone());
+        let clock = Instant::now();
+        let rebuilt = match crate::pipeline::rebuild::rebuild_into(
+            &config.warehouse,
+            &config.warehouse.path,
+            &journal,
+            &opts,
+        ) {
+            Ok(r) => r,
+            Err(_) if self.interrupt.stop_requested() => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        info!(
+            files = rebuilt.loaded.len(),
+            not_loaded = rebuilt.not_loaded.len(),
+            ms = clock.elapsed().as_millis() as u64,
+            "warehouse rebuilt from the archive journal"
+        );
+        let subject = format!(
+            "warehouse rebuilt from the archive — {}{}",
+            crate::text::count(rebuilt.loaded.len() as u64, "file", "files"),
+            match rebuilt.not_loaded.len() {
+                0 => String::new(),
+                n => format!(", {n} not loaded again (action needed)"),
+            }
+        );
+        let preface = rebuilt.summary(&journal);
+        let mut report = crate::report::BatchReport::new(rebuilt.loaded, None);
+        report.preface = Some((subject, preface));
+        self.postman.post(&config.report, &report);
+        Ok(true)
     }
 
     /// Opens the warehouse, waiting with backoff while another process holds it. Returns
@@ -400,25 +459,25 @@ impl Loader {
     }
 
     /// Moves a claimed file whose outcome is committed where its ledger row says.
+    /// `journaled`: the caller wrote its journal line already.
     fn archive(
         &self,
         wh: &mut Warehouse,
+        config: &Config,
         path: &std::path::Path,
         outcome: &FileOutcome,
         sync: bool,
+        journaled: bool,
     ) -> Option<PathBuf> {
-        let dest = outcome
-            .archived_to
-            .clone()
-            .expect("the daemon plans an archive");
+        let journal = crate::journal::Journal::in_folder(&config.paths.processed);
         archive_claimed(
             wh,
             path,
-            outcome.file_id,
-            outcome.status,
-            &dest,
+            &journal_entry(outcome),
             Some(outcome),
             sync,
+            &journal,
+            journaled,
         )
     }
 
@@ -486,10 +545,24 @@ impl Loader {
             }
         };
         let left: Vec<Claimed> = done.alone.iter().map(&mut back).collect();
+        // The group's journal lines, synced once, before any of its files moves.
+        let journal = crate::journal::Journal::in_folder(&config.paths.processed);
+        let lines: Vec<_> = done.outcomes.iter().map(journal_entry).collect();
+        let journaled = match journal.append(&lines) {
+            Ok(()) => true,
+            Err(e) => {
+                error!(journal = %crate::text::path(journal.path()), error = %e, "cannot write the archive journal; the group's files stay in work/ and the next start archives them");
+                false
+            }
+        };
         let placed: Vec<Option<PathBuf>> = done
             .outcomes
             .iter()
-            .map(|o| self.archive(wh, &o.path, o, false))
+            .map(|o| {
+                journaled
+                    .then(|| self.archive(wh, config, &o.path, o, false, true))
+                    .flatten()
+            })
             .collect();
         let moved: Vec<PathBuf> = placed.iter().flatten().cloned().collect();
         if let Some(first) = paths.first() {
@@ -591,7 +664,7 @@ impl Loader {
             };
             match result {
                 Ok(outcome) => {
-                    let placed = self.archive(&mut wh, &path, &outcome, true);
+                    let placed = self.archive(&mut wh, config, &path, &outcome, true, false);
                     self.file_done(outcome, placed, seen_at, &mut outcomes);
                 }
                 Err(IngestError::Stopped) => {
@@ -761,4 +834,18 @@ fn try_after_others(
         "{what}; the file is tried again after the others"
     );
     queue.push_back(claimed);
+}
+
+/// The archive journal's line of a committed outcome (archived where its ledger row says).
+fn journal_entry(o: &FileOutcome) -> crate::journal::JournalEntry {
+    let dest = o.archived_to.clone().expect("the daemon plans an archive");
+    crate::journal::JournalEntry {
+        ledger_id: o.file_id,
+        dataset: o.dataset,
+        status: o.status,
+        file_name: o.name.clone(),
+        sha256: o.sha256.clone(),
+        forced: o.forced,
+        archived: super::recover::absolute(&dest),
+    }
 }

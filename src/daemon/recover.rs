@@ -43,13 +43,28 @@ impl Loader {
                 continue;
             };
             match wh.find_claim(&crate::pipeline::load::recorded_path(&file))? {
-                Some((id, status, recorded)) => {
+                Some(row) => {
+                    let (id, status) = (row.id, row.status);
                     info!(file = %crate::text::path(&file), ledger_id = id, status = %status, "committed before a restart; archiving without loading again");
-                    let dest = recorded.map(PathBuf::from).unwrap_or_else(|| {
-                        let name = file.file_name().unwrap_or_default().to_string_lossy();
-                        archive_plan(config).destination(status.is_handled(), &name)
-                    });
-                    archive_claimed(wh, &file, id, status, &dest, None, true);
+                    let dest = row
+                        .archived_to
+                        .clone()
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| {
+                            let name = file.file_name().unwrap_or_default().to_string_lossy();
+                            archive_plan(config).destination(status.is_handled(), &name)
+                        });
+                    let entry = crate::journal::JournalEntry {
+                        ledger_id: id,
+                        dataset: row.dataset,
+                        status,
+                        file_name: row.file_name,
+                        sha256: row.sha256,
+                        forced: row.forced,
+                        archived: absolute(&dest),
+                    };
+                    let journal = crate::journal::Journal::in_folder(&config.paths.processed);
+                    archive_claimed(wh, &file, &entry, None, true, &journal, false);
                 }
                 None => self.claimed.push(file),
             }
@@ -143,6 +158,7 @@ pub(super) fn outcome_from_ledger(row: crate::model::LedgerRow) -> (FileOutcome,
     let outcome = FileOutcome {
         file_id: row.id,
         dataset: row.dataset,
+        forced: false,
         path: archived
             .clone()
             .unwrap_or_else(|| PathBuf::from(&row.file_name)),
@@ -158,4 +174,9 @@ pub(super) fn outcome_from_ledger(row: crate::model::LedgerRow) -> (FileOutcome,
         archived_to: archived.clone(),
     };
     (outcome, archived)
+}
+
+/// `path` made absolute against the working directory (the journal names files absolutely).
+pub(super) fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

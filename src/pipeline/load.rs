@@ -47,6 +47,10 @@ pub struct IngestOptions {
     /// Which dataset a name belongs to (the configured patterns); `None`, or a name no
     /// pattern matches: votes.
     pub names: Option<std::sync::Arc<DatasetNames>>,
+    /// A rebuild from the archive journal: the journal's ledger id of this arrival. The
+    /// file is read where it was archived, and its ledger row says so (`archived_to`,
+    /// `journal_id`).
+    pub rebuild_of: Option<i64>,
 }
 
 /// Why a file has no outcome: nothing about it was recorded, and it should be tried again.
@@ -72,6 +76,7 @@ impl IngestOptions {
             archive: None,
             dataset: None,
             names: None,
+            rebuild_of: None,
         }
     }
 
@@ -214,6 +219,7 @@ pub(crate) fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
         report_queued: None,
         ledger_id: None,
         id_range: None,
+        journal_id: opts.rebuild_of,
     }
 }
 
@@ -415,6 +421,7 @@ pub(crate) fn outcome_of(
     FileOutcome {
         file_id,
         dataset: entry.dataset,
+        forced: entry.forced,
         path: path.to_path_buf(),
         name: entry.file_name,
         status: entry.status,
@@ -523,6 +530,12 @@ fn judge(c: &Counts, size: u64, max_reject_share: f64, first_reject: &str) -> Op
 /// Decides where the daemon will move the file, once its status is known, so that the
 /// ledger row records it (and that its report is owed) in the same transaction.
 pub(crate) fn plan_archive(entry: &mut LedgerEntry, opts: &IngestOptions) {
+    if opts.rebuild_of.is_some() {
+        // Loaded again from the archive: it stays where it is, and no report is owed.
+        entry.archived_to = Some(entry.source_path.clone());
+        entry.report_queued = None;
+        return;
+    }
     entry.archived_to = opts.archive.as_ref().map(|plan| {
         plan.destination(entry.status.is_handled(), &entry.file_name)
             .display()

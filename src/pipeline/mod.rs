@@ -14,5 +14,6 @@ pub mod group;
 pub mod load;
 pub mod posts;
 pub mod read;
+pub mod rebuild;
 pub mod route;
 pub mod split;

@@ -22,6 +22,9 @@ use crate::model::FileOutcome;
 pub struct BatchReport {
     pub files: Vec<(FileOutcome, Option<PathBuf>)>,
     pub outlier_weeks: Option<i64>,
+    /// What the report is about when it is not an ordinary batch (a rebuild from the
+    /// archive): its subject, and the paragraphs before the files.
+    pub preface: Option<(String, Vec<String>)>,
     /// The weekly chart, when the warehouse could give it.
     pub chart: Option<crate::report::chart::WeeklyChart>,
 }
@@ -61,6 +64,7 @@ impl BatchReport {
             files,
             outlier_weeks,
             chart: None,
+            preface: None,
         }
     }
 
@@ -78,6 +82,9 @@ impl BatchReport {
 
     /// `votewatch: 3 files — 2 loaded, 1 failed`; with one file, its name and status.
     pub fn subject(&self) -> String {
+        if let Some((subject, _)) = &self.preface {
+            return format!("votewatch: {}", one_line(subject));
+        }
         if let [(only, _)] = self.files.as_slice() {
             return format!(
                 "votewatch: {} — {}",
@@ -116,6 +123,7 @@ impl BatchReport {
     /// How many messages this report becomes under `mode`.
     pub fn message_count(&self, mode: ReportMode) -> usize {
         match mode {
+            _ if self.preface.is_some() => 1,
             ReportMode::PerBatch => 1,
             ReportMode::PerFile => self.files.len(),
         }
@@ -123,6 +131,10 @@ impl BatchReport {
 
     /// The messages this report becomes under `mode`.
     pub fn render(&self, mode: ReportMode) -> Vec<Rendered> {
+        if self.preface.is_some() {
+            // One message: the preface speaks of all the files.
+            return vec![self.render_one()];
+        }
         match mode {
             ReportMode::PerBatch => vec![self.render_one()],
             ReportMode::PerFile => self
@@ -183,6 +195,7 @@ mod tests {
     fn outcome(name: &str, status: Status, rejected: u64) -> FileOutcome {
         FileOutcome {
             dataset: crate::datasets::Dataset::Votes,
+            forced: false,
             file_id: 7,
             path: PathBuf::from(name),
             name: name.to_string(),

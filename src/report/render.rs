@@ -12,6 +12,11 @@ use crate::pipeline::load::describe_reject;
 impl BatchReport {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
+        if let Some((_, preface)) = &self.preface {
+            for p in preface {
+                let _ = writeln!(s, "{}\n", one_line_long(p));
+            }
+        }
         let _ = writeln!(s, "{}\n", self.verdict());
         for (o, placed) in &self.files {
             let c = &o.counts;
@@ -80,6 +85,13 @@ impl BatchReport {
              <th>Already</th><th>Conflicting</th><th>Rejected</th><th>Time</th><th>Moved to</th></tr>\n",
             html(&self.verdict())
         );
+        if let Some((_, preface)) = &self.preface {
+            let paragraphs: String = preface
+                .iter()
+                .map(|p| format!("<p>{}</p>\n", html(&one_line_long(p))))
+                .collect();
+            s = s.replacen("<main>\n", &format!("<main>\n{paragraphs}"), 1);
+        }
         for (o, placed) in &self.files {
             let c = &o.counts;
             let _ = writeln!(
@@ -208,4 +220,11 @@ pub fn advice(o: &FileOutcome) -> Option<String> {
             o.file_id
         ),
     })
+}
+
+/// A paragraph of votewatch's own that may quote names: control characters made safe, no cut.
+fn one_line_long(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }

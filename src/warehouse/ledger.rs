@@ -86,20 +86,33 @@ impl Warehouse {
         Ok(row.and_then(|(id, s)| Status::parse(&s).map(|st| (id, st))))
     }
 
-    /// The ledger row of a claimed file (by the path votewatch read it from): its id, status
-    /// and recorded destination. `None` when its load never committed.
-    pub fn find_claim(&self, source_path: &str) -> Result<Option<(i64, Status, Option<String>)>> {
-        let run = || -> duckdb::Result<Option<(i64, String, Option<String>)>> {
+    /// The ledger row of a claimed file (by the path votewatch read it from): its id, status,
+    /// recorded destination and what its journal line says. `None` when its load never
+    /// committed.
+    pub fn find_claim(&self, source_path: &str) -> Result<Option<ClaimRow>> {
+        let run = || -> duckdb::Result<Option<(i64, String, ClaimRow)>> {
             let mut stmt = self.conn.prepare(LEDGER_FIND_CLAIM_SQL)?;
             let host = self.own_host();
             let mut rows = stmt.query(params![source_path, host, host])?;
             match rows.next()? {
-                Some(r) => Ok(Some((r.get(0)?, r.get(1)?, r.get(2)?))),
+                Some(r) => Ok(Some((
+                    r.get(0)?,
+                    r.get(1)?,
+                    ClaimRow {
+                        id: r.get(0)?,
+                        status: Status::Failed,
+                        archived_to: r.get(2)?,
+                        dataset: dataset_at(r, 3)?,
+                        sha256: r.get(4)?,
+                        forced: r.get(5)?,
+                        file_name: r.get(6)?,
+                    },
+                ))),
                 None => Ok(None),
             }
         };
         let row = run().map_err(|e| self.err("cannot read the ledger", e))?;
-        Ok(row.and_then(|(id, s, to)| Status::parse(&s).map(|st| (id, st, to))))
+        Ok(row.and_then(|(_, s, row)| Status::parse(&s).map(|status| ClaimRow { status, ..row })))
     }
 
     /// Ledger rows whose report the daemon owes (committed, never queued), oldest first.
@@ -236,6 +249,18 @@ impl Warehouse {
 
 /// An earlier arrival of some content that counts as loaded, and what reading it found: the
 /// same bytes are read the same way, so a re-sent copy is recorded with these.
+/// A claimed file's committed ledger row, as recovery needs it.
+#[derive(Debug, Clone)]
+pub struct ClaimRow {
+    pub id: i64,
+    pub status: Status,
+    pub archived_to: Option<String>,
+    pub dataset: crate::datasets::Dataset,
+    pub sha256: Option<String>,
+    pub forced: bool,
+    pub file_name: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct EarlierLoad {
     pub id: i64,
@@ -355,5 +380,6 @@ pub(super) fn with_ledger_params<T>(
         max_vote_id,
         e.dataset.name(),
         c.updated as i64,
+        e.journal_id,
     ])
 }

@@ -25,8 +25,8 @@ use error::{conflicted, message_error, scrub, Result};
 pub use group::{GroupLoad, GroupRow};
 /// The PostgreSQL advisory lock key every votewatch host takes to write to a lake.
 pub use lake::LOCK_KEY as LAKE_LOCK_KEY;
-pub use ledger::EarlierLoad;
 use ledger::{insert_ledger, ledger_state};
+pub use ledger::{ClaimRow, EarlierLoad};
 pub use load::{FileLoad, Finish};
 pub use weekly::WeekDifference;
 

@@ -191,12 +191,13 @@ pub fn drop_file(env: &Env, name: &str, body: impl AsRef<[u8]>) -> PathBuf {
     dest
 }
 
-/// The names in `dir`, sorted (none when it does not exist).
+/// The names in `dir`, sorted (none when it does not exist), but the archive journal's.
 pub fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != votewatch::journal::FILE_NAME)
                 .collect()
         })
         .unwrap_or_default();
@@ -510,6 +511,25 @@ fn a_kill_between_commit_and_move_is_finished_where_the_ledger_says() {
     assert_eq!(rows[1][0], "duplicate_file");
     assert!(rows[1][1].ends_with("/processed/a.1.jsonl"), "{rows:?}");
     assert!(claims(&env).is_empty());
+    // The archive journal names both, where they went (the restart wrote the first's line
+    // again before moving it).
+    let journal = votewatch::journal::Journal::in_folder(&env.path("processed"))
+        .read()
+        .unwrap();
+    let archived: Vec<(i64, String)> = journal
+        .entries
+        .iter()
+        .map(|e| (e.ledger_id, e.archived.display().to_string()))
+        .collect();
+    assert_eq!(archived.len(), 2, "{archived:?}");
+    assert!(
+        archived[0].1.ends_with("/processed/a.jsonl"),
+        "{archived:?}"
+    );
+    assert!(
+        archived[1].1.ends_with("/processed/a.1.jsonl"),
+        "{archived:?}"
+    );
 }
 
 /// The files waiting in work/'s claim folders.

@@ -236,8 +236,10 @@ fn smtp_down_the_outbox_grows_smtp_back_every_report_arrives() {
     let d = Daemon::start(&env);
     for i in 0..3 {
         drop_file(&env, &format!("f{i}.jsonl"), votes(1 + i * 10, 10));
-        assert!(wait_until(WAIT, || fs::read_dir(env.path("processed"))
-            .map_or(0, |r| r.count())
+        assert!(wait_until(WAIT, || crate::daemon::names(
+            &env.path("processed")
+        )
+        .len()
             == i as usize + 1));
         assert!(
             wait_until(WAIT, || outbox_len(&env) == i as usize + 1),
@@ -346,8 +348,10 @@ fn refusals_and_a_dropped_connection_after_data_still_deliver_each_report_once()
     let d = Daemon::start(&env);
     for i in 0..3 {
         drop_file(&env, &format!("f{i}.jsonl"), votes(1 + i * 10, 5));
-        assert!(wait_until(WAIT, || fs::read_dir(env.path("processed"))
-            .map_or(0, |r| r.count())
+        assert!(wait_until(WAIT, || crate::daemon::names(
+            &env.path("processed")
+        )
+        .len()
             == i as usize + 1));
     }
     assert!(

@@ -13,6 +13,7 @@ mod inputs;
 mod lake;
 mod mail;
 mod posts;
+mod rebuild;
 mod smtp;
 mod unload;
 mod weekly;

@@ -52,3 +52,6 @@ ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS max_vote_id BI
 ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS dataset VARCHAR;
 -- Rows of the table whose current version the arrival replaced (posts); 0 for votes.
 ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS rows_updated BIGINT;
+-- Rows a rebuild from the archive journal wrote: the arrival's ledger id in the journal (the
+-- warehouse that was lost).
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS journal_id BIGINT;

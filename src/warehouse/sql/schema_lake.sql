@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS blog_analysis.ingested_files (
 -- Lakes made before datasets (see schema.sql).
 ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS dataset VARCHAR;
 ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS rows_updated BIGINT;
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS journal_id BIGINT;
 
 -- One row that every write transaction updates: DuckLake refuses the commit of any write
 -- that overlapped another, should the lock ever fail to keep them apart.
