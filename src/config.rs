@@ -66,11 +66,23 @@ pub struct Config {
 }
 
 /// `[datasets.votes]` and `[datasets.posts]`: which files of landing/ each dataset takes.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatasetsConfig {
     pub votes: DatasetConfig,
     pub posts: DatasetConfig,
+}
+
+impl Default for DatasetsConfig {
+    fn default() -> Self {
+        DatasetsConfig {
+            // Votes follow daemon.patterns unless set.
+            votes: DatasetConfig::default(),
+            posts: DatasetConfig {
+                patterns: Some(DEFAULT_POSTS_PATTERNS.map(String::from).to_vec()),
+            },
+        }
+    }
 }
 
 /// One dataset's settings.

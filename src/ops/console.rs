@@ -79,6 +79,7 @@ pub const STATUSES: [&str; 6] = [
 #[derive(Debug, Default, PartialEq)]
 pub struct LoadsQuery {
     pub status: Option<String>,
+    pub dataset: Option<crate::datasets::Dataset>,
     pub file: Option<String>,
     /// Arrivals started at or after this many microseconds since the epoch.
     pub since_micros: Option<i64>,
@@ -131,6 +132,18 @@ impl LoadsQuery {
                 "status" => {
                     return Err(format!("status must be one of {}", STATUSES.join(", ")));
                 }
+                "dataset" if value.is_empty() => {}
+                "dataset" => {
+                    q.dataset = Some(crate::datasets::Dataset::from_name(value).ok_or_else(
+                        || {
+                            let names: Vec<&str> = crate::datasets::Dataset::ALL
+                                .iter()
+                                .map(|d| d.name())
+                                .collect();
+                            format!("dataset must be one of {}", names.join(", "))
+                        },
+                    )?)
+                }
                 "file" if value.is_empty() => {}
                 "file" => q.file = Some(value.clone()),
                 "since" if value.is_empty() => {}
@@ -142,7 +155,7 @@ impl LoadsQuery {
                 "limit" => q.limit = whole(key, value)?,
                 other => {
                     return Err(format!(
-                    "unknown parameter {:?}: the filters are status, file, since, limit and page",
+                    "unknown parameter {:?}: the filters are status, dataset, file, since, limit and page",
                     crate::text::truncate(other, 64)
                 ))
                 }
@@ -170,6 +183,9 @@ impl LoadsQuery {
         if let Some(s) = &self.status {
             pairs.push(("status", s.clone()));
         }
+        if let Some(d) = &self.dataset {
+            pairs.push(("dataset", d.name().to_string()));
+        }
         if let Some(f) = &self.file {
             pairs.push(("file", f.clone()));
         }
@@ -187,6 +203,7 @@ impl LoadsQuery {
     ) -> impl Iterator<Item = &'r HistoryRow> + 's {
         rows.iter()
             .filter(|r| self.status.as_ref().is_none_or(|s| &r.status == s))
+            .filter(|r| self.dataset.is_none_or(|d| r.dataset == d))
             .filter(|r| self.file.as_ref().is_none_or(|f| &r.file_name == f))
             .filter(|r| {
                 self.since_micros.is_none_or(|since| {
@@ -268,7 +285,14 @@ mod tests {
             .unwrap()
             .since_micros
             .is_some());
+        let posts = q(&[("dataset", "posts")]).unwrap();
+        assert_eq!(posts.dataset, Some(crate::datasets::Dataset::Posts));
+        assert!(posts.for_page(2).contains("dataset=posts"));
         for (params, why) in [
+            (
+                vec![("dataset", "comments")],
+                "dataset must be one of votes, posts",
+            ),
             (vec![("status", "done")], "status must be one of"),
             (
                 vec![("limit", "0")],

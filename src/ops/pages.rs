@@ -41,6 +41,8 @@ struct OverviewPage<'a> {
 struct LoadsPage<'a> {
     /// Each status, and whether it is the one filtered on.
     statuses: Vec<(&'static str, bool)>,
+    /// Each dataset, and whether it is the one filtered on.
+    datasets: Vec<(&'static str, bool)>,
     file: &'a str,
     since: &'a str,
     limit: usize,
@@ -135,6 +137,10 @@ pub async fn loads(
         statuses: STATUSES
             .iter()
             .map(|s| (*s, query.status.as_deref() == Some(*s)))
+            .collect(),
+        datasets: crate::datasets::Dataset::ALL
+            .iter()
+            .map(|d| (d.name(), query.dataset == Some(*d)))
             .collect(),
         file: query.file.as_deref().unwrap_or_default(),
         since: query.since_text.as_deref().unwrap_or_default(),
