@@ -286,6 +286,7 @@ pub struct LedgerFile {
     pub status: String,
     /// Its votes were removed by an unload.
     pub unloaded: bool,
+    pub dataset: crate::datasets::Dataset,
 }
 
 /// What an unload did (or, dry, would do).

@@ -61,7 +61,10 @@ pub fn reingest(
         Ok(p) => p,
         Err(why) => return Ok(refuse(out, why)),
     };
-    let outcome = ingest_file(wh, &path, opts)?;
+    // The arrival's own dataset, whatever its name says now.
+    let mut opts = opts.clone();
+    opts.dataset = Some(row.dataset);
+    let outcome = ingest_file(wh, &path, &opts)?;
     let _ = writeln!(out, "{}", outcome_line(&outcome));
     let handled = outcome.status.is_handled();
     // A reingest is reported like any arrival.
@@ -95,6 +98,14 @@ pub fn unload(
         let _ = writeln!(out, "unload refused: there is no ledger row {id}");
         return Ok(EXIT_FATAL);
     };
+    if row.dataset != crate::datasets::Dataset::Votes {
+        let _ = writeln!(
+            out,
+            "unload refused: ledger row {id} is a {} file; unload takes back votes files (a later {} file with other values replaces versions, keeping the old ones in {}_history)",
+            row.dataset, row.dataset, row.dataset
+        );
+        return Ok(EXIT_FATAL);
+    }
     if row.unloaded || !matches!(row.status.as_str(), "loaded" | "partial") {
         let state = if row.unloaded {
             "unloaded already"

@@ -35,6 +35,7 @@ fn ledger_file(r: &duckdb::Row<'_>) -> duckdb::Result<LedgerFile> {
         sha256: r.get(4)?,
         status: r.get(5)?,
         unloaded: r.get(6)?,
+        dataset: super::ledger::dataset_at(r, 7)?,
     })
 }
 

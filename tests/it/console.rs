@@ -323,3 +323,118 @@ fn the_overview_shows_reports_waiting_and_the_last_delivery_error() {
     );
     assert_eq!(d.stop().0, 0);
 }
+
+/// Renders `url` in headless Chromium: the DOM after scripts would have run, and a
+/// screenshot of the window (1280×800) at `shot`.
+fn chromium(url: &str, shot: &std::path::Path) -> String {
+    use crate::harness::BoundedOutput;
+    let chromium = crate::harness::needs::chromium();
+    let run = |extra: &[String]| {
+        std::process::Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1280,800",
+                "--virtual-time-budget=3000",
+            ])
+            .args(extra)
+            .arg(url)
+            .bounded_output()
+            .unwrap_or_else(|e| panic!("cannot run {chromium}: {e}"))
+    };
+    let dom = run(&["--dump-dom".to_string()]);
+    run(&[format!("--screenshot={}", shot.display())]);
+    assert!(
+        shot.exists(),
+        "no screenshot of {url}: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    String::from_utf8_lossy(&dom.stdout).into_owned()
+}
+
+/// The size of a PNG.
+fn png_size(path: &std::path::Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let info = decoder.read_info().unwrap();
+    (info.info().width, info.info().height)
+}
+
+/// What a person sees of the console in a real browser (Debian's `chromium`, headless): the
+/// overview with its chart, the list of loads, one load's page; a file named like an HTML
+/// element stays text and cannot run anything. Screenshots at 1280×800 are kept in
+/// `target/tmp/console-screenshots/` for people to look at.
+#[test]
+fn chromium_shows_the_console_and_a_hostile_name_stays_text() {
+    let (_env, d, addr) = three_loads();
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let rows = json(&get(&addr, "/api/loads").2);
+    let id_of = |f: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["file"] == f)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (b, hostile) = (id_of("b.jsonl"), id_of(XSS));
+    let page = |name: &str, path: &str| {
+        let shot = shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&shot);
+        let dom = chromium(&format!("http://{addr}{path}"), &shot);
+        assert_eq!(png_size(&shot), (1280, 800), "{name}");
+        // Nothing the supplier named became an element, or ran.
+        assert!(!dom.contains("<img src=\"x\""), "{name}: {dom}");
+        assert!(!dom.contains("pwned</title>"), "{name}: {dom}");
+        dom
+    };
+
+    let overview = page("overview", "/");
+    for seen in ["<svg", "Weekly votes", "week (year-Www", "\nvotes\n</text>"] {
+        assert!(
+            overview.contains(seen),
+            "overview lacks {seen:?}: {overview}"
+        );
+    }
+    let loads = page("loads", "/loads");
+    for seen in [
+        "a.jsonl",
+        "b.jsonl",
+        "&lt;img src=x onerror=",
+        "loaded",
+        "partial",
+        "rejected",
+    ] {
+        assert!(loads.contains(seen), "loads lacks {seen:?}: {loads}");
+    }
+    let load = page("load", &format!("/loads/{b}"));
+    for seen in [
+        "b.jsonl",
+        "partial",
+        "not json",
+        &format!("votewatch reingest {b}"),
+    ] {
+        assert!(
+            load.contains(seen),
+            "the load's page lacks {seen:?}: {load}"
+        );
+    }
+    let named = page("hostile", &format!("/loads/{hostile}"));
+    let title = named
+        .split("<title>")
+        .nth(1)
+        .and_then(|t| t.split("</title>").next())
+        .unwrap_or_default();
+    assert!(
+        title.contains("onerror"),
+        "the title is the name, as text: {title}"
+    );
+    assert!(
+        !title.contains("pwned") || title.contains("&lt;img"),
+        "{title}"
+    );
+    drop(d);
+}

@@ -386,3 +386,44 @@ fn hostile_posts_get_a_reason_per_record_and_good_ones_load_whole() {
         0
     );
 }
+
+#[test]
+fn unload_refuses_a_posts_file_and_reingest_keeps_its_dataset() {
+    let env = Env::new();
+    let posts = unpacked("posts.jsonl.zst");
+    let first: Vec<&str> = posts.lines().take(20).collect();
+    env.write("export.jsonl", first.join("\n"));
+    assert_eq!(
+        env.run(&["ingest", "--dataset", "posts", "export.jsonl"])
+            .code,
+        0
+    );
+    let r = env.run(&["unload", "1"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stdout
+            .contains("unload refused: ledger row 1 is a posts file"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.posts"), 20);
+    // Rejected under the default reject share, loaded by a reingest under a lenient one: as
+    // posts, though its name is a votes name.
+    let late: Vec<&str> = posts.lines().skip(100).take(1).collect();
+    env.write("export-2.jsonl", format!("{}\nbad\nworse", late[0]));
+    let r = env.run(&["ingest", "--dataset", "posts", "export-2.jsonl"]);
+    assert!(
+        r.line_for("export-2.jsonl").starts_with("rejected"),
+        "{}",
+        r.stdout
+    );
+    env.write("lenient.toml", "[ingest]\nmax_reject_share = 1.0\n");
+    let r = env.run(&["reingest", "--config", "lenient.toml", "2"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        env.rows("SELECT status, dataset FROM blog_analysis.ingested_files WHERE id = 3"),
+        [["partial", "posts"]]
+    );
+    assert_eq!(env.count("SELECT count(*) FROM blog_analysis.posts"), 21);
+    assert_eq!(env.votes_if_any(), 0);
+}

@@ -1,2 +1,3 @@
-SELECT id, file_name, source_path, archived_to, sha256, status, current_status = 'unloaded' FROM blog_analysis.arrivals
+SELECT id, file_name, source_path, archived_to, sha256, status, current_status = 'unloaded',
+       coalesce(dataset, 'votes') FROM blog_analysis.arrivals
 WHERE id = ?
