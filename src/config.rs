@@ -160,6 +160,56 @@ pub struct ReportConfig {
     pub warn_after_attempts: u32,
     pub file: FileTransportConfig,
     pub smtp: SmtpConfig,
+    pub webhook: WebhookConfig,
+}
+
+/// What a webhook receives: votewatch's JSON document, or Slack's `text`/`blocks`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    #[default]
+    Json,
+    Slack,
+}
+
+/// `[report.webhook]`: a POST of a JSON document per report, beside the e-mail, through an
+/// outbox of its own (`<report.outbox>/webhook`) with the same retries and once-only delivery.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    pub enabled: bool,
+    /// The URL (its path is often the secret) comes from this environment variable...
+    pub url_env: String,
+    /// ...or from this file...
+    pub url_file: Option<PathBuf>,
+    /// ...or from this systemd credential. Never logged.
+    pub url_credential: String,
+    pub format: WebhookFormat,
+    /// The console's address as people reach it (`https://votewatch.example/`): the
+    /// documents link each file to its page there. Empty: no links.
+    pub console_url: String,
+    /// Also notify when every file of a batch was loaded whole (default: only files that were
+    /// not, and freshness alerts and their recoveries).
+    pub notify_on_success: bool,
+    /// A CA certificate (PEM) to trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            enabled: false,
+            url_env: "VOTEWATCH_WEBHOOK_URL".into(),
+            url_file: None,
+            url_credential: "webhook-url".into(),
+            format: WebhookFormat::Json,
+            console_url: String::new(),
+            notify_on_success: false,
+            ca_file: None,
+            timeout_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -202,6 +252,7 @@ impl Default for ReportConfig {
             warn_after_attempts: 5,
             file: FileTransportConfig::default(),
             smtp: SmtpConfig::default(),
+            webhook: WebhookConfig::default(),
         }
     }
 }

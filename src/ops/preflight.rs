@@ -165,6 +165,18 @@ fn check_loaded(c: &Config) -> Vec<Finding> {
             Err(e) => finding(Level::Error, "report", e.to_string()),
         },
     );
+    if c.report.webhook.enabled {
+        out.push(
+            match crate::report::webhook::Webhook::from_config(&c.report.webhook) {
+                Ok(_) => finding(
+                    Level::Ok,
+                    "report.webhook",
+                    "webhook configured (its URL found, its trusted roots read)",
+                ),
+                Err(e) => finding(Level::Error, "report.webhook", e),
+            },
+        );
+    }
     let probe = crate::report::Rendered {
         subject: "check".into(),
         text: "check".into(),

@@ -10,6 +10,7 @@ pub mod outbox;
 mod render;
 pub mod sender;
 pub mod transport;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -167,7 +168,7 @@ impl BatchReport {
 
     /// The report's key: a digest of its arrivals (ledger id, content hash, name), so the
     /// report of the same files is the same message.
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         for (o, _) in &self.files {

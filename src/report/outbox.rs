@@ -15,7 +15,7 @@ use super::message::*;
 
 /// One stored report: the exact bytes to send and their envelope.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Entry {
+pub struct Entry {
     pub(crate) version: u32,
     pub(crate) message_id: String,
     pub(crate) subject: String,
@@ -45,23 +45,41 @@ impl Outbox {
 
     /// Stores a message; returns its path in the outbox.
     pub fn put(&self, msg: &Message, subject: &str) -> Result<PathBuf, MailError> {
-        let err = |e| MailError::Outbox(self.dir.clone(), e);
-        fs::create_dir_all(&self.dir).map_err(err)?;
         let envelope = msg.envelope();
         let message_id = msg
             .headers()
             .get_raw("Message-ID")
             .unwrap_or_default()
             .to_string();
-        let entry = Entry {
+        self.put_entry(Entry {
             version: 1,
-            message_id: message_id.clone(),
+            message_id,
             subject: subject.to_string(),
             envelope_from: envelope.from().map(|a| a.to_string()).unwrap_or_default(),
             envelope_to: envelope.to().iter().map(|a| a.to_string()).collect(),
             created_at: chrono::Utc::now().to_rfc3339(),
             raw: String::from_utf8_lossy(&msg.formatted()).into_owned(),
-        };
+        })
+    }
+
+    /// Stores a webhook document (no envelope) under its id; returns its path.
+    pub fn put_document(&self, id: &str, subject: &str, body: &str) -> Result<PathBuf, MailError> {
+        self.put_entry(Entry {
+            version: 1,
+            message_id: id.to_string(),
+            subject: subject.to_string(),
+            envelope_from: String::new(),
+            envelope_to: Vec::new(),
+            created_at: chrono::Utc::now().to_rfc3339(),
+            raw: body.to_string(),
+        })
+    }
+
+    /// Stores an entry, once: an entry of the same message still queued is kept instead.
+    fn put_entry(&self, entry: Entry) -> Result<PathBuf, MailError> {
+        let err = |e| MailError::Outbox(self.dir.clone(), e);
+        fs::create_dir_all(&self.dir).map_err(err)?;
+        let message_id = entry.message_id.clone();
         let json = serde_json::to_vec_pretty(&entry).expect("an outbox entry serialises");
         let stamp = queue_stamp().format("%Y%m%dT%H%M%S%.6fZ");
         let tag: String = message_id
@@ -231,10 +249,15 @@ pub(crate) fn release_orphans(outbox: &Outbox) {
     }
 }
 
-pub(crate) fn load_entry(path: &Path) -> io::Result<(Entry, Envelope)> {
+/// Reads an entry of the outbox: the sender's own file, whole.
+pub(crate) fn read_entry(path: &Path) -> io::Result<Entry> {
     check_own_entry(path)?;
-    let entry: Entry = serde_json::from_slice(&fs::read(path)?)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    serde_json::from_slice(&fs::read(path)?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// A mail entry's envelope.
+pub(crate) fn envelope_of(entry: &Entry) -> io::Result<Envelope> {
     let parse = |a: &str| {
         a.parse::<lettre::Address>()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
@@ -245,7 +268,5 @@ pub(crate) fn load_entry(path: &Path) -> io::Result<(Entry, Envelope)> {
         .iter()
         .map(|a| parse(a))
         .collect::<io::Result<Vec<_>>>()?;
-    let envelope =
-        Envelope::new(from, to).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    Ok((entry, envelope))
+    Envelope::new(from, to).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

@@ -42,9 +42,9 @@ pub struct Pass {
 /// the next pass (the server is likely down for them too), so that reports arrive in the order
 /// they were written. A cancelled `stop` ends the pass between two messages: the one in hand
 /// is finished.
-pub async fn deliver_pending(
+pub async fn deliver_pending<S: Sink>(
     outbox: &Outbox,
-    mailer: &Mailer,
+    mailer: &S,
     cfg: &ReportConfig,
     retries: &mut Retries,
     now: Instant,
@@ -68,7 +68,7 @@ pub async fn deliver_pending(
             continue;
         };
         let claimed = claim.path.clone();
-        let (entry, envelope) = match load_entry(&claimed) {
+        let entry = match read_entry(&claimed).and_then(|e| mailer.accept(&e).map(|()| e)) {
             Ok(v) => v,
             Err(e) => {
                 // A damaged or foreign entry is kept for a person to look at, out of the queue.
@@ -82,10 +82,7 @@ pub async fn deliver_pending(
                 continue;
             }
         };
-        match mailer
-            .send_raw(&envelope, &entry.message_id, entry.raw.as_bytes())
-            .await
-        {
+        match mailer.deliver(&entry).await {
             Ok(()) => {
                 if let Err(e) = fs::remove_file(&claimed) {
                     warn!(report = %path.display(), error = %e, "sent, but cannot remove it from the outbox (it may be sent again)");
@@ -116,6 +113,43 @@ pub async fn deliver_pending(
         }
     }
     pass
+}
+
+/// A way out for the entries of one outbox: e-mail (SMTP or files) or a webhook.
+pub trait Sink {
+    fn describe(&self) -> &'static str;
+    /// Checks an entry read from the outbox; an error sets it aside as damaged.
+    fn accept(&self, entry: &Entry) -> io::Result<()>;
+    /// Delivers it; an error leaves it queued for a retry.
+    fn deliver(&self, entry: &Entry) -> impl std::future::Future<Output = Result<(), String>>;
+}
+
+impl Sink for Mailer {
+    fn describe(&self) -> &'static str {
+        Mailer::describe(self)
+    }
+    fn accept(&self, entry: &Entry) -> io::Result<()> {
+        envelope_of(entry).map(|_| ())
+    }
+    async fn deliver(&self, entry: &Entry) -> Result<(), String> {
+        let envelope = envelope_of(entry).map_err(|e| e.to_string())?;
+        self.send_raw(&envelope, &entry.message_id, entry.raw.as_bytes())
+            .await
+    }
+}
+
+impl Sink for super::webhook::Webhook {
+    fn describe(&self) -> &'static str {
+        "webhook"
+    }
+    fn accept(&self, entry: &Entry) -> io::Result<()> {
+        serde_json::from_str::<serde::de::IgnoredAny>(&entry.raw)
+            .map(|_| ())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+    async fn deliver(&self, entry: &Entry) -> Result<(), String> {
+        self.send(entry).await
+    }
 }
 
 /// When the oldest pending report is due, if any: the others wait behind it.
@@ -162,6 +196,14 @@ impl Postman {
     /// Stores and hands on one message that is not a batch report (a freshness alert).
     pub fn post_rendered(&self, cfg: &ReportConfig, rendered: &Rendered) {
         store(cfg, &Outbox::new(&cfg.outbox), rendered);
+        if cfg.webhook.enabled {
+            let id = rendered
+                .key
+                .clone()
+                .unwrap_or_else(|| format!("notice.{}", chrono::Utc::now().timestamp_micros()));
+            let doc = super::webhook::notice_document(rendered, &cfg.webhook, &id);
+            store_document(cfg, &id, &rendered.subject, &doc);
+        }
         self.wake.notify_one();
     }
 }
@@ -190,7 +232,23 @@ async fn sender_task(
     let mut cfg = config.borrow_and_update().report.clone();
     let mut retries = Retries::default();
     let mut mailer = build_mailer(&cfg);
+    let mut hook_retries = Retries::default();
+    let mut hook = build_webhook(&cfg);
     loop {
+        // Webhook documents go their own way: a receiver that is down holds back no e-mail.
+        let hooks = Outbox::new(&super::webhook::outbox_dir(&cfg.outbox));
+        if let Some(h) = &hook {
+            let pass =
+                deliver_pending(&hooks, h, &cfg, &mut hook_retries, Instant::now(), &stop).await;
+            if let Some(e) = pass.last_error {
+                metrics.delivery_failed(Some(e));
+            }
+        }
+        let hook_wait = match (&hook, next_due(&hook_retries, &hooks)) {
+            (Some(_), Some(at)) => at.saturating_duration_since(Instant::now()),
+            (None, Some(_)) if cfg.webhook.enabled => Duration::from_millis(cfg.retry_max_ms),
+            _ => Duration::from_secs(3600),
+        };
         let outbox = Outbox::new(&cfg.outbox);
         if let Some(m) = &mailer {
             let pass = deliver_pending(&outbox, m, &cfg, &mut retries, Instant::now(), &stop).await;
@@ -206,7 +264,8 @@ async fn sender_task(
             // No usable transport: look again now and then (the log says why).
             (None, Some(_)) => Duration::from_millis(cfg.retry_max_ms),
             (_, None) => Duration::from_secs(3600),
-        };
+        }
+        .min(hook_wait);
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = wake.notified() => {}
@@ -217,11 +276,16 @@ async fn sender_task(
                 cfg = config.borrow_and_update().report.clone();
                 mailer = build_mailer(&cfg);
                 retries = Retries::default();
+                hook = build_webhook(&cfg);
+                hook_retries = Retries::default();
             }
             _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
         }
         if mailer.is_none() {
             mailer = build_mailer(&cfg);
+        }
+        if hook.is_none() {
+            hook = build_webhook(&cfg);
         }
     }
 }
@@ -229,11 +293,27 @@ async fn sender_task(
 /// Renders a report under the configured mode and stores each message in the outbox.
 /// Returns how many were stored.
 pub fn post(cfg: &ReportConfig, outbox: &Outbox, report: &crate::report::BatchReport) -> usize {
+    if cfg.webhook.enabled && super::webhook::wanted(report, &cfg.webhook) {
+        let id = report.key();
+        let doc = super::webhook::document(report, &cfg.webhook, &id);
+        store_document(cfg, &id, &report.subject(), &doc);
+    }
     report
         .render(cfg.mode)
         .iter()
         .filter(|r| store(cfg, outbox, r))
         .count()
+}
+
+/// Stores a webhook document in the webhook outbox; one that cannot be stored is logged.
+fn store_document(cfg: &ReportConfig, id: &str, subject: &str, doc: &serde_json::Value) {
+    let outbox = Outbox::new(&super::webhook::outbox_dir(&cfg.outbox));
+    match outbox.put_document(id, subject, &doc.to_string()) {
+        Ok(path) => info!(subject, outbox = %path.display(), "webhook notification queued"),
+        Err(e) => {
+            error!(error = %e, subject, document = %doc, "cannot queue the webhook notification; its document is here instead")
+        }
+    }
 }
 
 /// Builds the message of `rendered` and stores it in the outbox; a message that cannot be
@@ -247,6 +327,20 @@ pub fn store(cfg: &ReportConfig, outbox: &Outbox, rendered: &Rendered) -> bool {
         Err(e) => {
             error!(error = %e, subject = %rendered.subject, report = %rendered.text, "cannot queue the report; its text is here instead");
             false
+        }
+    }
+}
+
+/// The webhook, when one is enabled and usable (else logged, and its documents wait).
+pub(crate) fn build_webhook(cfg: &ReportConfig) -> Option<super::webhook::Webhook> {
+    if !cfg.webhook.enabled {
+        return None;
+    }
+    match super::webhook::Webhook::from_config(&cfg.webhook) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            error!(error = %e, "webhook unusable; its notifications stay in the outbox");
+            None
         }
     }
 }
@@ -333,7 +427,8 @@ mod tests {
         let id = msg.headers().get_raw("Message-ID").unwrap().to_string();
         let path = outbox.put(&msg, &r.subject).unwrap();
         assert_eq!(outbox.pending(), vec![path.clone()]);
-        let (entry, envelope) = load_entry(&path).unwrap();
+        let entry = read_entry(&path).unwrap();
+        let envelope = envelope_of(&entry).unwrap();
         assert_eq!(entry.message_id, id);
         assert!(entry.raw.contains(&format!("Message-ID: {id}")));
         assert_eq!(envelope.to().len(), 1);

@@ -16,5 +16,6 @@ mod posts;
 mod rebuild;
 mod smtp;
 mod unload;
+mod webhook;
 mod weekly;
 mod worked_example;
