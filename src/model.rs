@@ -103,6 +103,10 @@ pub struct LedgerEntry {
     pub id_range: Option<(i64, i64)>,
     /// Loaded again by a rebuild: the arrival's ledger id in the archive journal.
     pub journal_id: Option<i64>,
+    /// When the file arrived (its modification time) and when the daemon claimed it
+    /// (its claim folder's), microseconds since the epoch; `None` when not known.
+    pub arrived_at: Option<i64>,
+    pub claimed_at: Option<i64>,
 }
 
 /// A record that is not a vote.
@@ -195,6 +199,11 @@ pub struct LoadDetail {
     /// UTC, `%Y-%m-%d %H:%M:%S`: when its load began and ended.
     pub started: String,
     pub finished: String,
+    /// UTC, as above: when the file arrived (its modification time), when the daemon claimed
+    /// it, and when its batch had archived it; `None` when not recorded (the CLI, older rows).
+    pub arrived: Option<String>,
+    pub claimed: Option<String>,
+    pub archived: Option<String>,
     /// Its first stored rejects, in file order.
     pub rejects: Vec<RejectRow>,
     /// When its votes were removed, why, and how many.

@@ -233,6 +233,9 @@ pub fn detail_json(row: &HistoryRow, d: &LoadDetail) -> serde_json::Value {
         "format": d.format,
         "forced": d.forced,
         "finished_utc": d.finished,
+        "arrived_utc": d.arrived,
+        "claimed_utc": d.claimed,
+        "archived_utc": d.archived,
         "archived_to": d.archived_to,
         "unknown_fields": d.unknown_fields,
         "report": match d.report_queued {

@@ -61,6 +61,9 @@ struct LoadPage<'a> {
     size: String,
     format: &'a str,
     archived_to: &'a str,
+    arrived: &'a str,
+    claimed: &'a str,
+    archived: &'a str,
     unknown: String,
     report: &'static str,
     unload: Option<String>,
@@ -192,6 +195,12 @@ pub async fn load(
             .archived_to
             .as_deref()
             .unwrap_or("— (not moved by the daemon)"),
+        arrived: detail.arrived.as_deref().unwrap_or("—"),
+        claimed: detail
+            .claimed
+            .as_deref()
+            .unwrap_or("— (not claimed by the daemon)"),
+        archived: detail.archived.as_deref().unwrap_or("—"),
         unknown: match detail.unknown_fields.is_empty() {
             true => "none".into(),
             false => detail.unknown_fields.join(", "),

@@ -220,7 +220,24 @@ pub(crate) fn new_entry(path: &Path, opts: &IngestOptions) -> LedgerEntry {
         ledger_id: None,
         id_range: None,
         journal_id: opts.rebuild_of,
+        arrived_at: modified_micros(path, opts.follow_symlinks),
+        // A daemon's claim: work/<claim>/NAME, the claim folder made when it was taken.
+        claimed_at: opts
+            .archive
+            .as_ref()
+            .and_then(|_| path.parent())
+            .and_then(|dir| modified_micros(dir, true)),
     }
+}
+
+/// When `path` was last modified, in microseconds since the epoch.
+fn modified_micros(path: &Path, follow_symlinks: bool) -> Option<i64> {
+    let meta = match follow_symlinks {
+        true => std::fs::metadata(path),
+        false => std::fs::symlink_metadata(path),
+    };
+    let t = meta.ok()?.modified().ok()?;
+    Some(chrono::DateTime::<chrono::Utc>::from(t).timestamp_micros())
 }
 
 fn load_file(

@@ -60,6 +60,9 @@ impl Warehouse {
                     host_id: r.get(8)?,
                     started: r.get(9)?,
                     finished: r.get(10)?,
+                    arrived: r.get(11)?,
+                    claimed: r.get(12)?,
+                    archived: r.get(13)?,
                     rejects: Vec::new(),
                     unload: None,
                 })

@@ -153,7 +153,8 @@ impl Warehouse {
         self.write("cannot update the ledger", |c| {
             c.execute_batch(LEDGER_REPORTED_STAGE_SQL)?;
             fill_temp(c, "vw_reported", ids)?;
-            c.execute_batch(LEDGER_MARK_REPORTED_SQL)
+            let now = chrono::Utc::now().timestamp_micros().to_string();
+            c.execute_batch(&render(LEDGER_MARK_REPORTED_SQL, &[("now", &now)]))
         })
     }
 
@@ -381,5 +382,7 @@ pub(super) fn with_ledger_params<T>(
         e.dataset.name(),
         c.updated as i64,
         e.journal_id,
+        e.arrived_at,
+        e.claimed_at,
     ])
 }

@@ -438,3 +438,55 @@ fn chromium_shows_the_console_and_a_hostile_name_stays_text() {
     );
     drop(d);
 }
+
+/// A load's page and API say when the file arrived, was claimed, committed and archived, in
+/// that order.
+#[test]
+fn a_load_says_when_it_arrived_was_claimed_committed_and_archived() {
+    let (_env, d, addr) = three_loads();
+    let rows = json(&get(&addr, "/api/loads").2);
+    let a = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["file"] == "a.jsonl")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    // The archive time is recorded with the batch's report, just after the moves.
+    let mut one = serde_json::Value::Null;
+    assert!(
+        wait_until(WAIT, || {
+            one = json(&get(&addr, &format!("/api/loads/{a}")).2);
+            one["archived_utc"].is_string()
+        }),
+        "{one}"
+    );
+    let t = |k: &str| {
+        one[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{k}: {one}"))
+            .to_string()
+    };
+    let (arrived, claimed, finished, archived) = (
+        t("arrived_utc"),
+        t("claimed_utc"),
+        t("finished_utc"),
+        t("archived_utc"),
+    );
+    assert!(
+        arrived <= claimed && claimed <= finished && finished <= archived,
+        "{arrived} {claimed} {finished} {archived}"
+    );
+    let page = get(&addr, &format!("/loads/{a}")).2;
+    for th in [
+        "arrived (UTC)",
+        "claimed (UTC)",
+        "committed (UTC)",
+        "archived (UTC)",
+    ] {
+        assert!(page.contains(th), "{th}: {page}");
+    }
+    assert!(page.contains(&archived), "{page}");
+    drop(d);
+}

@@ -14,6 +14,6 @@ CREATE OR REPLACE TEMP TABLE vw_group_ledger (
     conflicting BIGINT, rejected BIGINT, blank_lines BIGINT, unknown_fields VARCHAR,
     started_at BIGINT, finished_at BIGINT, error VARCHAR, archived_to VARCHAR,
     report_queued BOOLEAN, host_id VARCHAR, max_vote_id BIGINT, dataset VARCHAR,
-    rows_updated BIGINT, journal_id BIGINT
+    rows_updated BIGINT, journal_id BIGINT, arrived_at BIGINT, claimed_at BIGINT
 );
 CREATE OR REPLACE TEMP TABLE vw_group_ranges AS SELECT * FROM blog_analysis.file_id_ranges LIMIT 0;

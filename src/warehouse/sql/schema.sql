@@ -55,3 +55,8 @@ ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS rows_updated B
 -- Rows a rebuild from the archive journal wrote: the arrival's ledger id in the journal (the
 -- warehouse that was lost).
 ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS journal_id BIGINT;
+-- When the file arrived (its modification time: when its writer finished it), when the daemon
+-- claimed it into work/, and when the daemon had archived it (its batch's moves done).
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS arrived_at TIMESTAMP;
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS claimed_at TIMESTAMP;
+ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS archived_at TIMESTAMP;
