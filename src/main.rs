@@ -101,7 +101,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Recreate blog_analysis.outlier_weeks and print its rows
+    /// Print the rows of blog_analysis.outlier_weeks (reads the warehouse, changes nothing)
     Outliers {
         #[command(flatten)]
         wh: WarehouseArgs,
@@ -250,16 +250,54 @@ fn main() -> ExitCode {
     match run(cli, early) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("votewatch: {e:#}");
+            eprintln!("votewatch: {}", chain(&e));
             ExitCode::from(EXIT_FATAL)
         }
     }
+}
+
+/// An error and its causes on one line, a cause left out when the message says it already
+/// (the warehouse's errors quote DuckDB's).
+fn chain(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }
 
 fn open(args: &WarehouseArgs) -> anyhow::Result<(Config, Warehouse)> {
     let config = Config::load(args.config.as_deref())?;
     let wh = Warehouse::open(&warehouse_config(&config, args))?;
     Ok((config, wh))
+}
+
+/// The warehouse to read, opened read-only: a missing one is an error naming the path and the
+/// configuration, and nothing is created.
+fn open_read_only(args: &WarehouseArgs) -> anyhow::Result<Warehouse> {
+    let config = Config::load(args.config.as_deref())?;
+    Ok(Warehouse::open_read_only(
+        &warehouse_config(&config, args),
+        &config_label(args),
+    )?)
+}
+
+/// Which configuration a command read, in words.
+fn config_label(args: &WarehouseArgs) -> String {
+    match &args.config {
+        Some(p) => p.display().to_string(),
+        None if std::path::Path::new(votewatch::config::DEFAULT_CONFIG_PATH).exists() => {
+            votewatch::config::DEFAULT_CONFIG_PATH.to_string()
+        }
+        None => format!(
+            "the built-in defaults (no --config, and no {} here)",
+            votewatch::config::DEFAULT_CONFIG_PATH
+        ),
+    }
 }
 
 /// The configured warehouse, or the one `--warehouse` names with the same settings.
@@ -300,6 +338,7 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
             let config = Config::load(wh.config.as_deref())?;
             cli::status(
                 &warehouse_config(&config, &wh),
+                &config_label(&wh),
                 &config.report,
                 &filter.filter()?,
                 filter.format == OutputFormat::Json,
@@ -307,7 +346,7 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
             )
         }
         Command::Outliers { wh } => {
-            let (_, wh) = open(&wh)?;
+            let wh = open_read_only(&wh)?;
             cli::outliers(&wh, &mut out)?
         }
         Command::Check {
@@ -366,7 +405,7 @@ fn run(cli: Cli, early: votewatch::daemon::EarlySignals) -> anyhow::Result<u8> {
             )?
         }
         Command::History { wh, limit, filter } => {
-            let (_, wh) = open(&wh)?;
+            let wh = open_read_only(&wh)?;
             let json = filter.format == OutputFormat::Json;
             cli::history(&wh, limit, &filter.filter()?, json, &mut out)?
         }

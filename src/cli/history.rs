@@ -80,6 +80,7 @@ pub fn history(
 /// The ledger by status, and the reports waiting in the outbox.
 pub fn status(
     warehouse: &crate::config::WarehouseConfig,
+    config: &str,
     cfg: &ReportConfig,
     filter: &crate::model::LedgerFilter,
     json: bool,
@@ -94,7 +95,7 @@ pub fn status(
             outbox.dir().display()
         );
     }
-    match Warehouse::open(warehouse) {
+    match Warehouse::open_read_only(warehouse, config) {
         Ok(wh) => match wh.status_counts(filter) {
             Ok(rows) if json => {
                 let files: serde_json::Map<String, serde_json::Value> =

@@ -6,7 +6,6 @@ use std::io::Write;
 
 /// Recreates the view and prints it.
 pub fn outliers(wh: &Warehouse, out: &mut impl Write) -> Result<u8, WarehouseError> {
-    wh.refresh_view()?;
     let rows: Vec<Vec<String>> = wh
         .outlier_weeks()?
         .iter()

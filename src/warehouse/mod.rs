@@ -201,6 +201,55 @@ impl Warehouse {
         Ok(wh)
     }
 
+    /// Opens the warehouse to read it, never creating or changing it (`history`, `status`,
+    /// `outliers`): a DuckDB file read-only, and a missing one is an error naming the path
+    /// looked at and `config` (the configuration that named it). A lake is opened as for a
+    /// load (its schema exists once any host loaded).
+    pub fn open_read_only(cfg: &WarehouseConfig, config: &str) -> Result<Warehouse> {
+        if cfg.kind == WarehouseKind::Ducklake {
+            return Warehouse::open(cfg);
+        }
+        let path = cfg.path.as_path();
+        let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let fail = |what, source| WarehouseError {
+            path: shown.clone(),
+            what,
+            source,
+        };
+        if !path.exists() {
+            return Err(fail(
+                "no warehouse here",
+                message_error(format!(
+                    "nothing was created; the warehouse is warehouse.path of {config} (relative paths resolve against the working directory); pass --config or --warehouse to read another"
+                )),
+            ));
+        }
+        let settings = duckdb::Config::default()
+            .access_mode(duckdb::AccessMode::ReadOnly)
+            .map_err(|e| fail("cannot open", e))?;
+        let conn =
+            Connection::open_with_flags(path, settings).map_err(|e| fail("cannot open", e))?;
+        let n: i64 = conn
+            .query_row(LEDGER_EXISTS_SQL, [], |r| r.get(0))
+            .map_err(|e| fail("cannot open", e))?;
+        if n == 0 {
+            return Err(fail(
+                "not a votewatch warehouse",
+                message_error(format!(
+                    "it has no blog_analysis.ingested_files (warehouse.path of {config})"
+                )),
+            ));
+        }
+        Ok(Warehouse {
+            conn,
+            path: path.to_path_buf(),
+            host_id: host_id(cfg),
+            lake: None,
+            secret: None,
+            _scratch: None,
+        })
+    }
+
     /// Whether the configured warehouse can be used, without changing it: a DuckDB file is
     /// opened read-only (a missing one is "to be created"); a lake is opened. Returns what was
     /// found, for `votewatch check-config`.

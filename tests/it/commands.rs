@@ -311,3 +311,49 @@ fn the_daemon_deletes_rejects_past_their_retention() {
         [["new.jsonl", "1", "1"], ["old.jsonl", "0", "2"]]
     );
 }
+
+/// `history`, `status` and `outliers` read the warehouse and never make one: in an empty
+/// folder they fail naming the path they looked at and the configuration, and create nothing.
+#[test]
+fn read_only_commands_never_create_a_warehouse() {
+    let env = Env::new();
+    for args in [
+        vec!["history"],
+        vec!["status"],
+        vec!["outliers"],
+        vec!["history", "--config", "mine.toml"],
+    ] {
+        if args.len() > 1 {
+            env.write("mine.toml", "[warehouse]\npath = \"data/wh.db\"\n");
+        }
+        let r = env.run(&args);
+        assert_ne!(r.code, 0, "{args:?}");
+        let said = format!("{}{}", r.stdout, r.stderr);
+        let path = if args.len() > 1 {
+            "data/wh.db"
+        } else {
+            "warehouse.db"
+        };
+        assert!(said.contains(path), "{args:?}: {said}");
+        assert!(said.contains("nothing was created"), "{args:?}: {said}");
+        if args.len() > 1 {
+            assert!(said.contains("mine.toml"), "{said}");
+        } else {
+            assert!(said.contains("built-in defaults"), "{said}");
+        }
+        assert!(
+            !env.warehouse().exists() && !env.path("data").exists(),
+            "{args:?}"
+        );
+    }
+    // Once there is one, they read it, and change nothing in it.
+    env.write("a.jsonl", crate::harness::votes(1, 3));
+    assert_eq!(env.ingest(&["a.jsonl"]).code, 0);
+    let before = std::fs::read(env.warehouse()).unwrap();
+    for args in [["history"], ["status"], ["outliers"]] {
+        let r = env.run(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}{}", r.stdout, r.stderr);
+    }
+    assert_eq!(std::fs::read(env.warehouse()).unwrap(), before);
+    assert!(!env.path("warehouse.db.wal").exists());
+}
