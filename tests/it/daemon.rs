@@ -1505,7 +1505,7 @@ fn as_an_ordinary_user_an_unreadable_file_is_refused_and_others_are_archived() {
     assert_eq!(env.votes(), 3);
 }
 
-/// Issue 8, defect 6: the install layout of README ("Running as a service") with the service
+/// Issue 8, defect 6: the install layout of docs/operating.md ("Running as a service") with the service
 /// user, an analysts' group and a suppliers' group (`votewatch-drop`). A supplier can drop a
 /// file into landing/ and nothing else: not the outbox (no mail through our SMTP login), not
 /// the warehouse, not the archive, and landing/ itself cannot be replaced.
