@@ -139,7 +139,7 @@ fn weekly_votes_on_a_lake_stays_equal_to_a_recomputation() {
 }
 
 /// A warehouse of an earlier version (no `weekly_votes`) gets the table built once, from
-/// `votes`, when first opened; `maintain --verify` finds a tampered count, says which week,
+/// `votes`, when first opened for writing; `maintain --verify` finds a tampered count, says which week,
 /// repairs it (exit status 1), and then finds nothing.
 #[test]
 fn an_older_warehouse_gets_the_table_and_verify_repairs_a_difference() {
@@ -158,7 +158,8 @@ fn an_older_warehouse_gets_the_table_and_verify_repairs_a_difference() {
         c.execute_batch("DROP TABLE blog_analysis.weekly_votes")
             .unwrap()
     });
-    let run = env.run(&["outliers"]);
+    // Any command that writes brings the schema up to date (the readers never change it).
+    let run = env.run(&["maintain"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(env.rows(KEPT), env.rows(RECOMPUTED));
     assert_eq!(env.rows(KEPT).len(), 2);
