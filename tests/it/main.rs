@@ -6,6 +6,7 @@ mod commands;
 mod console;
 mod contract;
 mod daemon;
+mod docs;
 mod exactly_once;
 mod harness;
 mod hostile;
