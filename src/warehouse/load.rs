@@ -446,16 +446,21 @@ impl<'w> FileLoad<'w> {
                 a.flush()?;
             }
             let mut counts = entry.counts;
-            if dataset == Dataset::Posts {
-                if finish == Finish::Insert {
-                    counts = commit_posts(conn, file_id, counts)?;
-                }
+            // On a lake the rejects waited in a temp table: one INSERT into the dataset's table.
+            let insert_lake_rejects = || -> duckdb::Result<()> {
                 if lake && reject_rows > 0 {
                     conn.execute_batch(&render(
                         LOAD_INSERT_REJECTS_SQL,
                         &[("rejects", rejects_table(dataset))],
                     ))?;
                 }
+                Ok(())
+            };
+            if dataset == Dataset::Posts {
+                if finish == Finish::Insert {
+                    counts = commit_posts(conn, file_id, counts)?;
+                }
+                insert_lake_rejects()?;
                 entry.counts = counts;
                 insert_ledger(conn, file_id, &entry, host_id, Some(max_id_locked))?;
                 if lake {
@@ -552,12 +557,7 @@ impl<'w> FileLoad<'w> {
                     conn.execute(VOTES_DELETE_FILE_SQL, params![file_id])?;
                 }
             }
-            if lake && reject_rows > 0 {
-                conn.execute_batch(&render(
-                    LOAD_INSERT_REJECTS_SQL,
-                    &[("rejects", rejects_table(dataset))],
-                ))?;
-            }
+            insert_lake_rejects()?;
             entry.counts = counts;
             // The highest Id after this load (rows at or below the old maximum cannot raise it;
             // a file rejected whole added none). On a lake it is known without a scan: rows a

@@ -52,6 +52,7 @@ const SCHEMA_SQL: &str = include_str!("sql/schema.sql");
 const SCHEMA_LAKE_SQL: &str = include_str!("sql/schema_lake.sql");
 const SCHEMA_TABLES_SQL: &str = include_str!("sql/schema_tables.sql");
 const SCHEMA_POSTS_SQL: &str = include_str!("sql/schema_posts.sql");
+const SCHEMA_LEDGER_COLUMNS_SQL: &str = include_str!("sql/schema_ledger_columns.sql");
 const STAGE_LAKE_SQL: &str = include_str!("sql/stage_lake.sql");
 const OUTLIER_WEEKS_SQL: &str = include_str!("sql/outlier_weeks.sql");
 const STAGE_SQL: &str = include_str!("sql/stage.sql");
@@ -189,14 +190,7 @@ impl Warehouse {
             settings = settings.max_memory(&cfg.memory_limit).map_err(open_err)?;
         }
         let conn = Connection::open_with_flags(path, settings).map_err(open_err)?;
-        let wh = Warehouse {
-            conn,
-            path: path.to_path_buf(),
-            host_id: host_id(cfg),
-            lake: None,
-            secret: None,
-            _scratch: None,
-        };
+        let wh = Warehouse::on_file(conn, cfg);
         wh.create_file_schema()?;
         Ok(wh)
     }
@@ -240,14 +234,19 @@ impl Warehouse {
                 )),
             ));
         }
-        Ok(Warehouse {
+        Ok(Warehouse::on_file(conn, cfg))
+    }
+
+    /// The warehouse of a DuckDB file opened as `conn`.
+    fn on_file(conn: Connection, cfg: &WarehouseConfig) -> Warehouse {
+        Warehouse {
             conn,
-            path: path.to_path_buf(),
+            path: cfg.path.clone(),
             host_id: host_id(cfg),
             lake: None,
             secret: None,
             _scratch: None,
-        })
+        }
     }
 
     /// Whether the configured warehouse can be used, without changing it: a DuckDB file is
@@ -320,7 +319,7 @@ impl Warehouse {
     fn create_file_schema(&self) -> Result<()> {
         self.write("cannot create the schema", |c| {
             c.execute_batch(&format!(
-                "{SCHEMA_SQL}\n{SCHEMA_TABLES_SQL}\n{SCHEMA_POSTS_SQL}"
+                "{SCHEMA_SQL}\n{SCHEMA_LEDGER_COLUMNS_SQL}\n{SCHEMA_TABLES_SQL}\n{SCHEMA_POSTS_SQL}"
             ))?;
             weekly::ensure(c, false)
         })?;
@@ -366,6 +365,7 @@ impl Warehouse {
         stream::register(&wh.conn).map_err(|e| wh.err("cannot register the Parquet stream", e))?;
         wh.write("cannot create the schema", |c| {
             c.execute_batch(SCHEMA_LAKE_SQL)?;
+            c.execute_batch(SCHEMA_LEDGER_COLUMNS_SQL)?;
             c.execute_batch(&tables)?;
             c.execute_batch(&posts)?;
             weekly::ensure(c, true)?;

@@ -1475,3 +1475,57 @@ impl HeldIngest {
         (status, self.stderr.seen().to_string())
     }
 }
+
+/// Posts on a lake: the same posts, versions and weekly means as in a DuckDB file, for the real
+/// votes and posts and a re-delivery with changed scores.
+#[test]
+fn posts_on_a_lake_give_what_a_duckdb_file_gives() {
+    let (env, pg, data) = one_lake("");
+    let posts = test_data("posts.jsonl.zst");
+    let votes = test_data("votes.jsonl.zst");
+    let raw = zstd::decode_all(&std::fs::read(&posts).unwrap()[..]).unwrap();
+    let changed: Vec<String> = String::from_utf8(raw)
+        .unwrap()
+        .lines()
+        .take(200)
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["Score"] = "77".into();
+            v["LastActivityDate"] = "2031-01-01T00:00:00".into();
+            v.to_string()
+        })
+        .collect();
+    env.write("posts-2.jsonl", changed.join("\n"));
+    let files = [
+        posts.to_str().unwrap(),
+        votes.to_str().unwrap(),
+        "posts-2.jsonl",
+    ];
+    for f in files {
+        let lake = env.run(&["ingest", "--config", "votewatch.toml", f]);
+        assert_eq!(lake.code, 0, "{}{}", lake.stdout, lake.stderr);
+        let file = env.ingest(&[f]);
+        assert_eq!(file.code, 0, "{}{}", file.stdout, file.stderr);
+    }
+    let as_text = |rows: Vec<Vec<String>>| -> String {
+        rows.iter().map(|r| format!("{}\n", r.join(" "))).collect()
+    };
+    for q in [
+        r#"SELECT concat_ws(' ', "Year", "WeekNumber", "PostCount", "VoteCount")
+           FROM blog_analysis.mean_votes_per_post_per_week"#,
+        "SELECT concat_ws(' ', count(*), sum(id), sum(score), sum(epoch(valid_from))::BIGINT) \
+         FROM blog_analysis.posts",
+        "SELECT concat_ws(' ', count(*), sum(id), sum(score), sum(epoch(valid_to))::BIGINT) \
+         FROM blog_analysis.posts_history",
+        "SELECT concat_ws(' ', dataset, status, rows_inserted, rows_updated, already_in_warehouse) \
+         FROM blog_analysis.ingested_files ORDER BY id",
+    ] {
+        let lake = analyst(&env, &pg, &data, q);
+        assert!(!lake.is_empty(), "{q}");
+        assert_eq!(lake, as_text(env.rows(q)), "{q}");
+    }
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.posts_history"),
+        200
+    );
+}

@@ -39,13 +39,6 @@ CREATE TABLE IF NOT EXISTS blog_analysis.ingested_files (
     host_id              VARCHAR,
     max_vote_id          BIGINT
 );
--- Lakes made before datasets (see schema.sql).
-ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS dataset VARCHAR;
-ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS rows_updated BIGINT;
-ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS journal_id BIGINT;
-ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS arrived_at TIMESTAMP;
-ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS claimed_at TIMESTAMP;
-ALTER TABLE blog_analysis.ingested_files ADD COLUMN IF NOT EXISTS archived_at TIMESTAMP;
 
 -- One row that every write transaction updates: DuckLake refuses the commit of any write
 -- that overlapped another, should the lock ever fail to keep them apart.

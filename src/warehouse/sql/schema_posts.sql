@@ -33,42 +33,13 @@ CREATE TABLE IF NOT EXISTS blog_analysis.posts (
 
 -- The versions a later one replaced: the columns of posts, then until when the version held
 -- (valid_to, the replacing version's valid_from) and the ledger row that replaced it.
-CREATE TABLE IF NOT EXISTS blog_analysis.posts_history (
-    id                   BIGINT NOT NULL,
-    post_type_id         SMALLINT NOT NULL,
-    creation_date        TIMESTAMP NOT NULL,
-    parent_id            BIGINT,
-    accepted_answer_id   BIGINT,
-    score                INTEGER,
-    view_count           INTEGER,
-    body                 VARCHAR,
-    owner_user_id        BIGINT,
-    last_editor_user_id  BIGINT,
-    last_edit_date       TIMESTAMP,
-    last_activity_date   TIMESTAMP,
-    title                VARCHAR,
-    tags                 VARCHAR,
-    answer_count         INTEGER,
-    comment_count        INTEGER,
-    favorite_count       INTEGER,
-    closed_date          TIMESTAMP,
-    community_owned_date TIMESTAMP,
-    content_license      VARCHAR,
-    valid_from           TIMESTAMP NOT NULL,
-    file_id              BIGINT NOT NULL,
-    valid_to             TIMESTAMP NOT NULL,
-    replaced_by_file_id  BIGINT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS blog_analysis.posts_history AS
+SELECT *, CAST(NULL AS TIMESTAMP) AS valid_to, CAST(NULL AS BIGINT) AS replaced_by_file_id
+FROM blog_analysis.posts LIMIT 0;
 
--- Records of posts files that are not posts, as rejected_votes for votes files.
-CREATE TABLE IF NOT EXISTS blog_analysis.rejected_posts (
-    file_id       BIGINT NOT NULL,
-    line_number   BIGINT NOT NULL,
-    element_index BIGINT,
-    raw           VARCHAR NOT NULL,
-    raw_truncated BOOLEAN NOT NULL,
-    reason        VARCHAR NOT NULL
-);
+-- Records of posts files that are not posts: the columns of rejected_votes.
+CREATE TABLE IF NOT EXISTS blog_analysis.rejected_posts AS
+SELECT * FROM blog_analysis.rejected_votes LIMIT 0;
 
 -- Votes per post per week (year of the vote's CreationDate, strftime %W), for the posts
 -- present in posts only; kept by every change to votes and every new post in the same
