@@ -161,25 +161,40 @@ pub struct HistoryRow {
 impl HistoryRow {
     /// The row as `history --format json` prints it (and the console's API answers it).
     pub fn to_json(&self) -> serde_json::Value {
-        let c = &self.counts;
-        serde_json::json!({
+        let mut doc = serde_json::json!({
             "id": self.id,
             "started_utc": self.started,
             "status": self.status,
             "file": self.file_name,
             "dataset": self.dataset.name(),
-            "read": c.lines,
-            "inserted": c.inserted,
-            "updated": c.updated,
-            "duplicates_in_file": c.duplicates_in_file,
-            "already_in_warehouse": c.already_in_warehouse,
-            "conflicting": c.conflicting,
-            "rejected": c.rejected,
-            "blank": c.blank,
             "millis": self.millis,
             "error": (!self.error.is_empty()).then_some(&self.error),
             "duplicate_of": self.duplicate_of,
-        })
+        });
+        self.counts.add_to(&mut doc);
+        doc
+    }
+}
+
+impl Counts {
+    /// Adds the counters to a JSON object, under the names `history --format json`, the API
+    /// and the webhook documents share.
+    pub fn add_to(&self, doc: &mut serde_json::Value) {
+        let Some(obj) = doc.as_object_mut() else {
+            return;
+        };
+        for (k, v) in [
+            ("read", self.lines),
+            ("inserted", self.inserted),
+            ("updated", self.updated),
+            ("duplicates_in_file", self.duplicates_in_file),
+            ("already_in_warehouse", self.already_in_warehouse),
+            ("conflicting", self.conflicting),
+            ("rejected", self.rejected),
+            ("blank", self.blank),
+        ] {
+            obj.insert(k.into(), v.into());
+        }
     }
 }
 

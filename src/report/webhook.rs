@@ -41,23 +41,17 @@ pub fn document(report: &BatchReport, cfg: &WebhookConfig, id: &str) -> Value {
         .files
         .iter()
         .map(|(o, placed)| {
-            let c = &o.counts;
-            json!({
+            let mut file = json!({
                 "ledger_id": o.file_id,
                 "file": o.name,
                 "dataset": o.dataset.name(),
                 "status": o.status.as_str(),
-                "read": c.lines,
-                "inserted": c.inserted,
-                "updated": c.updated,
-                "duplicates_in_file": c.duplicates_in_file,
-                "already_in_warehouse": c.already_in_warehouse,
-                "conflicting": c.conflicting,
-                "rejected": c.rejected,
                 "error": o.error,
                 "moved_to": placed.as_ref().map(|p| p.display().to_string()),
                 "link": link(cfg, o.file_id),
-            })
+            });
+            o.counts.add_to(&mut file);
+            file
         })
         .collect();
     let subject = report.subject();
