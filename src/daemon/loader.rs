@@ -272,57 +272,6 @@ impl Loader {
         })
     }
 
-    /// A DuckDB warehouse that does not exist, while the archive journal names files: rebuilt
-    /// from them first (unless `daemon.rebuild_on_missing` is off), logged and reported.
-    /// Returns false when a stop came during the rebuild.
-    fn rebuild_if_missing(&mut self, config: &Config) -> anyhow::Result<bool> {
-        let journal = crate::journal::Journal::in_folder(&config.paths.processed);
-        let wanted = config.warehouse.kind == crate::config::WarehouseKind::Duckdb
-            && !config.warehouse.path.exists()
-            && journal.has_entries();
-        if !wanted {
-            return Ok(true);
-        }
-        if !config.daemon.rebuild_on_missing {
-            warn!(warehouse = %crate::text::path(&config.warehouse.path), journal = %crate::text::path(journal.path()), "the warehouse is missing and daemon.rebuild_on_missing is off: starting with an empty one (votewatch rebuild --into NEW rebuilds it beside)");
-            return Ok(true);
-        }
-        warn!(warehouse = %crate::text::path(&config.warehouse.path), journal = %crate::text::path(journal.path()), "the warehouse is missing: rebuilding it from the archive journal");
-        let mut opts = IngestOptions::new(config.ingest);
-        opts.follow_symlinks = false;
-        opts.interrupt = Some(self.interrupt.clone());
-        let clock = Instant::now();
-        let rebuilt = match crate::pipeline::rebuild::rebuild_into(
-            &config.warehouse,
-            &config.warehouse.path,
-            &journal,
-            &opts,
-        ) {
-            Ok(r) => r,
-            Err(_) if self.interrupt.stop_requested() => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        info!(
-            files = rebuilt.loaded.len(),
-            not_loaded = rebuilt.not_loaded.len(),
-            ms = clock.elapsed().as_millis() as u64,
-            "warehouse rebuilt from the archive journal"
-        );
-        let subject = format!(
-            "warehouse rebuilt from the archive — {}{}",
-            crate::text::count(rebuilt.loaded.len() as u64, "file", "files"),
-            match rebuilt.not_loaded.len() {
-                0 => String::new(),
-                n => format!(", {n} not loaded again (action needed)"),
-            }
-        );
-        let preface = rebuilt.summary(&journal);
-        let mut report = crate::report::BatchReport::new(rebuilt.loaded, None);
-        report.preface = Some((subject, preface));
-        self.postman.post(&config.report, &report);
-        Ok(true)
-    }
-
     /// Opens the warehouse, waiting with backoff while another process holds it. Returns
     /// `None` when a stop was requested while waiting.
     fn open_warehouse(&mut self, config: &Config) -> anyhow::Result<Option<Warehouse>> {

@@ -1,6 +1,6 @@
-//! Start-up recovery: claims left in work/ by a stop or a crash (finished where the ledger
-//! says, or loaded first), leftovers of older versions in landing/, and reports the ledger
-//! says are owed.
+//! Start-up recovery: a lost DuckDB warehouse rebuilt from the archive journal, claims left
+//! in work/ by a stop or a crash (finished where the ledger says, or loaded first), leftovers
+//! of older versions in landing/, and reports the ledger says are owed.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +16,57 @@ use crate::report::BatchReport;
 use crate::warehouse::Warehouse;
 
 impl Loader {
+    /// A DuckDB warehouse that does not exist, while the archive journal names files: rebuilt
+    /// from them first (unless `daemon.rebuild_on_missing` is off), logged and reported.
+    /// Returns false when a stop came during the rebuild.
+    pub(super) fn rebuild_if_missing(&mut self, config: &Config) -> anyhow::Result<bool> {
+        let journal = crate::journal::Journal::in_folder(&config.paths.processed);
+        let wanted = config.warehouse.kind == crate::config::WarehouseKind::Duckdb
+            && !config.warehouse.path.exists()
+            && journal.has_entries();
+        if !wanted {
+            return Ok(true);
+        }
+        if !config.daemon.rebuild_on_missing {
+            warn!(warehouse = %crate::text::path(&config.warehouse.path), journal = %crate::text::path(journal.path()), "the warehouse is missing and daemon.rebuild_on_missing is off: starting with an empty one (votewatch rebuild --into NEW rebuilds it beside)");
+            return Ok(true);
+        }
+        warn!(warehouse = %crate::text::path(&config.warehouse.path), journal = %crate::text::path(journal.path()), "the warehouse is missing: rebuilding it from the archive journal");
+        let mut opts = crate::pipeline::load::IngestOptions::new(config.ingest);
+        opts.follow_symlinks = false;
+        opts.interrupt = Some(self.interrupt.clone());
+        let clock = std::time::Instant::now();
+        let rebuilt = match crate::pipeline::rebuild::rebuild_into(
+            &config.warehouse,
+            &config.warehouse.path,
+            &journal,
+            &opts,
+        ) {
+            Ok(r) => r,
+            Err(_) if self.interrupt.stop_requested() => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        info!(
+            files = rebuilt.loaded.len(),
+            not_loaded = rebuilt.not_loaded.len(),
+            ms = clock.elapsed().as_millis() as u64,
+            "warehouse rebuilt from the archive journal"
+        );
+        let subject = format!(
+            "warehouse rebuilt from the archive — {}{}",
+            crate::text::count(rebuilt.loaded.len() as u64, "file", "files"),
+            match rebuilt.not_loaded.len() {
+                0 => String::new(),
+                n => format!(", {n} not loaded again (action needed)"),
+            }
+        );
+        let preface = rebuilt.summary(&journal);
+        let mut report = crate::report::BatchReport::new(rebuilt.loaded, None);
+        report.preface = Some((subject, preface));
+        self.postman.post(&config.report, &report);
+        Ok(true)
+    }
+
     /// Finishes what a stop or a crash left in work/: a claimed file whose load committed is
     /// moved to the destination its ledger row recorded; one whose load never committed is
     /// queued to be loaded first; an empty claim folder is removed.
