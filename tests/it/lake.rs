@@ -1513,9 +1513,9 @@ fn posts_on_a_lake_give_what_a_duckdb_file_gives() {
     for q in [
         r#"SELECT concat_ws(' ', "Year", "WeekNumber", "PostCount", "VoteCount")
            FROM blog_analysis.mean_votes_per_post_per_week"#,
-        "SELECT concat_ws(' ', count(*), sum(id), sum(score), sum(epoch(valid_from))::BIGINT) \
+        "SELECT concat_ws(' ', count(*), sum(id), sum(score), sum(epoch_us(valid_from))) \
          FROM blog_analysis.posts",
-        "SELECT concat_ws(' ', count(*), sum(id), sum(score), sum(epoch(valid_to))::BIGINT) \
+        "SELECT concat_ws(' ', count(*), sum(id), sum(score), sum(epoch_us(valid_to))) \
          FROM blog_analysis.posts_history",
         "SELECT concat_ws(' ', dataset, status, rows_inserted, rows_updated, already_in_warehouse) \
          FROM blog_analysis.ingested_files ORDER BY id",
