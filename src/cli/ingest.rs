@@ -69,6 +69,33 @@ pub(super) fn send_queued(cfg: &ReportConfig, queued: usize, out: &mut impl Writ
         ),
     };
     let _ = writeln!(out, "{line}");
+    if cfg.webhook.enabled {
+        let hooks = Outbox::new(&crate::report::webhook::outbox_dir(&cfg.outbox));
+        let line = match crate::report::webhook::Webhook::from_config(&cfg.webhook) {
+            Ok(hook) => {
+                let pass = sender::block_on(sender::deliver_pending(
+                    &hooks,
+                    &hook,
+                    cfg,
+                    &mut Retries::default(),
+                    std::time::Instant::now(),
+                    &tokio_util::sync::CancellationToken::new(),
+                ));
+                let why = pass
+                    .last_error
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                format!(
+                    "webhook: {} delivered, {} waiting in {}{why}",
+                    pass.sent,
+                    hooks.len(),
+                    hooks.dir().display()
+                )
+            }
+            Err(e) => format!("webhook: not sent: {e}"),
+        };
+        let _ = writeln!(out, "{line}");
+    }
 }
 
 /// `votewatch check`: what loading each file would report — records, rejects with line

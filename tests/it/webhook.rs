@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::daemon::{drop_file, wait_until, Daemon, CONFIG, WAIT};
-use crate::harness::{votes, Env};
+use crate::harness::{votes, Env, Run};
 
 /// How the receiver answers the next request.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -268,4 +268,35 @@ fn check_config_says_when_the_webhook_has_no_url() {
         !out.contains("hooks.example.com"),
         "the URL is never printed: {out}"
     );
+}
+
+#[test]
+fn ingest_with_report_delivers_the_webhook_too() {
+    let env = Env::new();
+    let receiver = Receiver::start(Answer::Code(200));
+    env.write(
+        "hook.toml",
+        "[report.webhook]\nenabled = true\nurl_env = \"VW_TEST_HOOK\"\n",
+    );
+    env.write("bad.jsonl", "nonsense\n");
+    let r = Run::from(
+        env.command()
+            .args(["ingest", "--config", "hook.toml", "--report", "bad.jsonl"])
+            .env(
+                "VW_TEST_HOOK",
+                format!("http://{}/hook/{SECRET}", receiver.addr),
+            )
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("webhook: 1 delivered, 0 waiting"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(SECRET) && !r.stderr.contains(SECRET));
+    let accepted = receiver.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].body["files"][0]["file"], "bad.jsonl");
 }
