@@ -4,6 +4,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod report;
+mod warehouse;
+pub use report::*;
+pub use warehouse::*;
+
 /// A secret (the SMTP or the catalog password) from where the configuration says: the
 /// environment variable `env`, else the file `file`, else the systemd credential `credential`
 /// (in `$CREDENTIALS_DIRECTORY`). `Ok(None)` when none of them is set or present; an error
@@ -113,175 +118,6 @@ pub struct ExpectConfig {
     pub min_rows_per_day: u64,
 }
 
-/// One e-mail per batch (default) or one per file.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ReportMode {
-    #[default]
-    PerBatch,
-    PerFile,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum TransportKind {
-    /// Write each message as an .eml file into `report.file.dir`.
-    #[default]
-    File,
-    Smtp,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum SmtpTls {
-    /// Plain connection, then STARTTLS (required).
-    #[default]
-    Starttls,
-    /// TLS from the first byte (SMTPS, usually port 465).
-    Tls,
-    /// No encryption (a relay on this host).
-    None,
-}
-
-/// The e-mailed status reports.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReportConfig {
-    pub mode: ReportMode,
-    pub from: String,
-    pub to: Vec<String>,
-    /// Reports are written here first and deleted once delivered.
-    pub outbox: PathBuf,
-    pub transport: TransportKind,
-    /// First wait after a failed delivery; it doubles up to `retry_max_ms`.
-    pub retry_initial_ms: u64,
-    pub retry_max_ms: u64,
-    /// After this many failed attempts a report is logged as stuck (it stays and is retried).
-    pub warn_after_attempts: u32,
-    pub file: FileTransportConfig,
-    pub smtp: SmtpConfig,
-    pub webhook: WebhookConfig,
-}
-
-/// What a webhook receives: votewatch's JSON document, or Slack's `text`/`blocks`.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookFormat {
-    #[default]
-    Json,
-    Slack,
-}
-
-/// `[report.webhook]`: a POST of a JSON document per report, beside the e-mail, through an
-/// outbox of its own (`<report.outbox>/webhook`) with the same retries and once-only delivery.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhookConfig {
-    pub enabled: bool,
-    /// The URL (its path is often the secret) comes from this environment variable...
-    pub url_env: String,
-    /// ...or from this file...
-    pub url_file: Option<PathBuf>,
-    /// ...or from this systemd credential. Never logged.
-    pub url_credential: String,
-    pub format: WebhookFormat,
-    /// The console's address as people reach it (`https://votewatch.example/`): the
-    /// documents link each file to its page there. Empty: no links.
-    pub console_url: String,
-    /// Also notify when every file of a batch was loaded whole (default: only files that were
-    /// not, and freshness alerts and their recoveries).
-    pub notify_on_success: bool,
-    /// A CA certificate (PEM) to trust instead of the system's roots.
-    pub ca_file: Option<PathBuf>,
-    pub timeout_secs: u64,
-}
-
-impl Default for WebhookConfig {
-    fn default() -> Self {
-        WebhookConfig {
-            enabled: false,
-            url_env: "VOTEWATCH_WEBHOOK_URL".into(),
-            url_file: None,
-            url_credential: "webhook-url".into(),
-            format: WebhookFormat::Json,
-            console_url: String::new(),
-            notify_on_success: false,
-            ca_file: None,
-            timeout_secs: 10,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct FileTransportConfig {
-    pub dir: PathBuf,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct SmtpConfig {
-    pub host: String,
-    pub port: u16,
-    pub tls: SmtpTls,
-    /// Log in with this user; no AUTH when empty.
-    pub user: String,
-    /// The password comes from this environment variable...
-    pub password_env: String,
-    /// ...or from this file...
-    pub password_file: Option<PathBuf>,
-    /// ...or from this systemd credential (`$CREDENTIALS_DIRECTORY/NAME`).
-    pub password_credential: String,
-    pub timeout_secs: u64,
-    /// Extra CA certificate (PEM) to trust, for a server with a private CA.
-    pub ca_file: Option<PathBuf>,
-    /// Allow AUTH over an unencrypted connection to a host other than this one.
-    pub allow_insecure_auth: bool,
-}
-
-impl Default for ReportConfig {
-    fn default() -> Self {
-        ReportConfig {
-            mode: ReportMode::PerBatch,
-            from: "votewatch <votewatch@localhost>".into(),
-            to: vec!["data-team@localhost".into()],
-            outbox: PathBuf::from("outbox"),
-            transport: TransportKind::File,
-            retry_initial_ms: 1000,
-            retry_max_ms: 300_000,
-            warn_after_attempts: 5,
-            file: FileTransportConfig::default(),
-            smtp: SmtpConfig::default(),
-            webhook: WebhookConfig::default(),
-        }
-    }
-}
-
-impl Default for FileTransportConfig {
-    fn default() -> Self {
-        FileTransportConfig {
-            dir: PathBuf::from("reports"),
-        }
-    }
-}
-
-impl Default for SmtpConfig {
-    fn default() -> Self {
-        SmtpConfig {
-            host: "localhost".into(),
-            port: 587,
-            tls: SmtpTls::Starttls,
-            user: String::new(),
-            password_env: "VOTEWATCH_SMTP_PASSWORD".into(),
-            password_file: None,
-            password_credential: "smtp-password".into(),
-            timeout_secs: 30,
-            ca_file: None,
-            allow_insecure_auth: false,
-        }
-    }
-}
-
 /// How `votewatch run` watches landing/.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -376,144 +212,6 @@ impl Default for DaemonConfig {
     }
 }
 
-/// Where the warehouse lives.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum WarehouseKind {
-    /// One DuckDB file (`warehouse.path`).
-    #[default]
-    Duckdb,
-    /// DuckLake: catalog in PostgreSQL, data as Parquet in a folder or on S3
-    /// (`[warehouse.ducklake]`); several daemons may load at once.
-    Ducklake,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct WarehouseConfig {
-    pub kind: WarehouseKind,
-    pub path: PathBuf,
-    /// DuckDB's `memory_limit` for votewatch's own connection (DuckDB's size syntax); DuckDB
-    /// spills to disk beyond it. Empty: DuckDB's default (80% of the machine's memory).
-    pub memory_limit: String,
-    pub ducklake: DuckLakeConfig,
-}
-
-/// `[warehouse.ducklake]`: the lake votewatch writes when `warehouse.kind = "ducklake"`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct DuckLakeConfig {
-    /// The PostgreSQL catalog as a libpq connection string ("host=... dbname=... user=...");
-    /// no password in it.
-    pub catalog: String,
-    /// Where the catalog's password comes from: this environment variable, else the file,
-    /// else the systemd credential of this name. None set or found: no password (libpq's
-    /// own `PGPASSFILE` / `.pgpass` still apply).
-    pub password_env: String,
-    pub password_file: Option<PathBuf>,
-    pub password_credential: String,
-    /// The lake's data: a folder (shared by every host) or `s3://bucket/prefix/`.
-    pub data_path: String,
-    /// This landing host's name in the ledger (`host_id`); required on a lake.
-    pub host_id: String,
-    /// How long a load waits for the lake's write lock before it gives up (and is retried).
-    pub lock_timeout_secs: u64,
-    /// Where DuckDB keeps the extensions it installs (ducklake, postgres, parquet, httpfs).
-    pub extension_directory: PathBuf,
-    /// An offline extension repository (`REPO/v1.5.5/linux_amd64/*.duckdb_extension`, see
-    /// `scripts/duckdb-extensions.sh`); empty: DuckDB's own repository (needs the network).
-    pub extension_repository: String,
-    /// Where loads spill beyond `memory_limit`.
-    pub temp_directory: PathBuf,
-    /// Snapshots and unreferenced files older than this are removed by `votewatch maintain`.
-    pub retention_days: u32,
-    /// When the daemon runs `votewatch maintain` each day ("HH:MM" or "HH:MM:SS", UTC);
-    /// empty: never (run it from a timer instead).
-    pub maintain_daily_at: String,
-    pub s3: S3Config,
-}
-
-/// `[warehouse.ducklake.s3]`: the object store when `data_path` is `s3://...`. Keys come from
-/// the environment, never from this file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct S3Config {
-    /// host:port of an S3-compatible endpoint; empty: AWS.
-    pub endpoint: String,
-    pub region: String,
-    /// "path" or "vhost".
-    pub url_style: String,
-    pub use_ssl: bool,
-    pub key_id_env: String,
-    pub secret_env: String,
-}
-
-impl DuckLakeConfig {
-    /// The daily maintenance time, when one is configured and valid.
-    pub fn maintain_time(&self) -> Option<chrono::NaiveTime> {
-        let t = self.maintain_daily_at.trim();
-        chrono::NaiveTime::parse_from_str(t, "%H:%M:%S")
-            .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
-            .ok()
-    }
-}
-
-/// The first moment at `at` (UTC, daily) strictly after `after`.
-pub fn next_daily(
-    after: chrono::DateTime<chrono::Utc>,
-    at: chrono::NaiveTime,
-) -> chrono::DateTime<chrono::Utc> {
-    let today = after.date_naive().and_time(at).and_utc();
-    if today > after {
-        today
-    } else {
-        today + chrono::Duration::days(1)
-    }
-}
-
-impl Default for DuckLakeConfig {
-    fn default() -> Self {
-        DuckLakeConfig {
-            catalog: String::new(),
-            password_env: "VOTEWATCH_CATALOG_PASSWORD".into(),
-            password_file: None,
-            password_credential: "catalog-password".into(),
-            data_path: String::new(),
-            host_id: String::new(),
-            lock_timeout_secs: 600,
-            extension_directory: PathBuf::from("duckdb-extensions"),
-            extension_repository: String::new(),
-            temp_directory: PathBuf::from("lake.tmp"),
-            retention_days: 7,
-            maintain_daily_at: String::new(),
-            s3: S3Config::default(),
-        }
-    }
-}
-
-impl Default for S3Config {
-    fn default() -> Self {
-        S3Config {
-            endpoint: String::new(),
-            region: "us-east-1".into(),
-            url_style: "vhost".into(),
-            use_ssl: true,
-            key_id_env: "AWS_ACCESS_KEY_ID".into(),
-            secret_env: "AWS_SECRET_ACCESS_KEY".into(),
-        }
-    }
-}
-
-impl WarehouseConfig {
-    /// The same settings for another DuckDB file (the CLI's `--warehouse`).
-    pub fn with_path(&self, path: &Path) -> WarehouseConfig {
-        WarehouseConfig {
-            path: path.to_path_buf(),
-            ..self.clone()
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
@@ -541,17 +239,6 @@ pub struct PathsConfig {
     pub work: PathBuf,
     pub processed: PathBuf,
     pub failed: PathBuf,
-}
-
-impl Default for WarehouseConfig {
-    fn default() -> Self {
-        WarehouseConfig {
-            kind: WarehouseKind::Duckdb,
-            path: PathBuf::from("warehouse.db"),
-            memory_limit: "128MB".into(),
-            ducklake: DuckLakeConfig::default(),
-        }
-    }
 }
 
 impl Default for IngestConfig {
@@ -840,7 +527,7 @@ mod tests {
 
     #[test]
     fn shipped_config_is_valid_and_matches_defaults() {
-        let text = include_str!("../config/votewatch.toml");
+        let text = include_str!("../../config/votewatch.toml");
         assert_eq!(Config::parse(text).unwrap(), Config::default());
     }
 
