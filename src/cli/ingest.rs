@@ -43,19 +43,13 @@ pub fn ingest(
     Ok(status)
 }
 
-/// Tries to deliver the outbox now (after `queued` reports were put in it) and says how it went.
+/// Tries to deliver the outbox now (after `queued` reports were put in it), and the webhook's
+/// when one is enabled, and says how it went.
 pub(super) fn send_queued(cfg: &ReportConfig, queued: usize, out: &mut impl Write) {
     let outbox = Outbox::new(&cfg.outbox);
     let line = match Mailer::from_config(cfg) {
         Ok(mailer) => {
-            let pass = sender::block_on(sender::deliver_pending(
-                &outbox,
-                &mailer,
-                cfg,
-                &mut Retries::default(),
-                std::time::Instant::now(),
-                &tokio_util::sync::CancellationToken::new(),
-            ));
+            let pass = deliver_now(&outbox, &mailer, cfg);
             format!(
                 "report: {queued} queued, {} delivered, {} waiting in {}",
                 pass.sent,
@@ -73,14 +67,7 @@ pub(super) fn send_queued(cfg: &ReportConfig, queued: usize, out: &mut impl Writ
         let hooks = Outbox::new(&crate::report::webhook::outbox_dir(&cfg.outbox));
         let line = match crate::report::webhook::Webhook::from_config(&cfg.webhook) {
             Ok(hook) => {
-                let pass = sender::block_on(sender::deliver_pending(
-                    &hooks,
-                    &hook,
-                    cfg,
-                    &mut Retries::default(),
-                    std::time::Instant::now(),
-                    &tokio_util::sync::CancellationToken::new(),
-                ));
+                let pass = deliver_now(&hooks, &hook, cfg);
                 let why = pass
                     .last_error
                     .map(|e| format!(" ({e})"))
@@ -96,6 +83,18 @@ pub(super) fn send_queued(cfg: &ReportConfig, queued: usize, out: &mut impl Writ
         };
         let _ = writeln!(out, "{line}");
     }
+}
+
+/// One delivery pass over `outbox` through `sink`, now, outside the daemon.
+fn deliver_now<S: sender::Sink>(outbox: &Outbox, sink: &S, cfg: &ReportConfig) -> sender::Pass {
+    sender::block_on(sender::deliver_pending(
+        outbox,
+        sink,
+        cfg,
+        &mut Retries::default(),
+        std::time::Instant::now(),
+        &tokio_util::sync::CancellationToken::new(),
+    ))
 }
 
 /// `votewatch check`: what loading each file would report — records, rejects with line
