@@ -14,7 +14,7 @@ use crate::interrupt::Interrupt;
 use crate::model::FileOutcome;
 use crate::model::{Counts, LedgerEntry, RejectRow, Status};
 use crate::pipeline::read::{Layout, Refused, Source};
-use crate::pipeline::route::{flush_fold, read_and_stage, Fold, SeenIds, StageState, Tally};
+use crate::pipeline::route::{flush_fold, read_and_stage, StageState, Tally};
 use crate::warehouse::{Finish, Warehouse, WarehouseError};
 
 /// How many rejects of a file are kept in memory for the report and the log.
@@ -263,18 +263,19 @@ fn load_file(
     let mut load = wh.begin_file_of(entry.dataset)?;
     let (read, tally) = match entry.dataset {
         Dataset::Votes => {
-            let mut staged = StageState {
-                tally: Tally::default(),
-                max_id: load.max_id_before,
-                fold: Fold::default(),
-                seen: SeenIds::new(),
+            let mut staged = StageState::new(load.max_id_before);
+            let read = if load.on_lake() {
+                read_and_stage(source, opts, &mut load, &mut staged).and_then(|read| {
+                    if read.is_ok() {
+                        flush_fold(&mut load, &mut staged)?;
+                    }
+                    Ok(read)
+                })
+            } else {
+                crate::pipeline::insert::read_and_insert(source, opts, &mut load, &mut staged)
             };
-            let read = read_and_stage(source, opts, &mut load, &mut staged).and_then(|read| {
-                if read.is_ok() {
-                    flush_fold(&mut load, &mut staged)?;
-                }
-                Ok(read)
-            });
+            let weeks = std::mem::take(&mut staged.direct_days).weeks();
+            load.set_routed(weeks, staged.resolved);
             (read, staged.tally)
         }
         Dataset::Posts => {

@@ -12,7 +12,8 @@ use duckdb::arrow::record_batch::RecordBatch;
 
 use super::load::{IngestOptions, CHUNK_BYTES, CHUNK_RECORDS, SAMPLE_REJECTS};
 use crate::datasets::votes::arrow::{
-    as_votes_batch, key_column, parse_chunk, parsed_schema, staged_batch, staged_rows, ParsedChunk,
+    as_votes_batch, created_column, key_column, parse_chunk, parsed_schema, staged_batch,
+    staged_rows, ParsedChunk,
 };
 use crate::datasets::votes::{UnknownFields, Vote};
 use crate::datasets::RecordTally;
@@ -83,6 +84,122 @@ pub(crate) struct StageState {
     pub(crate) fold: Fold,
     /// Ids the file has shown so far.
     pub(crate) seen: SeenIds,
+    /// The rows that went straight in, by day of creation.
+    pub(crate) direct_days: DayCounts,
+    /// The last rows that went straight in, to resolve a repeat of one of them on the spot.
+    pub(crate) recent: RecentDirect,
+    /// The repeats resolved on the spot.
+    pub(crate) resolved: crate::warehouse::Resolved,
+}
+
+impl StageState {
+    /// The state of a file loaded into a warehouse whose highest Id is `max_id`.
+    pub(crate) fn new(max_id: i64) -> StageState {
+        StageState {
+            tally: Tally::default(),
+            max_id,
+            fold: Fold::default(),
+            seen: SeenIds::new(),
+            direct_days: DayCounts::default(),
+            recent: RecentDirect::default(),
+            resolved: Default::default(),
+        }
+    }
+}
+
+/// Rows that went straight in, at most [`RECENT_ROWS`] of the last ones, in batches whose Ids
+/// ascend (found by binary search). A row that went straight in is the first valid
+/// occurrence of its Id in the file, so it wins over every later row with that Id: a later
+/// repeat found here is counted at once (a duplicate when its values are the same, else
+/// conflicting) and never staged — what the resolve at commit would have counted, without
+/// its join over the file's rows. Repeats of older rows are staged as before.
+#[derive(Default)]
+pub(crate) struct RecentDirect {
+    batches: std::collections::VecDeque<RecordBatch>,
+    rows: usize,
+}
+
+/// How many of the last rows that went straight in [`RecentDirect`] keeps (their parsed
+/// chunks stay in memory: a few MiB).
+pub(crate) const RECENT_ROWS: usize = 256 * 1024;
+
+/// The shortest run of ascending Ids [`RecentDirect`] keeps.
+const RECENT_RUN: usize = 64;
+
+impl RecentDirect {
+    /// Keeps the runs of ascending Ids of `batch` (zero-copy slices); runs shorter than
+    /// [`RECENT_RUN`] are left out, so that a file out of order costs no long lookups.
+    fn push(&mut self, batch: &RecordBatch) {
+        let ids = key_column(batch).values();
+        let mut start = 0;
+        for end in 1..=ids.len() {
+            if end == ids.len() || ids[end] <= ids[end - 1] {
+                if end - start >= RECENT_RUN {
+                    self.rows += end - start;
+                    self.batches.push_back(batch.slice(start, end - start));
+                }
+                start = end;
+            }
+        }
+        while self.rows > RECENT_ROWS {
+            match self.batches.pop_front() {
+                Some(old) => self.rows -= old.num_rows(),
+                None => break,
+            }
+        }
+    }
+
+    /// The row that went straight in with this Id, when it is one of the last.
+    fn find(&self, id: i64) -> Option<Vote> {
+        self.batches.iter().rev().find_map(|b| {
+            let ids = key_column(b).values();
+            if id < ids[0] || id > ids[ids.len() - 1] {
+                return None;
+            }
+            let i = ids.binary_search(&id).ok()?;
+            staged_rows(&b.slice(i, 1)).next().map(|(_, v)| v)
+        })
+    }
+}
+
+/// Rows counted by day of creation: a file's rows come mostly in date order, so a run of one
+/// day is counted without a lookup. Days, not weeks, so that the count per row is one
+/// division; [`DayCounts::weeks`] turns the few distinct days into weeks.
+#[derive(Default)]
+pub(crate) struct DayCounts {
+    run: Option<(i64, i64)>,
+    days: HashMap<i64, i64>,
+}
+
+impl DayCounts {
+    pub(crate) fn add(&mut self, created_micros: &[i64]) {
+        use crate::datasets::votes::MICROS_PER_DAY;
+        for &micros in created_micros {
+            let day = micros.div_euclid(MICROS_PER_DAY);
+            match &mut self.run {
+                Some((d, n)) if *d == day => *n += 1,
+                run => {
+                    if let Some((d, n)) = run.replace((day, 1)) {
+                        *self.days.entry(d).or_default() += n;
+                    }
+                }
+            }
+        }
+    }
+
+    /// (year, week, rows) of every week counted, as `weekly_votes` keys them.
+    pub(crate) fn weeks(mut self) -> Vec<(i64, i32, i64)> {
+        if let Some((d, n)) = self.run.take() {
+            *self.days.entry(d).or_default() += n;
+        }
+        let mut weeks: BTreeMap<(i64, i32), i64> = BTreeMap::new();
+        for (day, n) in self.days {
+            *weeks
+                .entry(crate::datasets::votes::week_of_day(day))
+                .or_default() += n;
+        }
+        weeks.into_iter().map(|((y, w), n)| (y, w, n)).collect()
+    }
 }
 
 /// Where the routed rows of a file go: the open load ([`crate::warehouse::FileLoad`]), or
@@ -151,12 +268,7 @@ impl RowSink for Discard {
 pub fn read_only(path: &std::path::Path, opts: &IngestOptions) -> std::io::Result<(Counts, u64)> {
     let source = Source::open(path, opts.follow_symlinks)?;
     let mut sink = Discard::default();
-    let mut state = StageState {
-        tally: Tally::default(),
-        max_id: 0,
-        fold: Fold::default(),
-        seen: SeenIds::new(),
-    };
+    let mut state = StageState::new(0);
     let read =
         read_and_stage(source, opts, &mut sink, &mut state).map_err(std::io::Error::other)?;
     read?;
@@ -165,7 +277,7 @@ pub fn read_only(path: &std::path::Path, opts: &IngestOptions) -> std::io::Resul
 }
 
 /// What reading the file gave: its layout and digest, or the read error.
-type ReadResult = std::io::Result<(Layout, crate::pipeline::read::Digest256)>;
+pub(crate) type ReadResult = std::io::Result<(Layout, crate::pipeline::read::Digest256)>;
 
 /// The reader's limits for a load with these options.
 pub(crate) fn read_limits(opts: &IngestOptions) -> Limits {
@@ -363,6 +475,8 @@ pub(crate) fn route_batch(
         )
     };
     if new_rows.num_rows() > 0 {
+        state.direct_days.add(created_column(&new_rows));
+        state.recent.push(&new_rows);
         let file_id = load.file_id();
         load.append_new_votes(as_votes_batch(&new_rows, file_id))?;
     }
@@ -419,7 +533,18 @@ pub(crate) fn fold_staged(
     state: &mut StageState,
     staged: &RecordBatch,
 ) -> Result<(), WarehouseError> {
+    let max_id_before = load.max_id_before();
     for (pos, vote) in staged_rows(staged) {
+        if vote.id > max_id_before {
+            if let Some(winner) = state.recent.find(vote.id) {
+                let r = &mut state.resolved;
+                match winner == vote {
+                    true => r.duplicates += 1,
+                    false => r.conflicting += 1,
+                }
+                continue;
+            }
+        }
         let fold = &mut state.fold;
         match fold.index.get(&vote) {
             Some(&k) => fold.rows[k].2 += 1,
@@ -450,6 +575,76 @@ pub(crate) fn flush_fold(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn vote_line(id: i64, post: i64) -> String {
+        format!(
+            r#"{{"Id":"{id}","PostId":"{post}","VoteTypeId":"2","CreationDate":"2022-01-03T00:00:00"}}"#
+        )
+    }
+
+    /// Routes `lines` as a load into an empty warehouse would, keeping nothing; returns what
+    /// the routing learned.
+    fn route_lines(lines: &[String]) -> (StageState, Discard) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.jsonl");
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let opts = IngestOptions::new(crate::config::IngestConfig::default());
+        let mut sink = Discard::default();
+        let mut state = StageState::new(0);
+        let source = Source::open(&path, false).unwrap();
+        read_and_stage(source, &opts, &mut sink, &mut state)
+            .unwrap()
+            .unwrap();
+        (state, sink)
+    }
+
+    /// A repeat of one of the last rows that went straight in is counted on the spot (a
+    /// duplicate when equal, else conflicting) and never staged; a repeat of an older row,
+    /// is staged for the commit.
+    #[test]
+    fn repeats_of_recent_direct_rows_are_resolved_while_routing() {
+        let n = RECENT_ROWS as i64 + 50_000;
+        let mut lines: Vec<String> = (1..=n).map(|id| vote_line(1_000 + id, id)).collect();
+        lines.push(vote_line(1_000 + n - 3, n - 3)); // recent, the same: a duplicate
+        lines.push(vote_line(1_000 + n - 2, 7)); // recent, other values: conflicting
+        lines.push(vote_line(1_000 + n - 2, n - 2)); // recent, the same as the winner
+        lines.push(vote_line(1_001, 1)); // the first row: long gone from the recent ones
+        lines.push(vote_line(500, 1)); // a new Id out of order: straight in
+        lines.push(vote_line(1_000 + n - 1, n - 1)); // after it, still found
+        let (state, sink) = route_lines(&lines);
+        assert_eq!(
+            state.resolved,
+            crate::warehouse::Resolved {
+                duplicates: 3,
+                conflicting: 1
+            }
+        );
+        let staged: Vec<i64> = state.fold.rows.iter().map(|(_, v, _)| v.id).collect();
+        assert_eq!(staged, vec![1_001]);
+        // The n rows and Id 500 went straight in; the far repeat waits in the fold.
+        assert_eq!(sink.rows, n as u64 + 1);
+        assert_eq!(state.tally.counts.lines, n as u64 + 6);
+    }
+
+    #[test]
+    fn days_become_the_weeks_of_weekly_votes() {
+        let day = crate::datasets::votes::MICROS_PER_DAY;
+        // 2024-01-01 was a Monday (week 1); 2023-12-31 a Sunday (week 52 of 2023).
+        let jan_1 = 19_723 * day;
+        let mut days = DayCounts::default();
+        days.add(&[
+            jan_1,
+            jan_1 + 5,
+            jan_1 - 1,
+            jan_1 + 6 * day,
+            jan_1,
+            jan_1 + 7 * day,
+        ]);
+        assert_eq!(
+            days.weeks(),
+            vec![(2023, 52, 1), (2024, 1, 4), (2024, 2, 1)]
+        );
+    }
 
     /// The limit reads, validates and routes like a load, keeping nothing: every record
     /// counted, every valid row routed (straight in, or staged when its Id was seen before).

@@ -109,6 +109,17 @@ pub(super) fn scrub(e: duckdb::Error, secret: Option<&str>) -> duckdb::Error {
     }
 }
 
+impl WarehouseError {
+    /// An error of votewatch's own about the warehouse at `path`.
+    pub(crate) fn message(path: &std::path::Path, what: &'static str, message: &str) -> Self {
+        WarehouseError {
+            path: path.to_path_buf(),
+            what,
+            source: message_error(message.to_string()),
+        }
+    }
+}
+
 /// An error carrying a message of votewatch's own.
 pub(super) fn message_error(message: String) -> duckdb::Error {
     duckdb::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(message)))

@@ -20,8 +20,10 @@ const LOAD_DROP_PRESENT_DIRECT_SQL: &str = include_str!("sql/load_drop_present_d
 const LOAD_ADD_PARQUET_SQL: &str = include_str!("sql/load_add_parquet.sql");
 const LOAD_INSERT_DIRECT_SQL: &str = include_str!("sql/load_insert_direct.sql");
 const LOAD_INSERT_REJECTS_SQL: &str = include_str!("sql/load_insert_rejects.sql");
-const LOAD_MAX_ID_AFTER_SQL: &str = include_str!("sql/load_max_id_after.sql");
 const LOAD_ID_RANGE_SQL: &str = include_str!("sql/load_id_range.sql");
+const LOAD_INSERT_STREAM_SQL: &str = include_str!("sql/load_insert_stream.sql");
+const LOAD_STREAM_ORDER_OFF_SQL: &str = include_str!("sql/load_stream_order_off.sql");
+const LOAD_STREAM_ORDER_ON_SQL: &str = include_str!("sql/load_stream_order_on.sql");
 const POSTS_STAGE_SQL: &str = include_str!("sql/posts_stage.sql");
 const POSTS_RESOLVE_SQL: &str = include_str!("sql/posts_resolve.sql");
 const POSTS_COUNTS_SQL: &str = include_str!("sql/posts_counts.sql");
@@ -101,6 +103,8 @@ impl Warehouse {
                 stream_file: None,
                 file_added: false,
                 direct_rows: 0,
+                direct_weeks: None,
+                resolved: Resolved::default(),
                 staged_rows: 0,
                 reject_rows: 0,
                 votes: Some(votes),
@@ -139,6 +143,14 @@ pub enum Finish {
     RecordOnly,
 }
 
+/// Repeats of a row that went straight in, found while the file was routed: counted, never
+/// staged (the row that went in is the first of its Id in the file, so it wins).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resolved {
+    pub duplicates: u64,
+    pub conflicting: u64,
+}
+
 /// The open transaction of one file. Dropping it without [`FileLoad::commit`] rolls back.
 pub struct FileLoad<'w> {
     conn: &'w Connection,
@@ -175,6 +187,11 @@ pub struct FileLoad<'w> {
     /// Rows appended straight to `votes` (or on a lake, its temp table or Parquet file): the
     /// file's inserts that need no resolving.
     direct_rows: u64,
+    /// The rows that went straight in, counted by week (year, week, rows) while they were
+    /// routed: on a DuckDB file the weekly counts take them from here, not from a scan.
+    direct_weeks: Option<Vec<(i64, i32, i64)>>,
+    /// Repeats of rows that went straight in, resolved while the file was routed.
+    resolved: Resolved,
     /// Rows appended to the staging table.
     staged_rows: u64,
     reject_rows: u64,
@@ -259,6 +276,52 @@ impl<'w> FileLoad<'w> {
         votes
             .append_record_batch(batch)
             .map_err(|e| self.err("cannot append votes", e))
+    }
+
+    /// On a DuckDB file: inserts the stream `rx` of rows that are new for sure (as
+    /// [`FileLoad::append_new_votes`] takes them) into `votes` with one `INSERT … SELECT`
+    /// on every DuckDB thread, until the stream's sender is dropped. Insertion order is not
+    /// kept within the statement (that is what lets each thread write row groups of its
+    /// own); nothing votewatch reads depends on it.
+    pub fn insert_stream(&mut self, rx: crossbeam_channel::Receiver<RecordBatch>) -> Result<()> {
+        let stream = stream::Registered::new(rx, true);
+        let run = || -> duckdb::Result<usize> {
+            self.conn.execute_batch(LOAD_STREAM_ORDER_OFF_SQL)?;
+            let inserted = self.conn.execute(
+                &render(LOAD_INSERT_STREAM_SQL, &[("source", &stream.source())]),
+                [],
+            );
+            let reset = self.conn.execute_batch(LOAD_STREAM_ORDER_ON_SQL);
+            let inserted = inserted?;
+            reset?;
+            Ok(inserted)
+        };
+        let inserted = run().map_err(|e| self.err("cannot append votes", e))?;
+        drop(stream);
+        self.direct_rows += inserted as u64;
+        Ok(())
+    }
+
+    /// The warehouse's path (for errors).
+    pub fn warehouse_path(&self) -> &Path {
+        self.path
+    }
+
+    /// The load writes to a lake.
+    pub fn on_lake(&self) -> bool {
+        self.lake.is_some()
+    }
+
+    /// What the routing learned: the weekly counts of all the rows that went straight in,
+    /// and the repeats it resolved.
+    pub fn set_routed(&mut self, weeks: Vec<(i64, i32, i64)>, resolved: Resolved) {
+        self.direct_weeks = Some(weeks);
+        self.resolved = resolved;
+    }
+
+    /// The highest Id of rows that reached `votes` through [`FileLoad::insert_stream`].
+    pub fn note_direct_max(&mut self, id: i64) {
+        self.direct_max = self.direct_max.max(id);
     }
 
     /// On a lake: holds new rows back until there are more than [`STREAM_AFTER_ROWS`], then
@@ -431,6 +494,8 @@ impl<'w> FileLoad<'w> {
         let (direct_rows, staged_rows) = (self.direct_rows, self.staged_rows);
         let (max_id_before, max_id_locked) = (self.max_id_before, self.max_id_locked);
         let direct_max = self.direct_max;
+        let direct_weeks = self.direct_weeks.take();
+        let resolved = self.resolved;
         let lake = self.lake.is_some();
         let reject_rows = self.reject_rows;
         let host_id = self.host_id;
@@ -492,25 +557,30 @@ impl<'w> FileLoad<'w> {
                 conn.query_row(LOAD_PRESENT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))
             };
             let mut candidates_max = 0;
+            let mut candidates_inserted = 0;
             let mut add_file = parquet.is_some();
             if finish == Finish::Insert {
                 counts.inserted = direct_rows;
+                // The repeats the router resolved on the spot, then those staged.
+                counts.duplicates_in_file = resolved.duplicates;
+                counts.conflicting = resolved.conflicting;
                 if staged_rows > 0 {
                     conn.execute_batch(&render(RESOLVE_SQL, &[("direct", direct)]))?;
                     let (dups, conflicting): (i64, i64) =
                         conn.query_row(REPEAT_COUNTS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                    counts.duplicates_in_file = dups as u64;
-                    counts.conflicting = conflicting as u64;
+                    counts.duplicates_in_file += dups as u64;
+                    counts.conflicting += conflicting as u64;
                     let candidates: i64 =
                         conn.query_row(LOAD_CANDIDATE_COUNT_SQL, [], |r| r.get(0))?;
                     if candidates > 0 {
                         let (already, conflicting) = present("temp.vw_candidates", &[])?;
                         counts.already_in_warehouse = already as u64;
                         counts.conflicting += conflicting as u64;
-                        counts.inserted += conn.execute(
+                        candidates_inserted = conn.execute(
                             &render(INSERT_VOTES_SQL, &[("target", target)]),
                             params![file_id],
-                        )? as u64;
+                        )?;
+                        counts.inserted += candidates_inserted as u64;
                         candidates_max =
                             conn.query_row(LOAD_CANDIDATES_MAX_ID_SQL, [], |r| r.get(0))?;
                     }
@@ -562,13 +632,10 @@ impl<'w> FileLoad<'w> {
             // The highest Id after this load (rows at or below the old maximum cannot raise it;
             // a file rejected whole added none). On a lake it is known without a scan: rows a
             // late check removed are at or below the new maximum.
+            // a file rejected whole added none). It is known without a scan: rows a late
+            // check on a lake removed are at or below the new maximum.
             let max_after: i64 = match finish {
-                Finish::Insert if lake => max_id_locked.max(direct_max).max(candidates_max),
-                Finish::Insert => conn.query_row(
-                    LOAD_MAX_ID_AFTER_SQL,
-                    params![max_id_locked, file_id, max_id_locked],
-                    |r| r.get(0),
-                )?,
+                Finish::Insert => max_id_locked.max(direct_max).max(candidates_max),
                 Finish::RecordOnly => max_id_locked,
             };
             if let (Finish::Insert, Some((lo, hi))) = (finish, entry.id_range) {
@@ -576,7 +643,18 @@ impl<'w> FileLoad<'w> {
             }
             if finish == Finish::Insert && counts.inserted > 0 {
                 let weeks = weekly::Delta::begin(conn)?;
-                weeks.add(weekly::LOAD_ROWS, 1, params![file_id])?;
+                match direct_weeks {
+                    // On a DuckDB file without posts: the direct rows as counted while they
+                    // were routed, and the few inserted at commit (no scan of the load's rows;
+                    // the per-post counts need the posts, so a warehouse with posts scans).
+                    Some(direct) if !lake && !weeks.has_posts() => {
+                        weeks.add_counts(&direct)?;
+                        if candidates_inserted > 0 {
+                            weeks.add(weekly::CANDIDATE_ROWS, 1, &[])?;
+                        }
+                    }
+                    _ => weeks.add(weekly::LOAD_ROWS, 1, params![file_id])?,
+                }
                 weeks.apply()?;
             }
             insert_ledger(conn, file_id, &entry, host_id, Some(max_after))?;

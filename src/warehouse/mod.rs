@@ -27,7 +27,8 @@ pub use group::{GroupLoad, GroupRow};
 pub use lake::LOCK_KEY as LAKE_LOCK_KEY;
 use ledger::{insert_ledger, ledger_state};
 pub use ledger::{ClaimRow, EarlierLoad};
-pub use load::{FileLoad, Finish};
+pub use load::{FileLoad, Finish, Resolved};
+pub(crate) use stream::{channel as batch_channel, BatchSender};
 pub use weekly::WeekDifference;
 
 use std::path::{Path, PathBuf};
@@ -317,6 +318,7 @@ impl Warehouse {
     /// A DuckDB warehouse's schema and view, brought up to date in one transaction (a crash
     /// leaves the whole schema or none of it).
     fn create_file_schema(&self) -> Result<()> {
+        stream::register(&self.conn).map_err(|e| self.err("cannot register the load stream", e))?;
         self.write("cannot create the schema", |c| {
             c.execute_batch(&format!(
                 "{SCHEMA_SQL}\n{SCHEMA_LEDGER_COLUMNS_SQL}\n{SCHEMA_TABLES_SQL}\n{SCHEMA_POSTS_SQL}"
@@ -362,7 +364,7 @@ impl Warehouse {
         let once = |sql: &str| sql.replace("CREATE OR REPLACE VIEW", "CREATE VIEW IF NOT EXISTS");
         let (tables, outlier_weeks) = (once(SCHEMA_TABLES_SQL), once(OUTLIER_WEEKS_SQL));
         let posts = once(SCHEMA_POSTS_SQL);
-        stream::register(&wh.conn).map_err(|e| wh.err("cannot register the Parquet stream", e))?;
+        stream::register(&wh.conn).map_err(|e| wh.err("cannot register the load stream", e))?;
         wh.write("cannot create the schema", |c| {
             c.execute_batch(SCHEMA_LAKE_SQL)?;
             c.execute_batch(SCHEMA_LEDGER_COLUMNS_SQL)?;

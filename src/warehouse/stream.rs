@@ -1,9 +1,19 @@
-//! Writing a load's new rows to one Parquet file while the file is still being read, for
-//! DuckLake: a table function (`vw_batches(token)`) hands DuckDB the Arrow batches sent on a
-//! bounded channel, and a second connection of the same DuckDB instance runs
-//! `COPY (SELECT * FROM vw_batches(token)) TO '<file>.parquet'` on a thread of its own. The
-//! rows never wait in a temporary table, and DuckDB encodes Parquet while the parsers work.
-//! Under the write lock the file is then added to the lake (`ducklake_add_data_files`).
+//! Streams of Arrow batches into DuckDB statements, through a table function
+//! (`vw_batches(token)`) that hands DuckDB the batches sent on a bounded channel.
+//!
+//! - On a DuckDB file, a load's new rows reach `votes` through
+//!   `INSERT INTO blog_analysis.votes SELECT * FROM vw_batches(token)` on the connection that
+//!   owns the load's transaction ([`insert_source`]): the function may be scanned by every
+//!   DuckDB thread at once, so DuckDB compresses and writes row groups on every core while
+//!   the parsers work.
+//! - For DuckLake, a second connection of the same DuckDB instance runs
+//!   `COPY (SELECT * FROM vw_batches(token)) TO '<file>.parquet'` on a thread of its own
+//!   ([`ParquetStream`]); under the write lock the file is then added to the lake
+//!   (`ducklake_add_data_files`).
+//!
+//! The sender ([`BatchSender`]) cuts every batch into slices of at most one DuckDB vector, so
+//! that each call of the function, on whichever thread, takes one slice from the channel and
+//! emits it whole: the function keeps no position between calls.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -21,9 +31,9 @@ use duckdb::Connection;
 /// The table function's name.
 const FUNCTION: &str = "vw_batches";
 
-/// Batches in flight between the router and DuckDB: bounded, so a slow writer holds the
-/// reader back instead of letting memory grow.
-const IN_FLIGHT: usize = 4;
+/// Slices in flight between the sender and DuckDB: bounded, so a slow writer holds the
+/// reader back instead of letting memory grow (a slice holds its parsed chunk alive).
+const IN_FLIGHT: usize = 64;
 
 /// The columns of `blog_analysis.votes`, in order: what every batch carries.
 const COLUMNS: [(&str, LogicalTypeId); 7] = [
@@ -36,7 +46,7 @@ const COLUMNS: [(&str, LogicalTypeId); 7] = [
     ("file_id", LogicalTypeId::Bigint),
 ];
 
-/// Receivers waiting for their COPY to start, by token.
+/// Receivers waiting for their statement to start, by token.
 fn waiting() -> &'static Mutex<HashMap<i64, Receiver<RecordBatch>>> {
     static WAITING: OnceLock<Mutex<HashMap<i64, Receiver<RecordBatch>>>> = OnceLock::new();
     WAITING.get_or_init(|| Mutex::new(HashMap::new()))
@@ -47,12 +57,83 @@ fn next_token() -> i64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Makes `vw_batches` known to the DuckDB instance of `conn` (once per instance).
+/// The same function, scanned by every DuckDB thread at once.
+const PARALLEL_FUNCTION: &str = "vw_batches_parallel";
+
+/// Makes `vw_batches` and `vw_batches_parallel` known to the DuckDB instance of `conn` (once
+/// per instance).
 pub fn register(conn: &Connection) -> duckdb::Result<()> {
-    conn.register_table_function::<Batches>(FUNCTION)
+    conn.register_table_function::<Batches<false>>(FUNCTION)?;
+    conn.register_table_function::<Batches<true>>(PARALLEL_FUNCTION)
 }
 
-struct Batches;
+/// The sending end of a stream of votes batches.
+#[derive(Clone)]
+pub struct BatchSender(Sender<RecordBatch>);
+
+impl BatchSender {
+    /// Sends `batch` as slices of at most one vector (zero-copy); false when the statement
+    /// reading the stream has stopped.
+    pub fn send(&self, batch: &RecordBatch) -> bool {
+        let mut at = 0;
+        while at < batch.num_rows() {
+            let n = (batch.num_rows() - at).min(VECTOR_SIZE);
+            if self.0.send(batch.slice(at, n)).is_err() {
+                return false;
+            }
+            at += n;
+        }
+        true
+    }
+}
+
+/// A new stream: the sender, and the receiver to hand to [`Registered::new`].
+pub fn channel() -> (BatchSender, Receiver<RecordBatch>) {
+    let (tx, rx) = bounded(IN_FLIGHT);
+    (BatchSender(tx), rx)
+}
+
+/// A receiver readable as `vw_batches(token)` until the statement starts reading it, or the
+/// guard is dropped (then a sender blocked on the full channel is released).
+pub struct Registered {
+    token: i64,
+    parallel: bool,
+}
+
+impl Registered {
+    /// With `parallel`, the stream is read by every DuckDB thread at once (rows in no
+    /// particular order), else by one.
+    pub fn new(rx: Receiver<RecordBatch>, parallel: bool) -> Registered {
+        let token = next_token();
+        waiting()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token, rx);
+        Registered { token, parallel }
+    }
+
+    /// The table function call that reads this stream, for a statement's FROM.
+    pub fn source(&self) -> String {
+        let function = if self.parallel {
+            PARALLEL_FUNCTION
+        } else {
+            FUNCTION
+        };
+        format!("{function}({})", self.token)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        waiting()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.token);
+    }
+}
+
+/// The table function; `PARALLEL`: scanned by every DuckDB thread at once.
+struct Batches<const PARALLEL: bool>;
 
 struct BindData {
     token: i64,
@@ -61,19 +142,13 @@ struct BindData {
 /// Rows per output chunk: DuckDB's vector size (`STANDARD_VECTOR_SIZE` of the bundled build).
 const VECTOR_SIZE: usize = 2048;
 
-#[derive(Default)]
-struct State {
-    /// The stream's receiver, taken from the registry at the first call.
-    rx: Option<Receiver<RecordBatch>>,
-    /// The batch being emitted and how many of its rows were emitted.
-    current: Option<(RecordBatch, usize)>,
-}
-
 struct InitData {
-    state: Mutex<State>,
+    /// The stream's receiver, taken from the registry at the first call (on whichever
+    /// thread); every scanning thread takes its next slice from it.
+    rx: OnceLock<Option<Receiver<RecordBatch>>>,
 }
 
-impl VTab for Batches {
+impl<const PARALLEL: bool> VTab for Batches<PARALLEL> {
     type BindData = BindData;
     type InitData = InitData;
 
@@ -86,9 +161,13 @@ impl VTab for Batches {
         })
     }
 
-    fn init(_: &InitInfo) -> Result<InitData, Box<dyn std::error::Error>> {
+    fn init(init: &InitInfo) -> Result<InitData, Box<dyn std::error::Error>> {
+        if PARALLEL {
+            // DuckDB caps this at its `threads`.
+            init.set_max_threads(u64::from(u16::MAX));
+        }
         Ok(InitData {
-            state: Mutex::new(State::default()),
+            rx: OnceLock::new(),
         })
     }
 
@@ -96,37 +175,21 @@ impl VTab for Batches {
         func: &TableFunctionInfo<Self>,
         output: &mut DataChunkHandle,
     ) -> Result<(), Box<dyn std::error::Error>> {
-        let mut state = func
-            .get_init_data()
-            .state
-            .lock()
-            .map_err(|_| "stream state poisoned")?;
-        if state.rx.is_none() {
-            let token = func.get_bind_data().token;
-            let rx = waiting()
+        let token = func.get_bind_data().token;
+        let rx = func.get_init_data().rx.get_or_init(|| {
+            waiting()
                 .lock()
-                .map_err(|_| "stream registry poisoned")?
+                .unwrap_or_else(|p| p.into_inner())
                 .remove(&token)
-                .ok_or("no stream of batches for this token")?;
-            state.rx = Some(rx);
-        }
-        loop {
-            if let Some((batch, done)) = state.current.as_mut() {
-                if *done < batch.num_rows() {
-                    let n = (batch.num_rows() - *done).min(VECTOR_SIZE);
-                    record_batch_to_duckdb_data_chunk(&batch.slice(*done, n), output)?;
-                    *done += n;
-                    return Ok(());
-                }
-            }
-            let next = state.rx.as_ref().map(|rx| rx.recv());
-            match next {
-                Some(Ok(batch)) => state.current = Some((batch, 0)),
-                // The sender is gone: the load's rows are all here.
-                _ => {
-                    output.set_len(0);
-                    return Ok(());
-                }
+        });
+        let rx = rx.as_ref().ok_or("no stream of batches for this token")?;
+        match rx.recv() {
+            // Slices are at most one vector: the sender cut them so.
+            Ok(slice) => record_batch_to_duckdb_data_chunk(&slice, output),
+            // The sender is gone: the stream's rows are all here.
+            Err(_) => {
+                output.set_len(0);
+                Ok(())
             }
         }
     }
@@ -138,7 +201,7 @@ impl VTab for Batches {
 
 /// One Parquet file being written from batches of votes.
 pub struct ParquetStream {
-    tx: Option<Sender<RecordBatch>>,
+    tx: Option<BatchSender>,
     writer: Option<JoinHandle<duckdb::Result<()>>>,
 }
 
@@ -156,34 +219,23 @@ impl ParquetStream {
         format: &str,
     ) -> duckdb::Result<ParquetStream> {
         let writer = conn.try_clone()?;
-        let (tx, rx) = bounded(IN_FLIGHT);
-        let token = next_token();
-        waiting()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(token, rx);
-        let sql =
-            format!("COPY (SELECT * FROM {FUNCTION}({token})) TO {path_literal} (FORMAT {format})");
+        let (tx, rx) = channel();
+        // One scanning thread: a parallel scan measured no faster into one Parquet file.
+        let stream = Registered::new(rx, false);
+        let sql = format!(
+            "COPY (SELECT * FROM {}) TO {path_literal} (FORMAT {format})",
+            stream.source()
+        );
         let handle = std::thread::Builder::new()
             .name("votewatch-parquet".into())
             .spawn(move || {
-                let copied = writer.execute_batch(&sql);
                 // A COPY that failed before it read the stream (the file cannot be created)
-                // leaves the receiver here: dropping it makes the sender's next send fail
-                // instead of waiting forever on a full channel.
-                waiting()
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&token);
-                copied
+                // leaves the receiver registered: dropping the guard makes the sender's next
+                // send fail instead of waiting forever on a full channel.
+                let _stream = stream;
+                writer.execute_batch(&sql)
             })
-            .map_err(|e| {
-                waiting()
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&token);
-                super::message_error(format!("cannot start the Parquet writer: {e}"))
-            })?;
+            .map_err(|e| super::message_error(format!("cannot start the Parquet writer: {e}")))?;
         Ok(ParquetStream {
             tx: Some(tx),
             writer: Some(handle),
@@ -193,7 +245,7 @@ impl ParquetStream {
     /// Hands a batch to the writer; false when the writer has stopped (its error comes from
     /// [`ParquetStream::finish`]).
     pub fn send(&self, batch: RecordBatch) -> bool {
-        self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok())
+        self.tx.as_ref().is_some_and(|tx| tx.send(&batch))
     }
 
     /// Ends the stream and waits until the file is written.

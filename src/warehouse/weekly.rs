@@ -19,6 +19,9 @@ const POSTS_ANY_SQL: &str = include_str!("sql/posts_any.sql");
 
 /// The rows of one load: its own votes (parameter: the ledger id).
 pub(super) const LOAD_ROWS: &str = "blog_analysis.votes WHERE file_id = ?";
+/// The votes a load inserted at commit (its candidates the warehouse did not hold).
+pub(super) const CANDIDATE_ROWS: &str =
+    "temp.vw_candidates c WHERE NOT EXISTS (SELECT 1 FROM temp.vw_present p WHERE p.id = c.id)";
 /// The new votes of a group of files, gathered before they go in.
 pub(super) const GROUP_ROWS: &str = "temp.vw_group_votes";
 /// The votes an unload removes (kept in `temp.vw_removed` before the delete).
@@ -64,6 +67,22 @@ impl<'c> Delta<'c> {
             conn.execute_batch(WEEKLY_POST_DELTA_BEGIN_SQL)?;
         }
         Ok(Delta { conn, posts })
+    }
+
+    /// The warehouse holds posts (then a votes change needs its rows for per-post counts).
+    pub(super) fn has_posts(&self) -> bool {
+        self.posts
+    }
+
+    /// Adds weekly counts counted outside DuckDB: (year, week, rows).
+    pub(super) fn add_counts(&self, weeks: &[(i64, i32, i64)]) -> duckdb::Result<()> {
+        let mut app = self
+            .conn
+            .appender_to_catalog_and_db("vw_week_delta", "temp", "main")?;
+        for &(year, week, n) in weeks {
+            app.append_row(params![year, week, n])?;
+        }
+        app.flush()
     }
 
     /// Adds the per-post weekly counts of the votes on posts a posts load added.
@@ -158,6 +177,46 @@ impl Warehouse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The weeks the loader counts outside DuckDB are the weeks of `weekly_delta_add.sql`
+    /// for every day of years 1 to 9999, at the first and the last microsecond of the day.
+    #[test]
+    fn weeks_counted_while_routing_are_the_sql_weeks() {
+        let conn = Connection::open_in_memory().unwrap();
+        let (first, last) = (-719_162i64, 2_932_896i64);
+        // The statement the loader's counts stand in for.
+        let week = "year(creation_date), CAST(strftime(creation_date, '%W') AS INTEGER)";
+        assert!(WEEKLY_DELTA_ADD_SQL.contains(week));
+        conn.execute_batch(&format!(
+            "CREATE TEMP TABLE days AS SELECT d, make_timestamp(d * 86400000000 + e) AS creation_date \
+             FROM range({first}, {} ) r(d), (VALUES (0), (86399999999)) t(e)",
+            last + 1
+        ))
+        .unwrap();
+        let mut stmt = conn
+            .prepare(&format!("SELECT d, {week} FROM temp.days"))
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i32>(2)?,
+                ))
+            })
+            .unwrap();
+        let mut n = 0;
+        for row in rows {
+            let (day, year, week) = row.unwrap();
+            assert_eq!(
+                crate::datasets::votes::week_of_day(day),
+                (year, week),
+                "day {day}"
+            );
+            n += 1;
+        }
+        assert_eq!(n, 2 * (last - first + 1));
+    }
 
     #[test]
     fn the_delta_templates_fill_every_placeholder() {

@@ -282,3 +282,41 @@ fn an_id_written_outside_votewatch_above_the_recorded_maximum_is_not_doubled() {
     let recorded = env.count("SELECT max(max_vote_id) FROM blog_analysis.ingested_files");
     assert_eq!(recorded, 504);
 }
+
+/// A file whose new rows are interleaved with many repeats of rows the warehouse holds and
+/// many rejects: its new rows reach `votes` in several segments (each fold of staged rows and
+/// each batch of held-back rejects ends one), and the outcome is the one computed from the
+/// lines: every new row once, every repeat counted, every reject stored.
+#[test]
+fn new_rows_between_many_repeats_and_rejects_load_whole() {
+    let env = Env::new();
+    env.write("old.jsonl", votes(1, 100_000));
+    let mut lines = Vec::new();
+    for k in 0..100_000i64 {
+        lines.push(crate::harness::vote(200_000 + k, "2023-05-01T00:00:00"));
+        lines.push(crate::harness::vote(k + 1, "2022-01-03T00:00:00.000"));
+        if k % 10 == 0 {
+            lines.push(format!(r#"{{"Id":"bad{k}"}}"#));
+        }
+    }
+    env.write("mixed.jsonl", lines.join("\n"));
+    let run = env.ingest(&["old.jsonl", "mixed.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let l = env.last_ledger();
+    assert_eq!(l.status, "partial");
+    // [lines, inserted, duplicates, already, conflicting, rejected, blank]
+    assert_eq!(l.counts, [210_000, 100_000, 0, 100_000, 0, 10_000, 0]);
+    assert_eq!(env.votes(), 200_000);
+    assert_eq!(
+        env.count("SELECT count(DISTINCT id) FROM blog_analysis.votes WHERE id >= 200000"),
+        100_000
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM blog_analysis.rejected_votes"),
+        10_000
+    );
+    assert_eq!(
+        env.count("SELECT sum(vote_count) FROM blog_analysis.weekly_votes"),
+        200_000
+    );
+}

@@ -188,6 +188,16 @@ pub fn key_column(batch: &RecordBatch) -> &Int64Array {
         .expect("column 1 is the Id")
 }
 
+/// The creation dates of a parsed batch (microseconds since 1970), for the weekly counts.
+pub fn created_column(batch: &RecordBatch) -> &[i64] {
+    batch
+        .column(6)
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .expect("column 6 is the creation date")
+        .values()
+}
+
 /// The rows of a parsed batch as (position in the file, vote), for folding exact repeats.
 pub fn staged_rows(batch: &RecordBatch) -> impl Iterator<Item = (i64, Vote)> + '_ {
     let col = |i: usize| batch.column(i).as_any();

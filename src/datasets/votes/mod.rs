@@ -9,6 +9,7 @@ mod timestamp;
 use fast::parse_plain;
 use full::parse_full;
 pub use timestamp::parse_timestamp;
+pub(crate) use timestamp::{week_of_day, MICROS_PER_DAY};
 
 pub use crate::datasets::contract::{RejectReason, UnknownFields};
 

@@ -137,6 +137,32 @@ pub(crate) fn days_from_civil(year: i64, month: u16, day: u16) -> Option<i64> {
     Some(era * 146_097 + day_of_era - 719_468)
 }
 
+/// The year of a day counted from 1970-01-01 (the inverse of [`days_from_civil`], by the
+/// same eras of 400 years counted from March).
+pub(crate) fn year_of_day(day: i64) -> i64 {
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    // Months from March: 10 and 11 are January and February, of the next civil year.
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    era * 400 + year_of_era + i64::from(month_from_march >= 10)
+}
+
+/// The week a day (counted from 1970-01-01) belongs to, as `outlier_weeks` counts weeks:
+/// (year, the year's Monday-based week number, 0 before its first Monday), that is
+/// `year(creation_date)` and `strftime(creation_date, '%W')`.
+pub(crate) fn week_of_day(day: i64) -> (i64, i32) {
+    let year = year_of_day(day);
+    let jan_1 = days_from_civil(year, 1, 1).expect("January 1 exists");
+    let day_of_year = day - jan_1;
+    // 1970-01-01 was a Thursday: Monday is 0.
+    let weekday = (day + 3).rem_euclid(7);
+    (year, ((day_of_year + 7 - weekday) / 7) as i32)
+}
+
 pub(crate) fn digits(b: &[u8]) -> Option<u16> {
     b.iter().try_fold(0u16, |acc, &c| {
         c.is_ascii_digit().then(|| acc * 10 + u16::from(c - b'0'))

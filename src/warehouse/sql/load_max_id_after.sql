@@ -1,1 +1,0 @@
-SELECT greatest(?, coalesce(max(id), 0)) FROM blog_analysis.votes WHERE file_id = ? AND id > ?
