@@ -249,6 +249,7 @@ fn main() -> Result<()> {
     );
     resent(&dir, &file)?;
     limit_section(&args, &dir, &file, Some(summary[0].0))?;
+    cores_section(&args, &dir, &file)?;
     threads_section(&args, &dir, &file)?;
     std::fs::remove_file(&file).ok();
 
@@ -374,6 +375,49 @@ fn threads_section(args: &Args, dir: &Path, file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// votewatch and DuckDB's bare statement on 1 core and on every core (`taskset`; DuckDB's
+/// threads and votewatch's parsers as many as the cores): the speedup cores give.
+fn cores_section(args: &Args, dir: &Path, file: &Path) -> Result<()> {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if all < 2 {
+        println!("cores            : skipped (one core)");
+        return Ok(());
+    }
+    let pinned = std::process::Command::new("taskset")
+        .args(["-c", "0", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !pinned {
+        println!("cores            : skipped (taskset, from util-linux, is not available)");
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for cores in [1, all] {
+        let mut times = [Vec::new(), Vec::new()];
+        for run in 0..args.runs {
+            for (k, c) in [Contender::Votewatch, Contender::Bare]
+                .into_iter()
+                .enumerate()
+            {
+                let db = dir.join(format!("cores-{cores}-{k}-{run}.db"));
+                times[k].push(spawn_contender_on(c, file, &db, cores, Some(cores))?.0.time);
+            }
+        }
+        rows.push((cores, [median(&mut times[0]), median(&mut times[1])]));
+    }
+    for (cores, [v, b]) in &rows {
+        println!(
+            "cores {cores}                : votewatch {:>7.3}s (speedup {:.2}), DuckDB bare {:>7.3}s (speedup {:.2})",
+            v.as_secs_f64(),
+            rows[0].1[0].as_secs_f64() / v.as_secs_f64(),
+            b.as_secs_f64(),
+            rows[0].1[1].as_secs_f64() / b.as_secs_f64()
+        );
+    }
+    println!("  cores = the process pinned to that many cores (taskset), threads as many; goal: votewatch's speedup >= 1.7 on 2");
+    Ok(())
+}
+
 /// A re-sent identical file: `file` loaded, then a copy of it under another name into the
 /// same warehouse; prints how long the copy took to be recorded as a duplicate.
 fn resent(dir: &Path, file: &Path) -> Result<()> {
@@ -482,9 +526,29 @@ fn spawn_contender_with(
     db: &Path,
     threads: usize,
 ) -> Result<(Measure, String)> {
+    spawn_contender_on(c, file, db, threads, None)
+}
+
+/// [`spawn_contender_with`] on the first `cores` cores only (`taskset`), when given.
+fn spawn_contender_on(
+    c: Contender,
+    file: &Path,
+    db: &Path,
+    threads: usize,
+    cores: Option<usize>,
+) -> Result<(Measure, String)> {
     use clap::ValueEnum;
     let name = c.to_possible_value().expect("named").get_name().to_string();
-    let out = std::process::Command::new(std::env::current_exe()?)
+    let exe = std::env::current_exe()?;
+    let mut command = match cores {
+        Some(n) => {
+            let mut t = std::process::Command::new("taskset");
+            t.args(["-c", &format!("0-{}", n - 1)]).arg(exe);
+            t
+        }
+        None => std::process::Command::new(exe),
+    };
+    let out = command
         .args(["--contender", &name, "--file"])
         .arg(file)
         .arg("--db")
