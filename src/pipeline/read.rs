@@ -160,11 +160,115 @@ impl Digest256 {
 
 struct HashingReader {
     inner: File,
-    hasher: Sha256,
+    hasher: Hasher,
     bytes: Arc<AtomicU64>,
     /// Size and modification time when opened: the read is of the file only if they are
     /// the same when it ends and every byte of that size was read.
     opened: (u64, Option<std::time::SystemTime>),
+}
+
+/// Where the bytes read are hashed: on the reading thread, or (a large file, cores to spare)
+/// on a thread of its own, so that the reader only reads, decompresses and splits.
+enum Hasher {
+    Inline(Sha256),
+    Apart(HashThread),
+}
+
+/// Bytes read wait in blocks of this size for the hash thread.
+const HASH_BLOCK: usize = 1 << 20;
+
+/// Files from this size up are hashed apart (when there are more than two cores).
+const HASH_APART_FROM: u64 = 16 << 20;
+
+struct HashThread {
+    /// The block being filled.
+    block: Vec<u8>,
+    /// Full blocks to the thread (bounded: a slow hash holds the reader back).
+    full: Option<crossbeam_channel::Sender<Vec<u8>>>,
+    /// Hashed blocks back, to be filled again.
+    empty: crossbeam_channel::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<Sha256>>,
+}
+
+impl HashThread {
+    fn start() -> io::Result<HashThread> {
+        let (full, blocks) = crossbeam_channel::bounded::<Vec<u8>>(4);
+        let (give_back, empty) = crossbeam_channel::bounded::<Vec<u8>>(8);
+        let thread = std::thread::Builder::new()
+            .name("votewatch-sha256".into())
+            .spawn(move || {
+                let mut hasher = Sha256::new();
+                for mut block in blocks {
+                    hasher.update(&block);
+                    block.clear();
+                    let _ = give_back.try_send(block);
+                }
+                hasher
+            })?;
+        Ok(HashThread {
+            block: Vec::with_capacity(HASH_BLOCK),
+            full: Some(full),
+            empty,
+            thread: Some(thread),
+        })
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.block.extend_from_slice(bytes);
+        if self.block.len() >= HASH_BLOCK {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(HASH_BLOCK));
+        let block = std::mem::replace(&mut self.block, next);
+        if let Some(full) = &self.full {
+            // The thread only stops when this end is dropped.
+            let _ = full.send(block);
+        }
+    }
+
+    fn finalize(mut self) -> io::Result<Sha256> {
+        if !self.block.is_empty() {
+            self.send();
+        }
+        self.full = None;
+        self.thread
+            .take()
+            .expect("joined once")
+            .join()
+            .map_err(|_| io::Error::other("votewatch's hash thread failed"))
+    }
+}
+
+impl Drop for HashThread {
+    fn drop(&mut self) {
+        self.full = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Hasher {
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Inline(h) => h.update(bytes),
+            Hasher::Apart(t) => t.update(bytes),
+        }
+    }
+
+    fn finalize(self) -> io::Result<String> {
+        let hasher = match self {
+            Hasher::Inline(h) => h,
+            Hasher::Apart(t) => t.finalize()?,
+        };
+        Ok(format!("{:x}", hasher.finalize()))
+    }
 }
 
 impl Read for HashingReader {
@@ -178,10 +282,20 @@ impl Read for HashingReader {
 
 impl HashingReader {
     fn new(inner: File) -> io::Result<Self> {
+        let opened = fstat(&inner)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        HashingReader::with(inner, opened.0 >= HASH_APART_FROM && cores > 2)
+    }
+
+    /// With `apart`, the hash runs on a thread of its own.
+    fn with(inner: File, apart: bool) -> io::Result<Self> {
         Ok(HashingReader {
             opened: fstat(&inner)?,
             inner,
-            hasher: Sha256::new(),
+            hasher: match apart {
+                true => Hasher::Apart(HashThread::start()?),
+                false => Hasher::Inline(Sha256::new()),
+            },
             bytes: Arc::default(),
         })
     }
@@ -206,9 +320,10 @@ impl HashingReader {
                 }
             ))));
         }
+        let size = self.bytes.load(Ordering::Relaxed);
         Ok(Digest256 {
-            sha256: format!("{:x}", self.hasher.finalize()),
-            size: self.bytes.load(Ordering::Relaxed),
+            sha256: self.hasher.finalize()?,
+            size,
             modified: self.opened.1,
         })
     }

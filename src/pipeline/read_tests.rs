@@ -355,3 +355,37 @@ fn a_decompression_bomb_is_refused_by_size_and_by_ratio() {
     assert!(Refused::is(&e), "{e}");
     assert!(e.to_string().contains("more than 10485760 bytes"), "{e}");
 }
+
+/// The hash computed on a thread of its own is the hash computed inline, for a file of several
+/// blocks and a partial last one, however the reads are cut; and a file changed while it is
+/// read is still caught.
+#[test]
+fn hashing_apart_gives_the_inline_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    let body: Vec<u8> = (0..(3 * HASH_BLOCK + 12_345))
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    std::fs::write(&path, &body).unwrap();
+    let digest = |apart: bool, cut: usize| {
+        let mut r = HashingReader::with(File::open(&path).unwrap(), apart).unwrap();
+        let mut buf = vec![0u8; cut];
+        while r.read(&mut buf).unwrap() > 0 {}
+        r.finish().unwrap()
+    };
+    let inline = digest(false, 1 << 16);
+    use sha2::Digest as _;
+    assert_eq!(inline.sha256, format!("{:x}", Sha256::digest(&body)));
+    for cut in [1000, 1 << 16, HASH_BLOCK + 1] {
+        let apart = digest(true, cut);
+        assert_eq!(
+            (apart.sha256.as_str(), apart.size),
+            (inline.sha256.as_str(), inline.size)
+        );
+    }
+    // A reader dropped before the end stops its thread (nothing waits forever).
+    let mut r = HashingReader::with(File::open(&path).unwrap(), true).unwrap();
+    let mut buf = vec![0u8; HASH_BLOCK * 2];
+    r.read_exact(&mut buf).unwrap();
+    drop(r);
+}

@@ -130,3 +130,118 @@ fn the_operators_smtp_block_delivers() {
     assert!(report.contains("sample-votes.jsonl"), "{report}");
     assert_eq!(got[1].to, ["data-team@localhost"]);
 }
+
+/// The documents this repository ships: README.md and docs/*.md, by name.
+fn documents() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut docs = vec![(
+        "README.md".to_string(),
+        std::fs::read_to_string(root.join("README.md")).unwrap(),
+    )];
+    let mut guides: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    guides.sort();
+    for p in guides {
+        let name = format!("docs/{}", p.file_name().unwrap().to_string_lossy());
+        docs.push((name, std::fs::read_to_string(&p).unwrap()));
+    }
+    docs
+}
+
+/// The figure blocks of a document: (set name, the block's text), and the document with
+/// them taken out.
+fn figure_blocks(doc: &str) -> (Vec<(String, String)>, String) {
+    let mut blocks = Vec::new();
+    let mut rest = String::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        let Some(name) = line
+            .strip_prefix("<!-- figures: ")
+            .and_then(|l| l.strip_suffix(" -->"))
+        else {
+            rest.push_str(line);
+            rest.push('\n');
+            continue;
+        };
+        assert_eq!(lines.next(), Some("```text"), "block {name}");
+        let mut body = String::new();
+        for l in lines.by_ref() {
+            if l == "```" {
+                break;
+            }
+            body.push_str(l);
+            body.push('\n');
+        }
+        assert_eq!(lines.next(), Some("<!-- /figures -->"), "block {name}");
+        blocks.push((name.to_string(), body));
+    }
+    (blocks, rest)
+}
+
+/// Figures come from one place: every figure block of the README and the guides is, byte
+/// for byte, the benchmark output `scripts/bench-figures` wrote to docs/figures/NAME.txt;
+/// every such file is a real run's output (the command, then the date and machine); the
+/// README states the load's distance from its limit from that output; and outside the blocks
+/// no document types a rate or a speed ratio by hand.
+#[test]
+fn figures_in_the_documents_are_the_benchmark_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut shown = std::collections::BTreeSet::new();
+    for (name, doc) in documents() {
+        let (blocks, rest) = figure_blocks(&doc);
+        for (set, body) in blocks {
+            let file = root.join(format!("docs/figures/{set}.txt"));
+            let figures = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{name}: block {set}: {}: {e}", file.display()));
+            assert_eq!(
+                body, figures,
+                "{name}: block {set} differs from docs/figures/{set}.txt: run scripts/bench-figures --splice-only"
+            );
+            shown.insert(set);
+        }
+        for line in rest.lines() {
+            let typed = ["rows/s", "files/s", "ratio, bare", "speedup"]
+                .iter()
+                .find(|w| line.contains(*w) && line.chars().any(|c| c.is_ascii_digit()));
+            assert!(
+                typed.is_none(),
+                "{name}: a figure typed by hand ({typed:?}); show it from docs/figures: {line}"
+            );
+        }
+        if name == "README.md" {
+            assert!(
+                doc.contains("<!-- figures: load-10m -->"),
+                "the README shows the load's figures"
+            );
+        }
+    }
+    for entry in std::fs::read_dir(root.join("docs/figures")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        let command = lines.next().unwrap_or_default();
+        assert!(
+            command.starts_with("$ votewatch-bench "),
+            "{}: {command}",
+            path.display()
+        );
+        let when = lines.next().unwrap_or_default();
+        assert!(
+            when.starts_with("# 20") && when.contains("cores"),
+            "{}: {when}",
+            path.display()
+        );
+        let set = path.file_stem().unwrap().to_string_lossy().to_string();
+        assert!(
+            shown.contains(&set),
+            "docs/figures/{set}.txt is shown nowhere"
+        );
+    }
+    let load = std::fs::read_to_string(root.join("docs/figures/load-10m.txt")).unwrap();
+    for label in ["ratio, bare", "limit, no DuckDB", "load / limit", "cores 2"] {
+        assert!(load.contains(label), "load-10m.txt has no '{label}' line");
+    }
+}
