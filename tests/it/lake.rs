@@ -1529,3 +1529,132 @@ fn posts_on_a_lake_give_what_a_duckdb_file_gives() {
         200
     );
 }
+
+/// The values of `key=` lines in a systemd unit file's text.
+fn unit_values(text: &str, key: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+        .map(|v| v.trim().to_string())
+        .collect()
+}
+
+/// Whether this machine lets a test make a mount namespace (root, `unshare` and `mount`
+/// from util-linux, namespaces allowed): a bind mount made read-only inside one.
+fn mount_namespaces() -> bool {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount -o remount,bind,ro /")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The lake's daemon under the restrictions the unit and the DuckLake drop-in set, as far as
+/// a test can set them without systemd: the file system read-only (`ProtectSystem=strict`)
+/// but for the state directory (`StateDirectory=`, here the test's folder) and the lake's data
+/// folder (the drop-in's `ReadWritePaths=`, here a folder outside the state directory), and
+/// the catalog password as a credential (`LoadCredential=catalog-password`). The catalog is
+/// on 127.0.0.1, which the unit's `IPAddressAllow=localhost` lets through; address filters
+/// need systemd and are checked by `systemd-analyze verify` in CI only. Files dropped are
+/// loaded into the lake, and a write anywhere else fails in the daemon's namespace.
+#[test]
+fn the_lake_daemon_loads_under_the_units_restrictions() {
+    use crate::daemon::{drop_file, wait_until, Daemon};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("systemd/votewatch.service")).unwrap();
+    let dropin =
+        std::fs::read_to_string(root.join("systemd/votewatch.service.d/ducklake.conf")).unwrap();
+    assert_eq!(unit_values(&unit, "ProtectSystem"), ["strict"]);
+    assert_eq!(unit_values(&unit, "StateDirectory"), ["votewatch"]);
+    assert_eq!(unit_values(&dropin, "ReadWritePaths").len(), 1);
+    let credential = unit_values(&dropin, "LoadCredential");
+    assert!(
+        credential.len() == 1 && credential[0].starts_with("catalog-password:"),
+        "{credential:?}"
+    );
+    if !mount_namespaces() {
+        eprintln!("skipped: this machine does not allow a test to make a mount namespace");
+        return;
+    }
+    let env = Env::new();
+    let pg = Postgres::start();
+    // The data folder the drop-in opens, apart from the state directory.
+    let data = tempfile::tempdir().unwrap();
+    let credentials = tempfile::tempdir().unwrap();
+    std::fs::write(
+        credentials.path().join("catalog-password"),
+        "unused-by-trust",
+    )
+    .unwrap();
+    env.write(
+        "votewatch.toml",
+        lake_config(
+            &pg,
+            data.path(),
+            "password_credential = \"catalog-password\"",
+        ),
+    );
+    let outside = tempfile::tempdir().unwrap();
+    let state = env.path("");
+    let script = format!(
+        "set -e
+        mount --bind '{state}' '{state}'
+        mount --bind '{data}' '{data}'
+        mount -o remount,bind,ro /
+        if touch '{outside}/probe' 2>/dev/null; then echo 'the sandbox is writable' >&2; exit 97; fi
+        # Into the state directory again: the working directory was taken before its mount.
+        cd '{state}'
+        exec '{bin}' run --config votewatch.toml",
+        state = state.display(),
+        data = data.path().display(),
+        outside = outside.path().display(),
+        bin = crate::harness::bin(),
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .current_dir(&state)
+        .env("CREDENTIALS_DIRECTORY", credentials.path());
+    let d = Daemon::spawn(&env, cmd);
+    // The daemon's own view: its root is mounted read-only.
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", d.pid())).unwrap();
+    let root_mount = mounts
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        root_mount
+            .split_whitespace()
+            .nth(5)
+            .unwrap_or("")
+            .split(',')
+            .any(|o| o == "ro"),
+        "{root_mount}"
+    );
+    drop_file(&env, "a.jsonl", votes(1, 100));
+    drop_file(&env, "b.jsonl", votes(101, 20_000));
+    assert!(
+        wait_until(std::time::Duration::from_secs(60), || {
+            crate::daemon::names(&env.path("processed")) == ["a.jsonl", "b.jsonl"]
+        }),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.stop().0, 0);
+    assert!(!outside.path().join("probe").exists());
+    // The 20k-row file went to a Parquet file of its own in the data folder.
+    assert!(
+        walk(data.path())
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "parquet")),
+        "no Parquet file under the data folder"
+    );
+    let totals = analyst(
+        &env,
+        &pg,
+        data.path(),
+        "SELECT count(*), count(DISTINCT id) FROM blog_analysis.votes",
+    );
+    assert_eq!(totals, "20100 20100\n");
+}
