@@ -224,7 +224,7 @@ fn figures_in_the_documents_are_the_benchmark_output() {
         let mut lines = text.lines();
         let command = lines.next().unwrap_or_default();
         assert!(
-            command.starts_with("$ votewatch-bench "),
+            command.starts_with("$ votewatch-bench ") || command.starts_with("$ cargo build "),
             "{}: {command}",
             path.display()
         );
