@@ -117,7 +117,8 @@ pub(crate) fn read_and_insert(
     load: &mut FileLoad<'_>,
     state: &mut StageState,
 ) -> Result<ReadResult, WarehouseError> {
-    let (steps, step_rx) = bounded::<Step>(4);
+    // One step waits while one runs: the router parses ahead by at most one staged fold.
+    let (steps, step_rx) = bounded::<Step>(1);
     let mut router = Router {
         steps,
         segment: None,
