@@ -79,6 +79,12 @@ pub fn busy_io(point: &str) {
     eprintln!("votewatch: failpoint {point} done");
 }
 
+/// True when `point` is armed: the caller then fails as DuckDB would there (for the tests
+/// that such a failure ends cleanly).
+pub fn fails(point: &str) -> bool {
+    armed(point)
+}
+
 /// The environment variable naming what an error failpoint applies to (a file name).
 pub const FOR_ENV: &str = "VOTEWATCH_FAILPOINT_FOR";
 

@@ -146,6 +146,8 @@ struct InitData {
     /// The stream's receiver, taken from the registry at the first call (on whichever
     /// thread); every scanning thread takes its next slice from it.
     rx: OnceLock<Option<Receiver<RecordBatch>>>,
+    /// Slices emitted (for the `stream_error` failpoint).
+    slices: std::sync::atomic::AtomicU64,
 }
 
 impl<const PARALLEL: bool> VTab for Batches<PARALLEL> {
@@ -168,6 +170,7 @@ impl<const PARALLEL: bool> VTab for Batches<PARALLEL> {
         }
         Ok(InitData {
             rx: OnceLock::new(),
+            slices: Default::default(),
         })
     }
 
@@ -176,7 +179,13 @@ impl<const PARALLEL: bool> VTab for Batches<PARALLEL> {
         output: &mut DataChunkHandle,
     ) -> Result<(), Box<dyn std::error::Error>> {
         let token = func.get_bind_data().token;
-        let rx = func.get_init_data().rx.get_or_init(|| {
+        let init = func.get_init_data();
+        if crate::testing::failpoint::fails("stream_error")
+            && init.slices.fetch_add(1, Ordering::Relaxed) >= 16
+        {
+            return Err("injected by the stream_error failpoint".into());
+        }
+        let rx = init.rx.get_or_init(|| {
             waiting()
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

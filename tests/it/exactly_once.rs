@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{votes, BoundedOutput, Env, Lines, PROCESS_LIMIT};
+use crate::harness::{votes, BoundedOutput, Env, Lines, Run, PROCESS_LIMIT};
 
 #[test]
 fn same_content_under_another_name_is_a_duplicate_file() {
@@ -319,4 +319,32 @@ fn new_rows_between_many_repeats_and_rejects_load_whole() {
         env.count("SELECT sum(vote_count) FROM blog_analysis.weekly_votes"),
         200_000
     );
+}
+
+/// DuckDB failing in the middle of a segment (the statement that reads the router's rows)
+/// ends the load cleanly: the router, blocked on a full channel, is released, the process
+/// ends within its limit, the file is recorded as not loaded and no row of it stays.
+#[test]
+fn a_segment_that_fails_mid_stream_ends_the_load_without_a_hang() {
+    let env = Env::new();
+    env.write("big.jsonl", votes(1, 300_000));
+    let run = Run::from(
+        env.command()
+            .args(["ingest", "big.jsonl"])
+            .env("VOTEWATCH_FAILPOINT", "stream_error")
+            .bounded_output()
+            .expect("run votewatch"),
+    );
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        format!("{}{}", run.stdout, run.stderr).contains("stream_error"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(env.votes_if_any(), 0);
+    // The warehouse is whole: the same file loads afterwards.
+    let again = env.ingest(&["big.jsonl"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert_eq!(env.votes(), 300_000);
 }
