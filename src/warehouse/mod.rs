@@ -149,6 +149,9 @@ fn current_snapshot(conn: &Connection) -> duckdb::Result<i64> {
 
 const LAKE_UNREACHABLE: &str = "cannot open the lake";
 const LAKE_LOCK_TIMEOUT: &str = "cannot take the lake's write lock";
+/// How long a read-only command waits for a DuckDB file another process holds (the daemon
+/// holds it while a batch loads) before it gives up with DuckDB's lock error.
+pub const READ_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 const LAKE_LOCK_STOPPED: &str = "stopped while waiting for the lake's write lock";
 
 /// How often a short write (a ledger row, an update) is tried when DuckLake reports a
@@ -198,8 +201,9 @@ impl Warehouse {
 
     /// Opens the warehouse to read it, never creating or changing it (`history`, `status`,
     /// `outliers`): a DuckDB file read-only, and a missing one is an error naming the path
-    /// looked at and `config` (the configuration that named it). A lake is opened as for a
-    /// load (its schema exists once any host loaded).
+    /// looked at and `config` (the configuration that named it); one another process holds
+    /// (the daemon, while a batch loads) is waited for, up to [`READ_LOCK_WAIT`]. A lake is
+    /// opened as for a load (its schema exists once any host loaded).
     pub fn open_read_only(cfg: &WarehouseConfig, config: &str) -> Result<Warehouse> {
         if cfg.kind == WarehouseKind::Ducklake {
             return Warehouse::open(cfg);
@@ -219,11 +223,34 @@ impl Warehouse {
                 )),
             ));
         }
-        let settings = duckdb::Config::default()
-            .access_mode(duckdb::AccessMode::ReadOnly)
-            .map_err(|e| fail("cannot open", e))?;
-        let conn =
-            Connection::open_with_flags(path, settings).map_err(|e| fail("cannot open", e))?;
+        // The daemon holds the file while it loads: wait for it (the daemon lets go after each
+        // batch), up to READ_LOCK_WAIT, saying so once.
+        let deadline = std::time::Instant::now() + READ_LOCK_WAIT;
+        let mut waits = crate::retry::doubling(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(1),
+        );
+        let mut said = false;
+        let conn = loop {
+            let settings = duckdb::Config::default()
+                .access_mode(duckdb::AccessMode::ReadOnly)
+                .map_err(|e| fail("cannot open", e))?;
+            let error = match Connection::open_with_flags(path, settings) {
+                Ok(conn) => break conn,
+                Err(e) => fail("cannot open", e),
+            };
+            if !error.is_locked() || std::time::Instant::now() >= deadline {
+                return Err(error);
+            }
+            if !said {
+                tracing::warn!(
+                    warehouse = %shown.display(),
+                    "waiting for the warehouse: another process (the daemon, while it loads) holds it"
+                );
+                said = true;
+            }
+            std::thread::sleep(waits.next().unwrap_or(std::time::Duration::from_secs(1)));
+        };
         let n: i64 = conn
             .query_row(LEDGER_EXISTS_SQL, [], |r| r.get(0))
             .map_err(|e| fail("cannot open", e))?;

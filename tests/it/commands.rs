@@ -357,3 +357,32 @@ fn read_only_commands_never_create_a_warehouse() {
     assert_eq!(std::fs::read(env.warehouse()).unwrap(), before);
     assert!(!env.path("warehouse.db.wal").exists());
 }
+
+/// A reader started while another process holds the warehouse (the daemon, while a batch
+/// loads) says it waits, then reads once the holder lets go, instead of failing on DuckDB's
+/// lock.
+#[test]
+fn history_waits_for_a_warehouse_another_process_holds() {
+    use std::process::Stdio;
+    let env = Env::new();
+    env.write("a.jsonl", votes(1, 3));
+    assert_eq!(env.ingest(&["a.jsonl"]).code, 0);
+    let holder = duckdb::Connection::open(env.warehouse()).unwrap();
+    let mut child = env
+        .command()
+        .arg("history")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = crate::harness::Lines::new(child.stderr.take().unwrap());
+    stderr.wait_for(
+        "waiting for the warehouse",
+        std::time::Duration::from_secs(30),
+    );
+    drop(holder);
+    let out = crate::harness::output_of(child, "history");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", stderr.seen());
+    assert!(stdout.contains("a.jsonl"), "{stdout}");
+}
