@@ -345,29 +345,9 @@ fn limit_section(args: &Args, dir: &Path, file: &Path, load: Option<Duration>) -
 /// 2 and 4 threads: how each scales with cores.
 fn threads_section(args: &Args, dir: &Path, file: &Path) -> Result<()> {
     let counts = [1usize, 2, 4];
-    let mut rows = Vec::new();
-    for &t in &counts {
-        let mut times = [Vec::new(), Vec::new()];
-        for run in 0..args.runs {
-            for (k, c) in [Contender::Votewatch, Contender::Bare]
-                .into_iter()
-                .enumerate()
-            {
-                let db = dir.join(format!("threads-{t}-{k}-{run}.db"));
-                times[k].push(spawn_contender_with(c, file, &db, t)?.0.time);
-            }
-        }
-        rows.push([median(&mut times[0]), median(&mut times[1])]);
-    }
-    for (t, [v, b]) in counts.iter().zip(&rows) {
-        println!(
-            "threads {t}              : votewatch {:>7.3}s (speedup {:.2}), DuckDB bare {:>7.3}s (speedup {:.2})",
-            v.as_secs_f64(),
-            rows[0][0].as_secs_f64() / v.as_secs_f64(),
-            b.as_secs_f64(),
-            rows[0][1].as_secs_f64() / b.as_secs_f64()
-        );
-    }
+    let settings: Vec<_> = counts.iter().map(|&t| (t, None)).collect();
+    let rows = scaling(args, dir, file, "threads", &settings)?;
+    print_scaling("threads", &counts, &rows);
     println!(
         "  threads = DuckDB's threads setting and votewatch's parser threads; speedup against 1 thread, on {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -391,31 +371,52 @@ fn cores_section(args: &Args, dir: &Path, file: &Path) -> Result<()> {
         println!("cores            : skipped (taskset, from util-linux, is not available)");
         return Ok(());
     }
+    let counts = [1, all];
+    let settings: Vec<_> = counts.iter().map(|&n| (n, Some(n))).collect();
+    let rows = scaling(args, dir, file, "cores", &settings)?;
+    print_scaling("cores", &counts, &rows);
+    println!("  cores = the process pinned to that many cores (taskset), threads as many; goal: votewatch's speedup >= 1.7 on 2");
+    Ok(())
+}
+
+/// The median times of votewatch and of the bare statement for each setting: (threads, the
+/// cores to pin to, if any).
+fn scaling(
+    args: &Args,
+    dir: &Path,
+    file: &Path,
+    name: &str,
+    settings: &[(usize, Option<usize>)],
+) -> Result<Vec<[Duration; 2]>> {
     let mut rows = Vec::new();
-    for cores in [1, all] {
+    for &(threads, cores) in settings {
         let mut times = [Vec::new(), Vec::new()];
         for run in 0..args.runs {
             for (k, c) in [Contender::Votewatch, Contender::Bare]
                 .into_iter()
                 .enumerate()
             {
-                let db = dir.join(format!("cores-{cores}-{k}-{run}.db"));
-                times[k].push(spawn_contender_on(c, file, &db, cores, Some(cores))?.0.time);
+                let db = dir.join(format!("{name}-{threads}-{k}-{run}.db"));
+                times[k].push(spawn_contender_on(c, file, &db, threads, cores)?.0.time);
             }
         }
-        rows.push((cores, [median(&mut times[0]), median(&mut times[1])]));
+        rows.push([median(&mut times[0]), median(&mut times[1])]);
     }
-    for (cores, [v, b]) in &rows {
+    Ok(rows)
+}
+
+/// One line per setting: both times and their speedups against the first setting.
+fn print_scaling(label: &str, values: &[usize], rows: &[[Duration; 2]]) {
+    for (n, [v, b]) in values.iter().zip(rows) {
         println!(
-            "cores {cores}                : votewatch {:>7.3}s (speedup {:.2}), DuckDB bare {:>7.3}s (speedup {:.2})",
+            "{:<23}: votewatch {:>7.3}s (speedup {:.2}), DuckDB bare {:>7.3}s (speedup {:.2})",
+            format!("{label} {n}"),
             v.as_secs_f64(),
-            rows[0].1[0].as_secs_f64() / v.as_secs_f64(),
+            rows[0][0].as_secs_f64() / v.as_secs_f64(),
             b.as_secs_f64(),
-            rows[0].1[1].as_secs_f64() / b.as_secs_f64()
+            rows[0][1].as_secs_f64() / b.as_secs_f64()
         );
     }
-    println!("  cores = the process pinned to that many cores (taskset), threads as many; goal: votewatch's speedup >= 1.7 on 2");
-    Ok(())
 }
 
 /// A re-sent identical file: `file` loaded, then a copy of it under another name into the
@@ -516,20 +517,11 @@ fn sql_path(file: &Path) -> String {
 /// Runs one contender in a child process (this executable) and reads what it reported: the
 /// measure, and votewatch's status line.
 fn spawn_contender(c: Contender, file: &Path, db: &Path) -> Result<(Measure, String)> {
-    spawn_contender_with(c, file, db, 0)
+    spawn_contender_on(c, file, db, 0, None)
 }
 
-/// [`spawn_contender`] with `threads` DuckDB threads (and, for votewatch, parser threads).
-fn spawn_contender_with(
-    c: Contender,
-    file: &Path,
-    db: &Path,
-    threads: usize,
-) -> Result<(Measure, String)> {
-    spawn_contender_on(c, file, db, threads, None)
-}
-
-/// [`spawn_contender_with`] on the first `cores` cores only (`taskset`), when given.
+/// [`spawn_contender`] with `threads` DuckDB threads (and, for votewatch, parser threads; 0:
+/// the defaults), on the first `cores` cores only (`taskset`) when given.
 fn spawn_contender_on(
     c: Contender,
     file: &Path,
