@@ -15,6 +15,7 @@ mod lake;
 mod ledger;
 mod load;
 mod maintain;
+mod posts;
 mod stream;
 mod unload;
 mod views;
