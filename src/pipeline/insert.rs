@@ -13,7 +13,6 @@
 //! rejects ends a segment only every so many of them. Memory stays bounded: the channels are.
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use duckdb::arrow::array::Int64Array;
 use duckdb::arrow::record_batch::RecordBatch;
 
 use super::load::IngestOptions;
@@ -40,8 +39,6 @@ struct Router {
     rejects: Vec<RejectRow>,
     max_id_before: i64,
     file_id: i64,
-    /// The highest Id sent in a segment.
-    direct_max: i64,
     path: std::path::PathBuf,
 }
 
@@ -75,11 +72,6 @@ impl RowSink for Router {
         self.file_id
     }
     fn append_new_votes(&mut self, batch: RecordBatch) -> Result<(), WarehouseError> {
-        if let Some(ids) = batch.column(0).as_any().downcast_ref::<Int64Array>() {
-            if let Some(m) = duckdb::arrow::compute::max(ids) {
-                self.direct_max = self.direct_max.max(m);
-            }
-        }
         if self.segment.is_none() {
             let (tx, rx) = crate::warehouse::batch_channel();
             self.steps
@@ -125,21 +117,19 @@ pub(crate) fn read_and_insert(
         rejects: Vec::new(),
         max_id_before: load.max_id_before,
         file_id: load.file_id,
-        direct_max: i64::MIN,
         path: load.warehouse_path().to_path_buf(),
     };
     std::thread::scope(|scope| {
         let routed = std::thread::Builder::new()
             .name("votewatch-router".into())
             .spawn_scoped(scope, move || {
-                let read = read_and_stage(source, opts, &mut router, state).and_then(|read| {
+                read_and_stage(source, opts, &mut router, state).and_then(|read| {
                     if read.is_ok() {
                         flush_fold(&mut router, state)?;
                         router.finish()?;
                     }
                     Ok(read)
-                });
-                (read, router.direct_max)
+                })
             });
         let routed = match routed {
             Ok(handle) => handle,
@@ -169,14 +159,12 @@ pub(crate) fn read_and_insert(
         if let Some(e) = failure {
             return Err(e);
         }
-        let (read, direct_max) = joined.map_err(|_| {
+        joined.map_err(|_| {
             WarehouseError::message(
                 load.warehouse_path(),
                 "cannot append votes",
                 "votewatch's router thread failed",
             )
-        })?;
-        load.note_direct_max(direct_max);
-        read
+        })?
     })
 }

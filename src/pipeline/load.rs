@@ -14,7 +14,7 @@ use crate::interrupt::Interrupt;
 use crate::model::FileOutcome;
 use crate::model::{Counts, LedgerEntry, RejectRow, Status};
 use crate::pipeline::read::{Layout, Refused, Source};
-use crate::pipeline::route::{flush_fold, read_and_stage, StageState, Tally};
+use crate::pipeline::route::{flush_fold, read_and_stage, DayCounts, StageState, Tally};
 use crate::warehouse::{Finish, Warehouse, WarehouseError};
 
 /// How many rejects of a file are kept in memory for the report and the log.
@@ -263,7 +263,7 @@ fn load_file(
     let mut load = wh.begin_file_of(entry.dataset)?;
     let (read, tally) = match entry.dataset {
         Dataset::Votes => {
-            let mut staged = StageState::new(load.max_id_before);
+            let mut staged = StageState::new(load.max_id_before, !load.on_lake());
             let read = if load.on_lake() {
                 read_and_stage(source, opts, &mut load, &mut staged).and_then(|read| {
                     if read.is_ok() {
@@ -274,8 +274,8 @@ fn load_file(
             } else {
                 crate::pipeline::insert::read_and_insert(source, opts, &mut load, &mut staged)
             };
-            let weeks = std::mem::take(&mut staged.direct_days).weeks();
-            load.set_routed(weeks, staged.resolved);
+            let weeks = staged.direct_days.take().map(DayCounts::weeks);
+            load.set_routed(staged.direct_max, weeks, staged.resolved);
             (read, staged.tally)
         }
         Dataset::Posts => {

@@ -84,8 +84,12 @@ pub(crate) struct StageState {
     pub(crate) fold: Fold,
     /// Ids the file has shown so far.
     pub(crate) seen: SeenIds,
-    /// The rows that went straight in, by day of creation.
-    pub(crate) direct_days: DayCounts,
+    /// The highest Id of the rows that went straight in (from the warehouse's maximum).
+    pub(crate) direct_max: i64,
+    /// The rows that went straight in, by day of creation, when the load takes its weekly
+    /// counts from here (a DuckDB file; a lake may drop direct rows at commit, and counts them
+    /// there).
+    pub(crate) direct_days: Option<DayCounts>,
     /// The last rows that went straight in, to resolve a repeat of one of them on the spot.
     pub(crate) recent: RecentDirect,
     /// The repeats resolved on the spot.
@@ -93,14 +97,16 @@ pub(crate) struct StageState {
 }
 
 impl StageState {
-    /// The state of a file loaded into a warehouse whose highest Id is `max_id`.
-    pub(crate) fn new(max_id: i64) -> StageState {
+    /// The state of a file loaded into a warehouse whose highest Id is `max_id`; with
+    /// `count_days`, the rows that go straight in are counted by day.
+    pub(crate) fn new(max_id: i64, count_days: bool) -> StageState {
         StageState {
             tally: Tally::default(),
             max_id,
             fold: Fold::default(),
             seen: SeenIds::new(),
-            direct_days: DayCounts::default(),
+            direct_max: max_id,
+            direct_days: count_days.then(DayCounts::default),
             recent: RecentDirect::default(),
             resolved: Default::default(),
         }
@@ -268,7 +274,7 @@ impl RowSink for Discard {
 pub fn read_only(path: &std::path::Path, opts: &IngestOptions) -> std::io::Result<(Counts, u64)> {
     let source = Source::open(path, opts.follow_symlinks)?;
     let mut sink = Discard::default();
-    let mut state = StageState::new(0);
+    let mut state = StageState::new(0, false);
     let read =
         read_and_stage(source, opts, &mut sink, &mut state).map_err(std::io::Error::other)?;
     read?;
@@ -460,6 +466,9 @@ pub(crate) fn route_batch(
         let seen_maybe = state.seen.insert(id);
         let new = id > state.max_id || (id > load.max_id_before() && !seen_maybe);
         all_direct &= new;
+        if new {
+            state.direct_max = state.direct_max.max(id);
+        }
         direct.append_value(new);
         state.max_id = state.max_id.max(id);
     }
@@ -475,7 +484,9 @@ pub(crate) fn route_batch(
         )
     };
     if new_rows.num_rows() > 0 {
-        state.direct_days.add(created_column(&new_rows));
+        if let Some(days) = &mut state.direct_days {
+            days.add(created_column(&new_rows));
+        }
         state.recent.push(&new_rows);
         let file_id = load.file_id();
         load.append_new_votes(as_votes_batch(&new_rows, file_id))?;
@@ -590,7 +601,7 @@ mod tests {
         std::fs::write(&path, lines.join("\n")).unwrap();
         let opts = IngestOptions::new(crate::config::IngestConfig::default());
         let mut sink = Discard::default();
-        let mut state = StageState::new(0);
+        let mut state = StageState::new(0, false);
         let source = Source::open(&path, false).unwrap();
         read_and_stage(source, &opts, &mut sink, &mut state)
             .unwrap()

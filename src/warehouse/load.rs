@@ -62,17 +62,18 @@ impl Warehouse {
             };
             conn.execute(LOAD_FILE_ROW_SQL, params![file_id, max_id_before])?;
             // On a lake, new rows and rejects collect in temp tables and go in with one
-            // INSERT each, under the lock.
+            // INSERT each, under the lock. On a DuckDB file new rows are streamed
+            // (`insert_stream`) and rejects appended straight into their table.
             let (votes, rejects) = match lake {
                 Some(_) => {
                     conn.execute_batch(STAGE_LAKE_SQL)?;
                     (
-                        conn.appender_to_catalog_and_db("vw_direct", "temp", "main")?,
+                        Some(conn.appender_to_catalog_and_db("vw_direct", "temp", "main")?),
                         conn.appender_to_catalog_and_db("vw_rejects", "temp", "main")?,
                     )
                 }
                 None => (
-                    conn.appender_to_db("votes", "blog_analysis")?,
+                    None,
                     conn.appender_to_db(rejects_table(dataset), "blog_analysis")?,
                 ),
             };
@@ -105,7 +106,7 @@ impl Warehouse {
                 resolved: Resolved::default(),
                 staged_rows: 0,
                 reject_rows: 0,
-                votes: Some(votes),
+                votes,
                 stage: Some(conn.appender_to_catalog_and_db("vw_stage", "temp", "main")?),
                 rejects: Some(rejects),
                 open: lake.is_none(),
@@ -186,14 +187,14 @@ pub struct FileLoad<'w> {
     /// file's inserts that need no resolving.
     direct_rows: u64,
     /// The rows that went straight in, counted by week (year, week, rows) while they were
-    /// routed: on a DuckDB file the weekly counts take them from here, not from a scan.
+    /// routed (on a DuckDB file): the weekly counts take them from here, not from a scan.
     direct_weeks: Option<Vec<(i64, i32, i64)>>,
     /// Repeats of rows that went straight in, resolved while the file was routed.
     resolved: Resolved,
     /// Rows appended to the staging table.
     staged_rows: u64,
     reject_rows: u64,
-    /// Appends rows that are new for sure straight into `votes`, inside the transaction.
+    /// On a lake: appends a small load's new rows to `temp.vw_direct`.
     votes: Option<Appender<'w>>,
     /// Appends the other rows to the per-connection staging table.
     stage: Option<Appender<'w>>,
@@ -252,28 +253,18 @@ impl<'w> FileLoad<'w> {
         run().map_err(|e| self.err("cannot read the ledger", e))
     }
 
-    /// Appends rows that are new for sure to `votes` (its columns, `file_id` last).
+    /// On a lake: takes rows that are new for sure (the columns of `votes`, `file_id` last)
+    /// for the lake's temp table or the load's Parquet file. A DuckDB file's new rows are
+    /// streamed instead ([`FileLoad::insert_stream`]).
     pub fn append_new_votes(&mut self, batch: RecordBatch) -> Result<()> {
         self.direct_rows += batch.num_rows() as u64;
-        if let Some(ids) = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<duckdb::arrow::array::Int64Array>()
-        {
-            if let Some(m) = duckdb::arrow::compute::max(ids) {
-                self.direct_max = self.direct_max.max(m);
-            }
+        match self.lake {
+            Some(lake) => self.append_to_lake(lake, batch),
+            None => Err(self.err(
+                "cannot append votes",
+                message_error("a DuckDB file's new rows are streamed, not appended".into()),
+            )),
         }
-        if let Some(lake) = self.lake {
-            return self.append_to_lake(lake, batch);
-        }
-        let votes = self
-            .votes
-            .as_mut()
-            .expect("votes appender open until commit");
-        votes
-            .append_record_batch(batch)
-            .map_err(|e| self.err("cannot append votes", e))
     }
 
     /// On a DuckDB file: inserts the stream `rx` of rows that are new for sure (as
@@ -310,16 +301,17 @@ impl<'w> FileLoad<'w> {
         self.lake.is_some()
     }
 
-    /// What the routing learned: the weekly counts of all the rows that went straight in,
-    /// and the repeats it resolved.
-    pub fn set_routed(&mut self, weeks: Vec<(i64, i32, i64)>, resolved: Resolved) {
-        self.direct_weeks = Some(weeks);
+    /// What the routing learned about the rows that went straight in: the highest Id among
+    /// them, their weekly counts (when it counted them), and the repeats of them it resolved.
+    pub fn set_routed(
+        &mut self,
+        direct_max: i64,
+        weeks: Option<Vec<(i64, i32, i64)>>,
+        resolved: Resolved,
+    ) {
+        self.direct_max = self.direct_max.max(direct_max);
+        self.direct_weeks = weeks;
         self.resolved = resolved;
-    }
-
-    /// The highest Id of rows that reached `votes` through [`FileLoad::insert_stream`].
-    pub fn note_direct_max(&mut self, id: i64) {
-        self.direct_max = self.direct_max.max(id);
     }
 
     /// On a lake: holds new rows back until there are more than [`STREAM_AFTER_ROWS`], then
@@ -647,7 +639,7 @@ impl<'w> FileLoad<'w> {
                     // On a DuckDB file without posts: the direct rows as counted while they
                     // were routed, and the few inserted at commit (no scan of the load's rows;
                     // the per-post counts need the posts, so a warehouse with posts scans).
-                    Some(direct) if !lake && !weeks.has_posts() => {
+                    Some(direct) if !weeks.has_posts() => {
                         weeks.add_counts(&direct)?;
                         if candidates_inserted > 0 {
                             weeks.add(weekly::CANDIDATE_ROWS, 1, &[])?;
