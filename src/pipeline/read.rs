@@ -283,14 +283,20 @@ impl Read for HashingReader {
 impl HashingReader {
     fn new(inner: File) -> io::Result<Self> {
         let opened = fstat(&inner)?;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        HashingReader::with(inner, opened.0 >= HASH_APART_FROM && cores > 2)
+        // The core count (read from the cgroup) is asked only for a large file.
+        let apart = opened.0 >= HASH_APART_FROM
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() > 2);
+        HashingReader::with(inner, opened, apart)
     }
 
-    /// With `apart`, the hash runs on a thread of its own.
-    fn with(inner: File, apart: bool) -> io::Result<Self> {
+    /// With `apart`, the hash runs on a thread of its own. `opened`: the file's `fstat`.
+    fn with(
+        inner: File,
+        opened: (u64, Option<std::time::SystemTime>),
+        apart: bool,
+    ) -> io::Result<Self> {
         Ok(HashingReader {
-            opened: fstat(&inner)?,
+            opened,
             inner,
             hasher: match apart {
                 true => Hasher::Apart(HashThread::start()?),

@@ -356,9 +356,15 @@ fn a_decompression_bomb_is_refused_by_size_and_by_ratio() {
     assert!(e.to_string().contains("more than 10485760 bytes"), "{e}");
 }
 
+fn apart_or_not(path: &Path, apart: bool) -> HashingReader {
+    let file = File::open(path).unwrap();
+    let opened = fstat(&file).unwrap();
+    HashingReader::with(file, opened, apart).unwrap()
+}
+
 /// The hash computed on a thread of its own is the hash computed inline, for a file of several
-/// blocks and a partial last one, however the reads are cut; and a file changed while it is
-/// read is still caught.
+/// blocks and a partial last one, however the reads are cut; a reader dropped before the end
+/// stops its thread.
 #[test]
 fn hashing_apart_gives_the_inline_digest() {
     let dir = tempfile::tempdir().unwrap();
@@ -368,7 +374,7 @@ fn hashing_apart_gives_the_inline_digest() {
         .collect();
     std::fs::write(&path, &body).unwrap();
     let digest = |apart: bool, cut: usize| {
-        let mut r = HashingReader::with(File::open(&path).unwrap(), apart).unwrap();
+        let mut r = apart_or_not(&path, apart);
         let mut buf = vec![0u8; cut];
         while r.read(&mut buf).unwrap() > 0 {}
         r.finish().unwrap()
@@ -384,7 +390,7 @@ fn hashing_apart_gives_the_inline_digest() {
         );
     }
     // A reader dropped before the end stops its thread (nothing waits forever).
-    let mut r = HashingReader::with(File::open(&path).unwrap(), true).unwrap();
+    let mut r = apart_or_not(&path, true);
     let mut buf = vec![0u8; HASH_BLOCK * 2];
     r.read_exact(&mut buf).unwrap();
     drop(r);
